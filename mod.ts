@@ -1,0 +1,107 @@
+/**
+ * nerv-flow: a Deno-first actor-model runtime for parallel workflows.
+ *
+ * A workflow is a graph of tasks with dependencies. Each run is an XState v5
+ * workflow actor that creates one task actor per task; a task's guards hold
+ * it until its dependencies completed, then the scheduler dispatches it by
+ * priority and critical-path rank to an executor. Every transition is an
+ * event on a typed bus and in an Immutable.js snapshot log that serves
+ * projections, time travel and replay.
+ *
+ * @example Quick start
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = defineWorkflow({
+ *   name: "ingest",
+ *   tasks: [
+ *     { id: "fetch", run: () => ["a b", "b c"] },
+ *     { id: "count", dependsOn: ["fetch"], run: ({ deps }) => (deps.fetch as string[]).join(" ").split(" ").length },
+ *     { id: "report", dependsOn: ["count"], priority: "high", run: ({ deps }) => `${deps.count} words` },
+ *   ],
+ * });
+ * const engine = createEngine();
+ * engine.bus.on("task.completed", (e) => console.log(e.taskId, "done"));
+ * const result = await engine.run(wf);
+ * assert.equal(result.tasks.report.result, "4 words");
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+export type {
+  AnyFlowEvent,
+  Clock,
+  ErrorData,
+  EventDataMap,
+  Executor,
+  FlowEvent,
+  FlowEventType,
+  LogStore,
+  Priority,
+  Profile,
+  RetryPolicy,
+  RunResult,
+  RunStatus,
+  TaskContext,
+  TaskDef,
+  TaskFn,
+  TaskPayload,
+  TaskResult,
+  TaskSpec,
+  TaskStatus,
+  TerminalTaskStatus,
+  Workflow,
+  WorkflowDef,
+  WorkflowStatus,
+} from "./src/types.ts";
+export {
+  CancelledError,
+  CycleError,
+  DuplicateTaskError,
+  type FlowErrorOptions,
+  NotFoundError,
+  TaskFailedError,
+  TaskTimeoutError,
+  UnknownDependencyError,
+} from "./src/errors.ts";
+export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
+export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
+export {
+  createEventBus,
+  type EventBus,
+  type EventBusOptions,
+  type Listener,
+  type Middleware,
+  type Unsubscribe,
+} from "./src/bus.ts";
+export {
+  type BuiltinProjections,
+  createMemoryLogStore,
+  createSnapshotLog,
+  importLog,
+  type LogExport,
+  type LogState,
+  type ProjectionDef,
+  type RunView,
+  type SnapshotLog,
+  type SnapshotLogOptions,
+  type TaskView,
+} from "./src/log.ts";
+export { createProjectionStore, type ProjectionStore, type StoreState } from "./src/store.ts";
+export { createContainer, type EngineContainer, type Provider, type Token, TOKENS } from "./src/container.ts";
+export { Scheduler } from "./src/scheduler.ts";
+export {
+  createEngine,
+  type Engine,
+  type EngineExtras,
+  type EngineOptions,
+  type RunHandle,
+  type RunOptions,
+  type RunSnapshot,
+  type TaskStatusReport,
+  type WorkflowStatusReport,
+} from "./src/engine.ts";
+export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inline.ts";
+export type { TaskLogicMode } from "./src/run.ts";

@@ -1,0 +1,542 @@
+/**
+ * The engine: runs workflows as actor graphs, records every transition on
+ * its bus and log, and offers the step-by-step API (create a workflow, add
+ * tasks, execute, poll).
+ *
+ * @module
+ */
+import type { InspectionEvent, Observer } from "./deps.ts";
+import { createEventBus, type EventBus, type Unsubscribe } from "./bus.ts";
+import { systemClock } from "./clock.ts";
+import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
+import { DuplicateTaskError, NotFoundError } from "./errors.ts";
+import { defineWorkflow, describe, graphOf } from "./graph.ts";
+import {
+  type BuiltinProjections,
+  createMemoryLogStore,
+  createSnapshotLog,
+  type LogState,
+  type RunView,
+  type SnapshotLog,
+  type TaskView,
+} from "./log.ts";
+import { Run, type TaskLogicMode } from "./run.ts";
+import { PROFILES, Scheduler } from "./scheduler.ts";
+import { createProjectionStore, type ProjectionStore } from "./store.ts";
+import type {
+  Clock,
+  ErrorData,
+  Executor,
+  LogStore,
+  Profile,
+  RunResult,
+  TaskDef,
+  Workflow,
+  WorkflowStatus,
+} from "./types.ts";
+import { createInlineExecutor } from "../workers/inline.ts";
+
+/** Options of {@linkcode createEngine}. */
+export interface EngineOptions {
+  /**
+   * Tasks running at once across every profile and run.
+   * @default {Infinity}
+   */
+  concurrency?: number;
+  /**
+   * Tasks running at once per profile (`n` = hardware threads).
+   * @default {{ cpu: n, io: 8 * n, mixed: 2 * n, memory: max(1, n / 2) }}
+   */
+  limits?: Partial<Record<Profile, number>>;
+  /** Executors per profile. Default: the inline executor for every profile. */
+  executors?: Partial<Record<Profile, Executor>>;
+  /** Time source for timestamps, timeouts and backoff. Default: the system clock. */
+  clock?: Clock;
+  /** Where the log's events go besides memory. Default: an in-memory store. */
+  logStore?: LogStore;
+  /**
+   * Events the bus keeps in `history()`.
+   * @default {1000}
+   */
+  historySize?: number;
+  /**
+   * Random numbers in [0, 1) for retry jitter.
+   * @default {Math.random}
+   */
+  random?: () => number;
+  /**
+   * How task actors run their machine: `compiled` executes the machine
+   * definition with a flat-machine executor; `interpreted` uses XState's
+   * interpreter (slower; same events).
+   * @default {"compiled"}
+   */
+  taskLogic?: TaskLogicMode;
+  /** XState inspection: sees every workflow and task actor, event and snapshot. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Replace components in the engine's container before it resolves them. */
+  configure?: (container: EngineContainer) => void;
+}
+
+/** Options of `run()` and `start()`. */
+export interface RunOptions<I = unknown> {
+  /** The run's input; every task sees it as `ctx.input`. */
+  input?: I;
+  /** Cancels the run when aborted. */
+  signal?: AbortSignal;
+  /** The run id. Default: a random UUID. */
+  runId?: string;
+}
+
+/** A run's state, read from the log. */
+export interface RunSnapshot {
+  /** The run id. */
+  runId: string;
+  /** Status, times and counts. */
+  workflow: RunView;
+  /** Every task's status, attempts, times, result or error. */
+  tasks: Record<string, TaskView>;
+}
+
+/** A started run. */
+export interface RunHandle {
+  /** The run id. */
+  readonly id: string;
+  /** Resolves when every task ended; never rejects for a task's failure. */
+  readonly result: Promise<RunResult>;
+  /**
+   * Cancels the run: running tasks are aborted, pending ones cancelled.
+   *
+   * @param reason Why; the tasks' `CancelledError` carries it as `cause`.
+   */
+  cancel(reason?: unknown): void;
+  /**
+   * The run's state now, from the log.
+   *
+   * @returns The snapshot.
+   */
+  snapshot(): RunSnapshot;
+}
+
+/** What `getWorkflowStatus()` reports. */
+export interface WorkflowStatusReport {
+  /** The workflow id. */
+  workflowId: string;
+  /** Its latest execution, if any. */
+  executionId?: string;
+  /** `created` until executed. */
+  status: WorkflowStatus;
+  /** When the workflow was created. */
+  createdAt: number;
+  /** When the execution started. */
+  startedAt?: number;
+  /** When it ended. */
+  completedAt?: number;
+  /** Its duration so far or in all, in ms. */
+  durationMs?: number;
+  /** Each task's status, attempts, result or error. */
+  tasks: Record<string, TaskView>;
+  /** The run's error, when failed or cancelled. */
+  error?: ErrorData;
+}
+
+/** What `getTaskStatus()` reports. */
+export interface TaskStatusReport extends TaskView {
+  /** The workflow id. */
+  workflowId: string;
+  /** The execution it belongs to. */
+  executionId: string;
+}
+
+/** The engine. */
+export interface Engine {
+  /** Every transition, as typed events. */
+  readonly bus: EventBus;
+  /** The snapshot log: events, projections, time travel, replay. */
+  readonly log: SnapshotLog;
+  /** Each run's workflow status, for UIs to subscribe to. */
+  readonly store: ProjectionStore;
+  /** The engine's container (resolved components). */
+  readonly container: EngineContainer;
+  /**
+   * Runs a workflow to its end.
+   *
+   * @param workflow A workflow from `defineWorkflow`.
+   * @param options Input, signal, run id.
+   * @returns The result; a failed task makes it `failed`, it does not reject.
+   * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
+   */
+  run<I>(workflow: Workflow<I>, options?: RunOptions<I>): Promise<RunResult>;
+  /**
+   * Starts a workflow and returns at once.
+   *
+   * @param workflow A workflow from `defineWorkflow`.
+   * @param options Input, signal, run id.
+   * @returns The run's handle.
+   * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
+   */
+  start<I>(workflow: Workflow<I>, options?: RunOptions<I>): RunHandle;
+  /**
+   * Reads a projection from the log (see `SnapshotLog.project`).
+   *
+   * @param name The projection.
+   * @param runId The run, for built-in projections; the latest when omitted.
+   * @returns Its value.
+   * @throws {NotFoundError} Unknown projection or run.
+   */
+  project<K extends keyof BuiltinProjections>(name: K, runId?: string): BuiltinProjections[K];
+  /**
+   * Reads a registered projection.
+   *
+   * @param name Its name.
+   * @returns Its value.
+   * @throws {NotFoundError} No projection has that name.
+   */
+  project<T = unknown>(name: string): T;
+  /**
+   * Step by step: creates an empty workflow.
+   *
+   * @param def Its name and description.
+   * @returns The workflow id.
+   * @throws {TypeError} The name is missing.
+   */
+  createWorkflow(def: { name: string; description?: string }): string;
+  /**
+   * Step by step: adds a task (validated now; dependencies are checked at `execute`).
+   *
+   * @param workflowId From `createWorkflow`.
+   * @param task The task.
+   * @returns The task id.
+   * @throws {NotFoundError} Unknown workflow id.
+   * @throws {DuplicateTaskError} The workflow already has a task with that id.
+   * @throws {TypeError} The task is malformed.
+   */
+  addTask(workflowId: string, task: TaskDef): string;
+  /**
+   * Step by step: validates and starts the workflow; returns at once.
+   *
+   * @param workflowId From `createWorkflow`.
+   * @param context The run's input.
+   * @returns The execution id (a run id).
+   * @throws {NotFoundError} Unknown workflow id.
+   * @throws {CycleError} The tasks form a cycle (nothing is started).
+   * @throws {UnknownDependencyError} A task depends on an unknown id.
+   */
+  execute(workflowId: string, context?: unknown): string;
+  /**
+   * Step by step: a workflow's (latest execution's) status, or an execution's.
+   *
+   * @param id A workflow id or an execution id.
+   * @returns Status, times, duration, task results and error.
+   * @throws {NotFoundError} Unknown id.
+   */
+  getWorkflowStatus(id: string): WorkflowStatusReport;
+  /**
+   * Step by step: a task's status in the latest execution that has it.
+   *
+   * @param taskId The task id.
+   * @param executionId Look only in this execution.
+   * @returns The task's status, attempts, times, result or error.
+   * @throws {NotFoundError} No execution has that task.
+   */
+  getTaskStatus(taskId: string, executionId?: string): TaskStatusReport;
+  /**
+   * Cancels every live run, waits for them, and releases executors.
+   *
+   * @returns When everything is released.
+   */
+  close(): Promise<void>;
+}
+
+interface Draft {
+  name: string;
+  description: string | undefined;
+  tasks: TaskDef[];
+  ids: Set<string>;
+  createdAt: number;
+  executions: string[];
+}
+
+/**
+ * Creates an engine.
+ *
+ * @param options Limits, executors, clock, log store, container overrides.
+ * @returns The engine.
+ * @throws {RangeError} A limit is not a positive integer (or `Infinity`).
+ *
+ * @example Running a workflow
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = defineWorkflow({ name: "hello", tasks: [
+ *   { id: "who", run: () => "world" },
+ *   { id: "greet", dependsOn: ["who"], run: ({ deps }) => `hello ${deps.who}` },
+ * ] });
+ * const result = await engine.run(wf);
+ * assert.equal(result.status, "completed");
+ * assert.equal(result.tasks.greet.result, "hello world");
+ * await engine.close();
+ * ```
+ *
+ * @example Step by step
+ * ```ts
+ * import { createEngine } from "@nerv/flow";
+ * const engine = createEngine();
+ * const wf = engine.createWorkflow({ name: "steps" });
+ * engine.addTask(wf, { id: "a", run: () => 1 });
+ * engine.addTask(wf, { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) + 1 });
+ * const executionId = engine.execute(wf);
+ * await engine.wait(executionId);
+ * console.log(engine.getWorkflowStatus(wf).status); // completed
+ * console.log(engine.getTaskStatus("b").result); // 2
+ * await engine.close();
+ * ```
+ */
+export function createEngine(options: EngineOptions = {}): Engine & EngineExtras {
+  const n = Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+  const limits: Record<Profile, number> = {
+    cpu: n,
+    io: 8 * n,
+    mixed: 2 * n,
+    memory: Math.max(1, Math.floor(n / 2)),
+    ...options.limits,
+  };
+  for (const p of PROFILES) checkLimit(`limits.${p}`, limits[p]);
+  const concurrency = checkLimit("concurrency", options.concurrency ?? Infinity);
+  const taskLogic = options.taskLogic ?? "compiled";
+  if (taskLogic !== "compiled" && taskLogic !== "interpreted") {
+    throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);
+  }
+
+  const container = createContainer();
+  container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
+  container.register(TOKENS.random, { useValue: options.random ?? Math.random });
+  container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
+  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? createMemoryLogStore() });
+  container.register(TOKENS.log, { useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore) }) });
+  container.register(TOKENS.executors, {
+    useFactory: () => {
+      const inline = createInlineExecutor();
+      const out = {} as Record<Profile, Executor>;
+      for (const p of PROFILES) out[p] = options.executors?.[p] ?? inline;
+      return out;
+    },
+  });
+  container.register(TOKENS.scheduler, {
+    useFactory: (c) => {
+      const executors = c.resolve(TOKENS.executors);
+      const effective = {} as Record<Profile, number>;
+      for (const p of PROFILES) effective[p] = Math.min(limits[p], executors[p].concurrency);
+      return new Scheduler(effective, concurrency);
+    },
+  });
+  options.configure?.(container);
+
+  const clock = container.resolve(TOKENS.clock);
+  const bus = container.resolve(TOKENS.bus);
+  const log = container.resolve(TOKENS.log);
+  const executors = container.resolve(TOKENS.executors);
+  const scheduler = container.resolve(TOKENS.scheduler);
+  const random = container.resolve(TOKENS.random);
+  const store = createProjectionStore();
+  const live = new Map<string, Run>();
+  const ended = new Set<string>();
+  const drafts = new Map<string, Draft>();
+  const executions = new Map<string, { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run }>();
+  let draftCounter = 0;
+  let closed = false;
+
+  const syncStore = (state: LogState) => {
+    const runs: Record<string, RunView> = {};
+    let any = false;
+    for (const id of live.keys()) {
+      runs[id] = state.project("workflowStatus", id);
+      any = true;
+    }
+    for (const id of ended) {
+      runs[id] = state.project("workflowStatus", id);
+      any = true;
+    }
+    ended.clear();
+    if (any) store.update(state.seq, runs);
+  };
+  const unsubscribeLog = log.subscribe(syncStore);
+
+  const env = {
+    bus,
+    log,
+    clock,
+    scheduler,
+    executors,
+    random,
+    taskLogic,
+    inspect: options.inspect,
+    onEnd(run: Run) {
+      live.delete(run.id);
+      ended.add(run.id);
+      syncStore(log.state());
+    },
+  };
+
+  const start = <I>(workflow: Workflow<I>, runOptions: RunOptions<I> = {}, workflowId?: string): Run => {
+    if (closed) throw new TypeError("Cannot start a run: the engine is closed");
+    const graph = graphOf(workflow);
+    const id = runOptions.runId ?? crypto.randomUUID();
+    if (typeof id !== "string" || id.length === 0) throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
+    if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    const run = new Run(workflow as Workflow<unknown>, graph, env, {
+      id,
+      workflowId: workflowId ?? workflow.name,
+      input: runOptions.input,
+    });
+    live.set(id, run);
+    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });
+    run.start(runOptions.signal);
+    return run;
+  };
+  const handleOf = (run: Run): RunHandle => ({
+    id: run.id,
+    result: run.result,
+    cancel: (reason?: unknown) => run.cancel(reason),
+    snapshot: () => snapshotOf(log.state(), run.id),
+  });
+  const runOf = (id: string): { runId: string; workflowId: string } | undefined => {
+    const draft = drafts.get(id);
+    if (draft !== undefined) {
+      const last = draft.executions.at(-1);
+      return last === undefined ? undefined : { runId: last, workflowId: id };
+    }
+    const exec = executions.get(id);
+    return exec === undefined ? undefined : { runId: id, workflowId: exec.workflowId };
+  };
+
+  const engine: Engine & EngineExtras = {
+    bus,
+    log,
+    store,
+    container,
+    run(workflow, runOptions) {
+      return start(workflow, runOptions).result;
+    },
+    start(workflow, runOptions) {
+      return handleOf(start(workflow, runOptions));
+    },
+    project(name: string, runId?: string) {
+      return log.project(name as keyof BuiltinProjections, runId) as never;
+    },
+    createWorkflow(def) {
+      if (def === null || typeof def !== "object" || typeof def.name !== "string" || def.name.length === 0) {
+        throw new TypeError(`Cannot create workflow: expected { name: non-empty string }, got ${describe(def)}`);
+      }
+      const id = `${def.name}#${++draftCounter}`;
+      drafts.set(id, {
+        name: def.name,
+        description: def.description,
+        tasks: [],
+        ids: new Set(),
+        createdAt: clock.now(),
+        executions: [],
+      });
+      return id;
+    },
+    addTask(workflowId, task) {
+      const draft = drafts.get(workflowId);
+      if (draft === undefined) throw new NotFoundError("workflow", workflowId, "; create it with createWorkflow()");
+      // Validate the task's own fields now, with the name of the workflow in messages.
+      defineWorkflow({ name: draft.name, tasks: [{ ...task, dependsOn: [] }] });
+      if (draft.ids.has(task.id)) throw new DuplicateTaskError(draft.name, task.id);
+      draft.ids.add(task.id);
+      draft.tasks.push({ ...task });
+      return task.id;
+    },
+    execute(workflowId, context) {
+      const draft = drafts.get(workflowId);
+      if (draft === undefined) throw new NotFoundError("workflow", workflowId, "; create it with createWorkflow()");
+      const workflow = defineWorkflow({ name: draft.name, description: draft.description, tasks: draft.tasks });
+      const run = start(workflow, { input: context }, workflowId);
+      executions.get(run.id)!.run = run;
+      draft.executions.push(run.id);
+      return run.id;
+    },
+    getWorkflowStatus(id) {
+      const found = runOf(id);
+      if (found === undefined) {
+        const draft = drafts.get(id);
+        if (draft === undefined) throw new NotFoundError("workflow", id);
+        const tasks: Record<string, TaskView> = {};
+        for (const t of draft.tasks) tasks[t.id] = { taskId: t.id, status: "pending", attempts: 0 };
+        return { workflowId: id, status: "created", createdAt: draft.createdAt, tasks };
+      }
+      const snap = snapshotOf(log.state(), found.runId);
+      const w = snap.workflow;
+      const report: WorkflowStatusReport = {
+        workflowId: found.workflowId,
+        executionId: found.runId,
+        status: w.status,
+        createdAt: drafts.get(id)?.createdAt ?? w.createdAt,
+        tasks: snap.tasks,
+      };
+      if (w.startedAt !== undefined) report.startedAt = w.startedAt;
+      if (w.endedAt !== undefined) report.completedAt = w.endedAt;
+      if (w.startedAt !== undefined) report.durationMs = (w.endedAt ?? clock.now()) - w.startedAt;
+      if (w.error !== undefined) report.error = w.error;
+      return report;
+    },
+    getTaskStatus(taskId, executionId) {
+      const candidates = executionId !== undefined ? [executionId] : [...executions.keys()].reverse();
+      for (const runId of candidates) {
+        const exec = executions.get(runId);
+        if (exec === undefined) throw new NotFoundError("execution", runId);
+        if (!exec.taskIds.has(taskId)) continue;
+        const view = log.state().project("tasks", runId)[taskId];
+        return { ...view, workflowId: exec.workflowId, executionId: runId };
+      }
+      throw new NotFoundError("task", taskId, executionId === undefined ? " in any execution" : ` in execution "${executionId}"`);
+    },
+    wait(executionId) {
+      const run = executions.get(executionId)?.run;
+      if (run === undefined) return Promise.reject(new NotFoundError("execution", executionId, "; it was not started by execute()"));
+      return run.result;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const pending = [...live.values()];
+      for (const run of pending) run.cancel(new Error("The engine was closed"));
+      await Promise.all(pending.map((r) => r.result));
+      const seen = new Set<Executor>();
+      for (const p of PROFILES) {
+        const ex = executors[p];
+        if (seen.has(ex)) continue;
+        seen.add(ex);
+        await ex.close?.();
+      }
+      unsubscribeLog();
+      log.close();
+    },
+  };
+  return engine;
+}
+
+/** Engine methods beyond the core interface. */
+export interface EngineExtras {
+  /**
+   * Step by step: waits for an execution to end.
+   *
+   * @param executionId From `execute`.
+   * @returns The run result.
+   * @throws {NotFoundError} Unknown execution id (as a rejection).
+   */
+  wait(executionId: string): Promise<RunResult>;
+}
+
+function snapshotOf(state: LogState, runId: string): RunSnapshot {
+  return { runId, workflow: state.project("workflowStatus", runId), tasks: state.project("tasks", runId) };
+}
+
+function checkLimit(name: string, value: number): number {
+  if (!(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+    throw new RangeError(`Cannot create engine: ${name} ${describe(value)} must be an integer >= 1 or Infinity`);
+  }
+  return value;
+}

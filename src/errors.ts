@@ -1,0 +1,245 @@
+/**
+ * Typed errors. Misuse is a `TypeError` (wrong shape) or `RangeError` (out of
+ * range); conditions a caller handles get classes that carry their data.
+ *
+ * @module
+ */
+
+/** Options shared by the error classes: the underlying cause, if any. */
+export interface FlowErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * Thrown by {@linkcode defineWorkflow} when two tasks share an id.
+ *
+ * @example Catching it
+ * ```ts
+ * import { defineWorkflow, DuplicateTaskError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const run = () => 1;
+ * assert.throws(
+ *   () => defineWorkflow({ name: "w", tasks: [{ id: "a", run }, { id: "a", run }] }),
+ *   DuplicateTaskError,
+ * );
+ * ```
+ */
+export class DuplicateTaskError extends Error {
+  /** The workflow being defined. */
+  readonly workflow: string;
+  /** The repeated task id. */
+  readonly taskId: string;
+  /**
+   * @param workflow The workflow being defined.
+   * @param taskId The repeated task id.
+   */
+  constructor(workflow: string, taskId: string) {
+    super(`Cannot define workflow "${workflow}": task id "${taskId}" is used twice`);
+    this.name = "DuplicateTaskError";
+    this.workflow = workflow;
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * Thrown when a task depends on an id that no task of the workflow has, or on
+ * itself.
+ *
+ * @example Catching it
+ * ```ts
+ * import { defineWorkflow, UnknownDependencyError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => defineWorkflow({ name: "w", tasks: [{ id: "a", dependsOn: ["x"], run: () => 1 }] }),
+ *   UnknownDependencyError,
+ * );
+ * ```
+ */
+export class UnknownDependencyError extends Error {
+  /** The workflow being defined. */
+  readonly workflow: string;
+  /** The task that names the dependency. */
+  readonly taskId: string;
+  /** The dependency id that was not found (or the task itself). */
+  readonly dependency: string;
+  /**
+   * @param workflow The workflow being defined.
+   * @param taskId The task that names the dependency.
+   * @param dependency The dependency id that was not found.
+   */
+  constructor(workflow: string, taskId: string, dependency: string) {
+    super(
+      taskId === dependency
+        ? `Cannot define workflow "${workflow}": task "${taskId}" depends on itself`
+        : `Cannot define workflow "${workflow}": task "${taskId}" depends on unknown task "${dependency}"`,
+    );
+    this.name = "UnknownDependencyError";
+    this.workflow = workflow;
+    this.taskId = taskId;
+    this.dependency = dependency;
+  }
+}
+
+/**
+ * Thrown when the tasks' dependencies form a cycle. `cycle` is the path,
+ * first id repeated at the end: `["a", "b", "c", "a"]`.
+ *
+ * @example Reading the cycle
+ * ```ts
+ * import { CycleError, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const run = () => 1;
+ * try {
+ *   defineWorkflow({ name: "w", tasks: [
+ *     { id: "a", dependsOn: ["b"], run },
+ *     { id: "b", dependsOn: ["a"], run },
+ *   ] });
+ * } catch (e) {
+ *   assert.ok(e instanceof CycleError);
+ *   assert.equal(e.cycle.length, 3);
+ * }
+ * ```
+ */
+export class CycleError extends Error {
+  /** The workflow being defined. */
+  readonly workflow: string;
+  /** The ids along the cycle, the first repeated at the end. */
+  readonly cycle: readonly string[];
+  /**
+   * @param workflow The workflow being defined.
+   * @param cycle The ids along the cycle, the first repeated at the end.
+   */
+  constructor(workflow: string, cycle: readonly string[]) {
+    super(`Cannot define workflow "${workflow}": tasks form a cycle ${cycle.join(" → ")}`);
+    this.name = "CycleError";
+    this.workflow = workflow;
+    this.cycle = cycle;
+  }
+}
+
+/**
+ * The error a task fails with when an attempt runs longer than its
+ * `timeoutMs`. The task's signal is aborted with it.
+ *
+ * @example Recognising a timeout in a run result
+ * ```ts
+ * import { TaskTimeoutError } from "@nerv/flow";
+ * const e = new TaskTimeoutError("fetch", 1, 50);
+ * console.log(e.message); // Task "fetch" timed out after 50 ms (attempt 1)
+ * ```
+ */
+export class TaskTimeoutError extends Error {
+  /** The task that timed out. */
+  readonly taskId: string;
+  /** The attempt that timed out, from 1. */
+  readonly attempt: number;
+  /** The timeout in milliseconds. */
+  readonly timeoutMs: number;
+  /**
+   * @param taskId The task that timed out.
+   * @param attempt The attempt that timed out, from 1.
+   * @param timeoutMs The timeout in milliseconds.
+   */
+  constructor(taskId: string, attempt: number, timeoutMs: number) {
+    super(`Task "${taskId}" timed out after ${timeoutMs} ms (attempt ${attempt})`);
+    this.name = "TaskTimeoutError";
+    this.taskId = taskId;
+    this.attempt = attempt;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The error of a failed run: names the first task that failed for good, its
+ * last attempt, and carries the task's own error as `cause`.
+ *
+ * @example Reading a failed run
+ * ```ts
+ * import { createEngine, defineWorkflow, TaskFailedError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = defineWorkflow({ name: "w", tasks: [
+ *   { id: "boom", run: () => { throw new Error("no"); } },
+ * ] });
+ * const result = await engine.run(wf);
+ * assert.ok(result.error instanceof TaskFailedError);
+ * assert.equal(result.error.taskId, "boom");
+ * await engine.close();
+ * ```
+ */
+export class TaskFailedError extends Error {
+  /** The task that failed. */
+  readonly taskId: string;
+  /** Its last attempt, from 1. */
+  readonly attempt: number;
+  /**
+   * @param taskId The task that failed.
+   * @param attempt Its last attempt, from 1.
+   * @param options `cause`: the task's own error.
+   */
+  constructor(taskId: string, attempt: number, options?: FlowErrorOptions) {
+    const cause = options?.cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`Task "${taskId}" failed after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${reason}`, {
+      cause,
+    });
+    this.name = "TaskFailedError";
+    this.taskId = taskId;
+    this.attempt = attempt;
+  }
+}
+
+/**
+ * The reason given to tasks cancelled with their run, unless the caller gave
+ * one.
+ *
+ * @example
+ * ```ts
+ * import { CancelledError } from "@nerv/flow";
+ * console.log(new CancelledError("run-1").message); // Run "run-1" was cancelled
+ * ```
+ */
+export class CancelledError extends Error {
+  /** The run that was cancelled. */
+  readonly runId: string;
+  /**
+   * @param runId The run that was cancelled.
+   * @param options `cause`: the reason given to `cancel()` or the signal.
+   */
+  constructor(runId: string, options?: FlowErrorOptions) {
+    super(`Run "${runId}" was cancelled`, options);
+    this.name = "CancelledError";
+    this.runId = runId;
+  }
+}
+
+/**
+ * Thrown by the step-by-step API and by projections when an id is unknown.
+ *
+ * @example
+ * ```ts
+ * import { createEngine, NotFoundError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * assert.throws(() => engine.getWorkflowStatus("nope"), NotFoundError);
+ * await engine.close();
+ * ```
+ */
+export class NotFoundError extends Error {
+  /** What kind of id it is. */
+  readonly kind: "workflow" | "execution" | "task" | "run" | "projection";
+  /** The id that was not found. */
+  readonly id: string;
+  /**
+   * @param kind What kind of id it is.
+   * @param id The id that was not found.
+   * @param hint Extra words for the message.
+   */
+  constructor(kind: NotFoundError["kind"], id: string, hint = "") {
+    super(`Cannot find ${kind} "${id}"${hint}`);
+    this.name = "NotFoundError";
+    this.kind = kind;
+    this.id = id;
+  }
+}

@@ -1,0 +1,789 @@
+/**
+ * The snapshot log: an Immutable.js list of every event and the state derived
+ * from it. Serves projections (task status, workflow status, completed,
+ * failed, and user-registered ones), time travel with `at(seq)`, replay, and
+ * JSON export and import. Events reach a `LogStore` in order.
+ *
+ * Appending is O(1): events are folded into the persistent state in batches
+ * (on read, every `batchSize` events, and at the end of each macrotask), with
+ * Immutable's transient mutations, so the engine's hot path only pushes to an
+ * array.
+ *
+ * @module
+ */
+import { IMap, IRecord, List } from "./deps.ts";
+import { NotFoundError } from "./errors.ts";
+import type { AnyFlowEvent, ErrorData, LogStore, TaskStatus, WorkflowStatus } from "./types.ts";
+
+/** A projection a user registers: a fold over every event of the log. */
+export interface ProjectionDef<T> {
+  /** Its name, for `project(name)`. */
+  name: string;
+  /** The value before any event. Prefer immutable values. */
+  initial: T;
+  /**
+   * Folds one event into the value; must not mutate `value`.
+   *
+   * @param value The value so far.
+   * @param event The next event.
+   * @returns The new value.
+   */
+  reduce(value: T, event: AnyFlowEvent): T;
+}
+
+/** A task as the log sees it. */
+export interface TaskView {
+  /** The task id. */
+  taskId: string;
+  /** Its status. */
+  status: TaskStatus;
+  /** Attempts started. */
+  attempts: number;
+  /** When its first attempt started. */
+  startedAt?: number;
+  /** When it ended. */
+  endedAt?: number;
+  /** Its result, when completed. */
+  result?: unknown;
+  /** Its error, when failed, skipped or cancelled. */
+  error?: ErrorData;
+}
+
+/** A run as the log sees it: the `workflowStatus` projection. */
+export interface RunView {
+  /** The run id. */
+  runId: string;
+  /** The workflow id (its name). */
+  workflowId: string;
+  /** The run's status. */
+  status: WorkflowStatus;
+  /** When it was created. */
+  createdAt: number;
+  /** When it started. */
+  startedAt?: number;
+  /** When it ended. */
+  endedAt?: number;
+  /** `endedAt - startedAt`, once ended. */
+  durationMs?: number;
+  /** Number of tasks. */
+  taskCount: number;
+  /** Tasks per status. */
+  counts: Record<TaskStatus, number>;
+  /** The run's error, when failed or cancelled. */
+  error?: ErrorData;
+}
+
+/** The built-in projections and what they return for one run. */
+export interface BuiltinProjections {
+  /** Status by task id. */
+  taskStatus: Record<string, TaskStatus>;
+  /** The run's status, times and counts. */
+  workflowStatus: RunView;
+  /** Ids of completed tasks, in completion order. */
+  completedTasks: string[];
+  /** Ids of failed tasks, in failure order. */
+  failedTasks: string[];
+  /** Every task's view, by id. */
+  tasks: Record<string, TaskView>;
+}
+
+/** The log's state at one point: what projections read. */
+export interface LogState {
+  /** The seq of the last event folded in (0 when empty). */
+  readonly seq: number;
+  /** Number of events folded in. */
+  readonly size: number;
+  /**
+   * Ids of the runs seen, oldest first.
+   *
+   * @returns The run ids.
+   */
+  runs(): string[];
+  /**
+   * Reads a built-in projection of one run.
+   *
+   * @param name `taskStatus`, `workflowStatus`, `completedTasks`, `failedTasks` or `tasks`.
+   * @param runId The run; the latest when omitted.
+   * @returns The projection's value.
+   * @throws {NotFoundError} No such run (or the log is empty).
+   */
+  project<K extends keyof BuiltinProjections>(name: K, runId?: string): BuiltinProjections[K];
+  /**
+   * Reads a registered projection.
+   *
+   * @param name The name it was registered under.
+   * @returns Its value.
+   * @throws {NotFoundError} No projection has that name.
+   */
+  project<T = unknown>(name: string): T;
+  /**
+   * Value equality with another state (events compared by value, results by identity).
+   *
+   * @param other Another state.
+   * @returns Whether both hold the same runs, tasks and projection values.
+   */
+  equals(other: LogState): boolean;
+}
+
+/** Options of {@linkcode createSnapshotLog}. */
+export interface SnapshotLogOptions {
+  /** Where events go besides memory. */
+  store?: LogStore;
+  /**
+   * Fold pending events into the state once this many are waiting.
+   * @default {1024}
+   */
+  batchSize?: number;
+  /**
+   * Keep a state checkpoint every this many events, so `at(seq)` folds at most that many.
+   * @default {4096}
+   */
+  checkpointEvery?: number;
+  /** Called when the store rejects a batch. */
+  onStoreError?: (error: unknown) => void;
+}
+
+/** The snapshot log of an engine. */
+export interface SnapshotLog {
+  /** The seq of the last appended event. */
+  readonly seq: number;
+  /**
+   * Appends an event; its `seq` must be greater than every earlier one.
+   *
+   * @param event The event.
+   * @throws {RangeError} Its seq is not greater than the last.
+   */
+  append(event: AnyFlowEvent): void;
+  /**
+   * The next free seq; the engine numbers its events with it.
+   *
+   * @returns The seq to give the next event.
+   */
+  nextSeq(): number;
+  /**
+   * Every event, oldest first, or one run's.
+   *
+   * @param runId Only this run's events.
+   * @returns The events.
+   */
+  events(runId?: string): AnyFlowEvent[];
+  /**
+   * The current state.
+   *
+   * @returns The state after the last appended event.
+   */
+  state(): LogState;
+  /**
+   * The state right after the event with this seq (time travel).
+   *
+   * @param seq A seq of this log; 0 gives the empty state.
+   * @returns The state then.
+   * @throws {RangeError} `seq` is negative or beyond the last event.
+   */
+  at(seq: number): LogState;
+  /**
+   * Builds a state from scratch out of `events`, with this log's registered projections.
+   *
+   * @param events Events in seq order.
+   * @returns The rebuilt state.
+   */
+  replay(events: readonly AnyFlowEvent[]): LogState;
+  /**
+   * Reads a projection of the current state (see {@linkcode LogState.project}).
+   *
+   * @param name The projection.
+   * @param runId The run, for built-in projections; the latest when omitted.
+   * @returns Its value.
+   * @throws {NotFoundError} Unknown projection or run.
+   */
+  project<K extends keyof BuiltinProjections>(name: K, runId?: string): BuiltinProjections[K];
+  /**
+   * Reads a registered projection of the current state.
+   *
+   * @param name Its name.
+   * @returns Its value.
+   * @throws {NotFoundError} No projection has that name.
+   */
+  project<T = unknown>(name: string): T;
+  /**
+   * Registers a projection; it folds every event already in the log, then each new one.
+   *
+   * @param def Its name, initial value and reducer.
+   * @throws {TypeError} The name is taken or the definition is malformed.
+   */
+  register<T>(def: ProjectionDef<T>): void;
+  /**
+   * Listens to state changes; called after each batch is folded in.
+   *
+   * @param listener Receives the new state.
+   * @returns A function that stops listening.
+   */
+  subscribe(listener: (state: LogState) => void): () => void;
+  /** Folds pending events into the state and hands them to the store now. */
+  flush(): void;
+  /**
+   * The log as JSON-ready data: `{ format, version, events }`.
+   *
+   * @returns The export.
+   */
+  toJSON(): LogExport;
+  /** Drops the pending flush timer (the engine calls this on close). */
+  close(): void;
+}
+
+/** What `toJSON()` writes and {@linkcode importLog} reads. */
+export interface LogExport {
+  /** Always `"nerv-flow/log"`. */
+  format: "nerv-flow/log";
+  /** Format version. */
+  version: 1;
+  /** The events, oldest first. */
+  events: AnyFlowEvent[];
+}
+
+type TaskRecProps = {
+  status: TaskStatus;
+  attempts: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  result: unknown;
+  error: ErrorData | undefined;
+  order: number;
+};
+const TaskRec = IRecord<TaskRecProps>({
+  status: "pending",
+  attempts: 0,
+  startedAt: undefined,
+  endedAt: undefined,
+  result: undefined,
+  error: undefined,
+  order: 0,
+});
+type TaskRec = ReturnType<typeof TaskRec>;
+
+type RunRecProps = {
+  runId: string;
+  workflowId: string;
+  status: WorkflowStatus;
+  createdAt: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  error: ErrorData | undefined;
+  taskCount: number;
+  tasks: IMap<string, TaskRec>;
+  counts: IMap<TaskStatus, number>;
+  ends: number;
+};
+const RunRec = IRecord<RunRecProps>({
+  runId: "",
+  workflowId: "",
+  status: "created",
+  createdAt: 0,
+  startedAt: undefined,
+  endedAt: undefined,
+  error: undefined,
+  taskCount: 0,
+  tasks: IMap<string, TaskRec>(),
+  counts: IMap<TaskStatus, number>(),
+  ends: 0,
+});
+type RunRec = ReturnType<typeof RunRec>;
+
+interface Core {
+  runs: IMap<string, RunRec>;
+  custom: IMap<string, unknown>;
+  size: number;
+  seq: number;
+}
+
+const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
+const STATUSES: readonly TaskStatus[] = [
+  "pending",
+  "ready",
+  "running",
+  "retrying",
+  "completed",
+  "failed",
+  "skipped",
+  "cancelled",
+];
+const TERMINAL = new Set<TaskStatus>(["completed", "failed", "skipped", "cancelled"]);
+
+/**
+ * Creates a snapshot log.
+ *
+ * @param options Store, batch and checkpoint sizes.
+ * @returns The log.
+ * @throws {RangeError} A size is not a positive integer.
+ *
+ * @example Projections and time travel
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = defineWorkflow({ name: "two", tasks: [
+ *   { id: "a", run: () => 1 },
+ *   { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) + 1 },
+ * ] });
+ * const { runId } = await engine.run(wf);
+ * const log = engine.log;
+ * assert.deepEqual(log.project("completedTasks", runId), ["a", "b"]);
+ * const firstDone = log.events(runId).find((e) => e.type === "task.completed")!;
+ * assert.deepEqual(log.at(firstDone.seq).project("completedTasks", runId), ["a"]);
+ * assert.ok(log.replay(log.events()).equals(log.state()));
+ * await engine.close();
+ * ```
+ */
+export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog {
+  const batchSize = positiveInt("batchSize", options.batchSize ?? 1024);
+  const checkpointEvery = positiveInt("checkpointEvery", options.checkpointEvery ?? 4096);
+  const store = options.store;
+  const onStoreError = options.onStoreError ??
+    ((error: unknown) => console.error("nerv-flow: the log store rejected a batch", error));
+  let events = List<AnyFlowEvent>();
+  let pending: AnyFlowEvent[] = [];
+  let core: Core = EMPTY_CORE;
+  let view: StateView | undefined;
+  let lastSeq = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const projections: ProjectionDef<unknown>[] = [];
+  const checkpoints: Core[] = [EMPTY_CORE];
+  const listeners = new Set<(state: LogState) => void>();
+
+  const flush = () => {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    events = events.withMutations((list) => {
+      for (let i = 0; i < batch.length; i++) list.push(batch[i]);
+    });
+    core = fold(core, batch, 0, batch.length, projections);
+    view = undefined;
+    if (core.size - checkpoints[checkpoints.length - 1].size >= checkpointEvery) checkpoints.push(core);
+    if (store !== undefined) {
+      try {
+        const done = store.append(batch);
+        if (done instanceof Promise) done.catch(onStoreError);
+      } catch (error) {
+        onStoreError(error);
+      }
+    }
+    if (listeners.size > 0) {
+      const state = current();
+      for (const listener of listeners) {
+        try {
+          listener(state);
+        } catch (error) {
+          console.error("nerv-flow: a log subscriber threw", error);
+        }
+      }
+    }
+  };
+  const current = (): StateView => {
+    flush();
+    return view ??= new StateView(core, projections);
+  };
+  const positionOf = (seq: number): number => {
+    // Number of events with seq <= `seq` (events are in ascending seq order).
+    let lo = 0;
+    let hi = events.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (events.get(mid)!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+
+  const log: SnapshotLog = {
+    get seq() {
+      return lastSeq;
+    },
+    nextSeq() {
+      return lastSeq + 1;
+    },
+    append(event) {
+      if (!(event.seq > lastSeq)) {
+        throw new RangeError(`Cannot append event with seq ${event.seq}: the log is at seq ${lastSeq}`);
+      }
+      lastSeq = event.seq;
+      pending.push(event);
+      if (pending.length >= batchSize) flush();
+      else if (pending.length === 1 && (listeners.size > 0 || store !== undefined)) {
+        timer = setTimeout(flush, 0);
+      }
+    },
+    events(runId) {
+      flush();
+      const all = events.toArray();
+      return runId === undefined ? all : all.filter((e) => e.runId === runId);
+    },
+    state: current,
+    at(seq) {
+      flush();
+      if (!Number.isInteger(seq) || seq < 0 || seq > lastSeq) {
+        throw new RangeError(`Cannot travel to seq ${seq}: expected an integer in [0, ${lastSeq}]`);
+      }
+      const position = positionOf(seq);
+      let base = checkpoints[0];
+      for (let lo = 0, hi = checkpoints.length - 1; lo <= hi;) {
+        const mid = (lo + hi) >>> 1;
+        if (checkpoints[mid].size <= position) {
+          base = checkpoints[mid];
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      const slice = events.slice(base.size, position).toArray();
+      return new StateView(fold(base, slice, 0, slice.length, projections), projections);
+    },
+    replay(input) {
+      return new StateView(fold(EMPTY_CORE, input, 0, input.length, projections), projections);
+    },
+    project(name: string, runId?: string) {
+      return current().project(name as keyof BuiltinProjections, runId);
+    },
+    register<T>(def: ProjectionDef<T>) {
+      if (def === null || typeof def !== "object" || typeof def.name !== "string" || typeof def.reduce !== "function") {
+        throw new TypeError("Cannot register projection: expected { name, initial, reduce }");
+      }
+      if (def.name in BUILTINS || projections.some((p) => p.name === def.name)) {
+        throw new TypeError(`Cannot register projection "${def.name}": the name is taken`);
+      }
+      flush();
+      const p = def as ProjectionDef<unknown>;
+      projections.push(p);
+      let value = p.initial;
+      for (const e of events) value = p.reduce(value, e);
+      core = { ...core, custom: core.custom.set(p.name, value) };
+      // Earlier checkpoints lack the new projection: keep only the empty one.
+      checkpoints.length = 1;
+      view = undefined;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    flush,
+    toJSON() {
+      flush();
+      return { format: "nerv-flow/log", version: 1, events: events.toArray() };
+    },
+    close() {
+      flush();
+      listeners.clear();
+    },
+  };
+  return log;
+}
+
+/**
+ * Rebuilds a log from its JSON export.
+ *
+ * @param data What `toJSON()` wrote (parsed).
+ * @param options Options of the new log.
+ * @returns A log holding the same events and state.
+ * @throws {TypeError} The data is not a nerv-flow log export.
+ *
+ * @example Round trip
+ * ```ts
+ * import { createSnapshotLog, importLog } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const log = createSnapshotLog();
+ * log.append({ type: "workflow.created", seq: 1, runId: "r", workflowId: "w", timestamp: 0,
+ *   data: { name: "w", taskIds: [] } });
+ * const copy = importLog(JSON.parse(JSON.stringify(log)));
+ * assert.equal(copy.project("workflowStatus", "r").status, "created");
+ * ```
+ */
+export function importLog(data: LogExport, options?: SnapshotLogOptions): SnapshotLog {
+  if (data === null || typeof data !== "object" || data.format !== "nerv-flow/log" || !Array.isArray(data.events)) {
+    throw new TypeError('Cannot import log: expected { format: "nerv-flow/log", version: 1, events: [...] }');
+  }
+  if (data.version !== 1) throw new TypeError(`Cannot import log: unsupported version ${data.version}`);
+  const log = createSnapshotLog(options);
+  for (const event of data.events) log.append(event);
+  log.flush();
+  return log;
+}
+
+/**
+ * Creates the default `LogStore`: events kept in memory, per run.
+ *
+ * @returns The store.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryLogStore } from "@nerv/flow";
+ * const store = createMemoryLogStore();
+ * console.log(store.read("nope").length); // 0
+ * ```
+ */
+export function createMemoryLogStore(): LogStore & { read(runId: string): readonly AnyFlowEvent[] } {
+  const runs = new Map<string, AnyFlowEvent[]>();
+  return {
+    append(events) {
+      let runId = "";
+      let list: AnyFlowEvent[] | undefined;
+      for (const e of events) {
+        if (e.runId !== runId || list === undefined) {
+          runId = e.runId;
+          list = runs.get(runId);
+          if (list === undefined) runs.set(runId, list = []);
+        }
+        list.push(e);
+      }
+    },
+    read(runId) {
+      return runs.get(runId)?.slice() ?? [];
+    },
+  };
+}
+
+const BUILTINS: Record<keyof BuiltinProjections, true> = {
+  taskStatus: true,
+  workflowStatus: true,
+  completedTasks: true,
+  failedTasks: true,
+  tasks: true,
+};
+
+class StateView implements LogState {
+  readonly #core: Core;
+  readonly #projections: readonly ProjectionDef<unknown>[];
+  readonly #memo = new Map<string, unknown>();
+  constructor(core: Core, projections: readonly ProjectionDef<unknown>[]) {
+    this.#core = core;
+    this.#projections = projections;
+  }
+  get seq(): number {
+    return this.#core.seq;
+  }
+  get size(): number {
+    return this.#core.size;
+  }
+  runs(): string[] {
+    return this.#core.runs.keySeq().toArray();
+  }
+  project(name: string, runId?: string): never {
+    if (!(name in BUILTINS)) {
+      if (!this.#core.custom.has(name)) throw new NotFoundError("projection", name);
+      return this.#core.custom.get(name) as never;
+    }
+    const key = `${name}\u0000${runId ?? ""}`;
+    if (this.#memo.has(key)) return this.#memo.get(key) as never;
+    const run = runId === undefined ? this.#core.runs.last() : this.#core.runs.get(runId);
+    if (run === undefined) throw new NotFoundError("run", runId ?? "(latest)", " in the log");
+    const value = projectRun(name as keyof BuiltinProjections, run);
+    this.#memo.set(key, value);
+    return value as never;
+  }
+  equals(other: LogState): boolean {
+    if (!(other instanceof StateView)) return false;
+    const a = this.#core;
+    const b = other.#core;
+    return a.seq === b.seq && a.size === b.size && a.runs.equals(b.runs) && a.custom.equals(b.custom);
+  }
+}
+
+function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
+  switch (name) {
+    case "taskStatus": {
+      const out: Record<string, TaskStatus> = {};
+      for (const [id, t] of run.tasks) out[id] = t.status;
+      return out;
+    }
+    case "workflowStatus": {
+      const counts = {} as Record<TaskStatus, number>;
+      for (const s of STATUSES) counts[s] = run.counts.get(s) ?? 0;
+      const view: RunView = {
+        runId: run.runId,
+        workflowId: run.workflowId,
+        status: run.status,
+        createdAt: run.createdAt,
+        taskCount: run.taskCount,
+        counts,
+      };
+      if (run.startedAt !== undefined) view.startedAt = run.startedAt;
+      if (run.endedAt !== undefined) {
+        view.endedAt = run.endedAt;
+        view.durationMs = run.endedAt - (run.startedAt ?? run.createdAt);
+      }
+      if (run.error !== undefined) view.error = run.error;
+      return view;
+    }
+    case "completedTasks":
+    case "failedTasks": {
+      const want: TaskStatus = name === "completedTasks" ? "completed" : "failed";
+      return run.tasks.filter((t) => t.status === want).sortBy((t) => t.order).keySeq().toArray();
+    }
+    case "tasks": {
+      const out: Record<string, TaskView> = {};
+      for (const [id, t] of run.tasks) {
+        const v: TaskView = { taskId: id, status: t.status, attempts: t.attempts };
+        if (t.startedAt !== undefined) v.startedAt = t.startedAt;
+        if (t.endedAt !== undefined) v.endedAt = t.endedAt;
+        if (t.status === "completed") v.result = t.result;
+        if (t.error !== undefined) v.error = t.error;
+        out[id] = v;
+      }
+      return out;
+    }
+  }
+}
+
+interface RunDraft {
+  rec: RunRec;
+  fields: Partial<RunRecProps>;
+  tasks: IMap<string, TaskRec>;
+  touched: Map<string, TaskRecProps>;
+  counts: Record<string, number>;
+  ends: number;
+}
+
+/** Folds events[from, to) into a core with transient (batch-local) mutation. */
+function fold(
+  base: Core,
+  events: readonly AnyFlowEvent[],
+  from: number,
+  to: number,
+  projections: readonly ProjectionDef<unknown>[],
+): Core {
+  if (from >= to) return base;
+  const drafts = new Map<string, RunDraft>();
+  let draft: RunDraft | undefined;
+  let draftRun = "";
+  for (let i = from; i < to; i++) {
+    const e = events[i];
+    if (e.runId !== draftRun || draft === undefined) {
+      draftRun = e.runId;
+      draft = drafts.get(draftRun);
+      if (draft === undefined) {
+        const rec = base.runs.get(draftRun) ?? RunRec({ runId: e.runId, workflowId: e.workflowId, createdAt: e.timestamp });
+        draft = {
+          rec,
+          fields: {},
+          tasks: rec.tasks,
+          touched: new Map(),
+          counts: rec.counts.toObject() as Record<string, number>,
+          ends: rec.ends,
+        };
+        drafts.set(draftRun, draft);
+      }
+    }
+    applyEvent(draft, e);
+  }
+  const runs = base.runs.withMutations((m) => {
+    for (const [runId, d] of drafts) {
+      const tasks = d.touched.size === 0 ? d.tasks : d.tasks.withMutations((tm) => {
+        for (const [taskId, t] of d.touched) tm.set(taskId, TaskRec(t));
+      });
+      m.set(
+        runId,
+        d.rec.merge({ ...d.fields, tasks, counts: IMap(d.counts) as IMap<TaskStatus, number>, ends: d.ends }),
+      );
+    }
+  });
+  let custom = base.custom;
+  if (projections.length > 0) {
+    custom = custom.withMutations((m) => {
+      for (const p of projections) {
+        let value = m.has(p.name) ? m.get(p.name) : p.initial;
+        for (let i = from; i < to; i++) value = p.reduce(value, events[i]);
+        m.set(p.name, value);
+      }
+    });
+  }
+  return { runs, custom, size: base.size + (to - from), seq: events[to - 1].seq };
+}
+
+function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
+  switch (e.type) {
+    case "workflow.created":
+      d.fields.workflowId = e.workflowId;
+      d.fields.createdAt = e.timestamp;
+      d.fields.taskCount = e.data.taskIds.length;
+      d.fields.status = "created";
+      return;
+    case "workflow.started":
+      d.fields.status = "running";
+      d.fields.startedAt = e.timestamp;
+      return;
+    case "workflow.completed":
+      d.fields.status = "completed";
+      d.fields.endedAt = e.timestamp;
+      return;
+    case "workflow.failed":
+      d.fields.status = "failed";
+      d.fields.endedAt = e.timestamp;
+      d.fields.error = e.data.error;
+      return;
+    case "workflow.cancelled":
+      d.fields.status = "cancelled";
+      d.fields.endedAt = e.timestamp;
+      d.fields.error = e.data.reason;
+      return;
+  }
+  const taskId = e.taskId!;
+  let t = d.touched.get(taskId);
+  if (t === undefined) {
+    const rec = d.tasks.get(taskId);
+    t = rec === undefined
+      ? { status: "pending", attempts: 0, startedAt: undefined, endedAt: undefined, result: undefined, error: undefined, order: 0 }
+      : rec.toObject();
+    d.touched.set(taskId, t);
+    if (rec === undefined) d.counts.pending = (d.counts.pending ?? 0) + 1;
+  }
+  const before = t.status;
+  switch (e.type) {
+    case "task.pending":
+      t.status = "pending";
+      break;
+    case "task.ready":
+      t.status = "ready";
+      break;
+    case "task.started":
+      t.status = "running";
+      t.attempts = e.attempt ?? t.attempts + 1;
+      t.startedAt ??= e.timestamp;
+      break;
+    case "task.retrying":
+      t.status = "retrying";
+      t.error = e.data.error;
+      break;
+    case "task.completed":
+      t.status = "completed";
+      t.result = e.data.result;
+      t.error = undefined;
+      break;
+    case "task.failed":
+      t.status = "failed";
+      t.error = e.data.error;
+      break;
+    case "task.skipped":
+      t.status = "skipped";
+      break;
+    case "task.cancelled":
+      t.status = "cancelled";
+      t.error = e.data.reason;
+      break;
+  }
+  if (TERMINAL.has(t.status) && !TERMINAL.has(before)) {
+    t.endedAt = e.timestamp;
+    t.order = ++d.ends;
+  }
+  if (before !== t.status) {
+    d.counts[before]--;
+    d.counts[t.status] = (d.counts[t.status] ?? 0) + 1;
+  }
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Cannot create snapshot log: ${name} ${value} must be an integer >= 1`);
+  }
+  return value;
+}

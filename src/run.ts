@@ -1,0 +1,567 @@
+/**
+ * One run of a workflow: the workflow actor, its task actors, and the
+ * bookkeeping their actions call (the `TaskHost` and `WorkflowHost` of the
+ * actor modules). Events are emitted here, on every actor transition.
+ *
+ * Task actors are created when the last of their dependencies settles (or
+ * the first fails), so only the tasks that matter are alive; the actor's
+ * guards then decide ready or skipped. Finished actors are dropped at once.
+ * They are created with the workflow actor as parent (one actor system,
+ * done events to the parent) but kept out of its `children`, whose per-spawn
+ * copy would make a run quadratic in its size.
+ *
+ * @module
+ */
+import { type AnyActorLogic, type AnyActorRef, createActor, type InspectionEvent, type Observer } from "./deps.ts";
+import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_machine.ts";
+import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
+import { compileFlatMachine } from "../actors/flat_machine.ts";
+import type { EventBus } from "./bus.ts";
+import { CancelledError, TaskFailedError, TaskTimeoutError } from "./errors.ts";
+import type { Graph } from "./graph.ts";
+import type { SnapshotLog } from "./log.ts";
+import { type Dispatchable, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
+import type {
+  AnyFlowEvent,
+  Clock,
+  ErrorData,
+  EventDataMap,
+  Executor,
+  FlowEventType,
+  Profile,
+  RunResult,
+  RunStatus,
+  TaskContext,
+  TaskResult,
+  TaskSpec,
+  TerminalTaskStatus,
+  Workflow,
+} from "./types.ts";
+
+/** How task actors execute their machine. */
+export type TaskLogicMode = "compiled" | "interpreted";
+
+const COMPILED = compileFlatMachine(taskMachine) as unknown as AnyActorLogic;
+const INTERPRETED = taskMachine as unknown as AnyActorLogic;
+
+/** What a run needs from its engine. */
+export interface RunEnv {
+  bus: EventBus;
+  log: SnapshotLog;
+  clock: Clock;
+  scheduler: Scheduler;
+  executors: Readonly<Record<Profile, Executor>>;
+  random: () => number;
+  taskLogic: TaskLogicMode;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  onEnd(run: Run): void;
+}
+
+const UNSETTLED = 0;
+const CODE: Readonly<Record<TerminalTaskStatus, number>> = { completed: 1, failed: 2, skipped: 3, cancelled: 4 };
+const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [undefined, "completed", "failed", "skipped", "cancelled"];
+const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
+const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
+const SETTLED = Object.freeze({ type: "tasks.settled" as const });
+const START = Object.freeze({ type: "start" as const });
+
+/** The context object a task body receives. */
+class Context implements TaskContext {
+  readonly input: unknown;
+  readonly deps: Readonly<Record<string, unknown>>;
+  readonly signal: AbortSignal;
+  readonly attempt: number;
+  readonly taskId: string;
+  readonly runId: string;
+  constructor(
+    input: unknown,
+    deps: Readonly<Record<string, unknown>>,
+    signal: AbortSignal,
+    attempt: number,
+    taskId: string,
+    runId: string,
+  ) {
+    this.input = input;
+    this.deps = deps;
+    this.signal = signal;
+    this.attempt = attempt;
+    this.taskId = taskId;
+    this.runId = runId;
+  }
+}
+
+/** One run: implements the hosts the actors call. */
+export class Run implements TaskHost, WorkflowHost, Dispatchable {
+  readonly id: string;
+  readonly workflowId: string;
+  readonly workflow: Workflow<unknown>;
+  readonly result: Promise<RunResult>;
+  readonly #g: Graph;
+  readonly #tasks: readonly TaskSpec<unknown>[];
+  readonly #env: RunEnv;
+  readonly #input: unknown;
+  readonly #logic: AnyActorLogic;
+  readonly #status: Uint8Array;
+  readonly #remaining: Int32Array;
+  readonly #spawned: Uint8Array;
+  readonly #queued: Uint8Array;
+  readonly #attempts: Int32Array;
+  readonly #startedAt: Float64Array;
+  readonly #endedAt: Float64Array;
+  readonly #profile: Uint8Array;
+  readonly #actors: (AnyActorRef | undefined)[];
+  readonly #results: unknown[];
+  readonly #errors: (Error | undefined)[];
+  readonly #timers: unknown[];
+  readonly #controllers: (AbortController | undefined)[];
+  readonly #runController = new AbortController();
+  readonly #workflowActor: AnyActorRef;
+  #resolve!: (result: RunResult) => void;
+  #settled = 0;
+  #firstFailure = -1;
+  #cancelling = false;
+  #cancelReason: Error | undefined;
+  #startedAtRun = 0;
+  #depth = 0;
+  #detachSignal: (() => void) | undefined;
+  #final: RunResult | undefined;
+
+  constructor(workflow: Workflow<unknown>, graph: Graph, env: RunEnv, init: { id: string; workflowId: string; input: unknown }) {
+    this.id = init.id;
+    this.workflowId = init.workflowId;
+    this.workflow = workflow;
+    this.#g = graph;
+    this.#tasks = workflow.tasks;
+    this.#env = env;
+    this.#input = init.input;
+    this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
+    const n = graph.n;
+    this.#status = new Uint8Array(n);
+    this.#remaining = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.#remaining[i] = graph.depStart[i + 1] - graph.depStart[i];
+    this.#spawned = new Uint8Array(n);
+    this.#queued = new Uint8Array(n);
+    this.#attempts = new Int32Array(n);
+    this.#startedAt = new Float64Array(n).fill(NaN);
+    this.#endedAt = new Float64Array(n).fill(NaN);
+    this.#profile = new Uint8Array(n);
+    for (let i = 0; i < n; i++) this.#profile[i] = PROFILE_INDEX[this.#tasks[i].profile];
+    this.#actors = new Array(n);
+    this.#results = new Array(n);
+    this.#errors = new Array(n);
+    this.#timers = new Array(n);
+    this.#controllers = new Array(n);
+    this.result = new Promise<RunResult>((resolve) => {
+      this.#resolve = resolve;
+    });
+    this.#workflowActor = createActor(workflowMachine, {
+      input: { host: this },
+      id: `workflow:${this.id}`,
+      clock: env.clock as never,
+      inspect: env.inspect,
+    });
+    this.#emit("workflow.created", -1, undefined, { name: workflow.name, taskIds: graph.ids });
+  }
+
+  /**
+   * Starts the run.
+   *
+   * @param signal Cancels the run when aborted.
+   */
+  start(signal?: AbortSignal): void {
+    this.#workflowActor.start();
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.#deliverWorkflow(START);
+        this.cancel(signal.reason);
+        return;
+      }
+      const onAbort = () => this.cancel(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#detachSignal = () => signal.removeEventListener("abort", onAbort);
+    }
+    this.#deliverWorkflow(START);
+  }
+
+  /**
+   * Cancels the run: running tasks are aborted, the others cancelled.
+   *
+   * @param reason Why; becomes the `cause` of the tasks' `CancelledError`.
+   */
+  cancel(reason?: unknown): void {
+    if (this.#final !== undefined) return;
+    this.#deliverWorkflow({ type: "cancel", reason });
+  }
+
+  /** The run's final result, once it ended. */
+  get final(): RunResult | undefined {
+    return this.#final;
+  }
+
+  /** The workflow actor, for inspection. */
+  get actor(): AnyActorRef {
+    return this.#workflowActor;
+  }
+
+  // ---- WorkflowHost ----------------------------------------------------
+
+  startTasks(): void {
+    this.#startedAtRun = this.#env.clock.now();
+    this.#emit("workflow.started", -1, undefined, { input: this.#input });
+    const g = this.#g;
+    for (let i = 0; i < g.n; i++) this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn });
+    for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#spawn(i);
+    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
+  }
+
+  cancelTasks(reason: unknown): void {
+    this.#cancelling = true;
+    const error = new CancelledError(this.id, { cause: reason });
+    this.#cancelReason = error;
+    this.#runController.abort(error);
+    const event: TaskActorEvent = { type: "cancel", reason: error };
+    for (let i = 0; i < this.#g.n; i++) {
+      if (this.#status[i] !== UNSETTLED) continue;
+      const actor = this.#actors[i] ?? this.#spawn(i);
+      actor.send(event);
+    }
+    this.#env.scheduler.drain();
+  }
+
+  anyFailed(): boolean {
+    return this.#firstFailure >= 0;
+  }
+
+  finish(status: RunStatus): void {
+    const clock = this.#env.clock;
+    const now = clock.now();
+    const durationMs = now - this.#startedAtRun;
+    let error: Error | undefined;
+    if (status === "failed") {
+      const i = this.#firstFailure;
+      error = new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      const failed: string[] = [];
+      for (let k = 0; k < this.#g.n; k++) if (this.#status[k] === CODE.failed) failed.push(this.#g.ids[k]);
+      this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) });
+    } else if (status === "cancelled") {
+      error = this.#cancelReason;
+      this.#emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) });
+    } else {
+      this.#emit("workflow.completed", -1, undefined, { durationMs });
+    }
+    this.#detachSignal?.();
+    const tasks: Record<string, TaskResult> = {};
+    for (let i = 0; i < this.#g.n; i++) {
+      const r: TaskResult = { status: STATUS_OF[this.#status[i]]!, attempts: this.#attempts[i] };
+      if (this.#status[i] === CODE.completed) r.result = this.#results[i];
+      else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
+      if (!Number.isNaN(this.#startedAt[i])) {
+        r.startedAt = this.#startedAt[i];
+        r.completedAt = this.#endedAt[i];
+        r.durationMs = this.#endedAt[i] - this.#startedAt[i];
+      }
+      tasks[this.#g.ids[i]] = r;
+    }
+    const result: RunResult = {
+      runId: this.id,
+      workflowId: this.workflowId,
+      status,
+      tasks,
+      startedAt: this.#startedAtRun,
+      completedAt: now,
+      durationMs,
+    };
+    if (error !== undefined) result.error = error;
+    this.#final = result;
+    this.#env.log.flush();
+    this.#env.onEnd(this);
+    this.#resolve(result);
+  }
+
+  // ---- TaskHost --------------------------------------------------------
+
+  depsBlocked(i: number): boolean {
+    return !this.#cancelling && this.#blockingDep(i) >= 0;
+  }
+
+  depsCompleted(i: number): boolean {
+    if (this.#cancelling) return false;
+    const g = this.#g;
+    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) if (this.#status[g.depList[k]] !== CODE.completed) return false;
+    return true;
+  }
+
+  canRetry(i: number): boolean {
+    return !this.#cancelling && this.#attempts[i] < this.#tasks[i].retry.maxAttempts;
+  }
+
+  enqueue(i: number): void {
+    this.#queued[i] = 1;
+    const g = this.#g;
+    this.#emit("task.ready", i, this.#attempts[i] || undefined, {
+      priority: this.#tasks[i].priority,
+      rank: g.rank[i],
+    });
+    this.#env.scheduler.push(this, i, this.#profile[i], g.priority[i], g.rank[i]);
+  }
+
+  dequeue(i: number): void {
+    this.#queued[i] = 0;
+  }
+
+  isQueued(i: number): boolean {
+    return this.#queued[i] === 1;
+  }
+
+  dispatch(i: number): void {
+    this.#queued[i] = 0;
+    this.#deliver(i, DISPATCH);
+  }
+
+  execute(i: number): void {
+    const attempt = ++this.#attempts[i];
+    const clock = this.#env.clock;
+    if (attempt === 1) this.#startedAt[i] = clock.now();
+    const spec = this.#tasks[i];
+    this.#emit("task.started", i, attempt, { profile: spec.profile });
+    let signal = this.#runController.signal;
+    if (spec.timeoutMs !== undefined) {
+      const controller = new AbortController();
+      this.#controllers[i] = controller;
+      signal = controller.signal;
+      this.#timers[i] = clock.setTimeout(() => this.#timeout(i, attempt), spec.timeoutMs);
+    }
+    const ctx = new Context(this.#input, this.#depsOf(i), signal, attempt, spec.id, this.id);
+    let promise: Promise<unknown>;
+    try {
+      promise = this.#env.executors[spec.profile].run(spec, ctx, signal);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (result) => this.#onResult(i, attempt, result),
+      (error) => this.#onError(i, attempt, error),
+    );
+  }
+
+  release(i: number, event: TaskActorEvent): void {
+    this.#env.scheduler.release(this.#profile[i]);
+    const timer = this.#timers[i];
+    if (timer !== undefined) {
+      this.#env.clock.clearTimeout(timer);
+      this.#timers[i] = undefined;
+    }
+    const controller = this.#controllers[i];
+    if (controller !== undefined) {
+      if (event.type === "cancel") controller.abort(event.reason);
+      this.#controllers[i] = undefined;
+    }
+  }
+
+  recordResult(i: number, result: unknown): void {
+    this.#results[i] = result;
+    this.#errors[i] = undefined;
+  }
+
+  recordError(i: number, error: unknown): void {
+    this.#errors[i] = toError(error);
+  }
+
+  scheduleRetry(i: number): void {
+    const policy = this.#tasks[i].retry;
+    const attempt = this.#attempts[i];
+    const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+    const delayMs = base - base * policy.jitter * this.#env.random();
+    this.#emit("task.retrying", i, attempt, { error: serializeError(this.#errors[i]), delayMs });
+    this.#timers[i] = this.#env.clock.setTimeout(() => {
+      this.#timers[i] = undefined;
+      this.#deliver(i, RETRY_DUE);
+    }, delayMs);
+  }
+
+  cancelRetry(i: number): void {
+    const timer = this.#timers[i];
+    if (timer !== undefined) {
+      this.#env.clock.clearTimeout(timer);
+      this.#timers[i] = undefined;
+    }
+  }
+
+  settle(i: number, status: TerminalTaskStatus, event: TaskActorEvent): void {
+    const g = this.#g;
+    const code = CODE[status];
+    this.#status[i] = code;
+    this.#actors[i] = undefined;
+    const now = this.#env.clock.now();
+    if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
+    const attempt = this.#attempts[i] || undefined;
+    switch (status) {
+      case "completed":
+        this.#emit("task.completed", i, attempt, { result: this.#results[i], durationMs: now - this.#startedAt[i] });
+        break;
+      case "failed":
+        if (this.#firstFailure < 0) this.#firstFailure = i;
+        this.#emit("task.failed", i, attempt, {
+          error: serializeError(this.#errors[i]),
+          durationMs: now - this.#startedAt[i],
+        });
+        break;
+      case "skipped": {
+        const j = this.#blockingDep(i);
+        this.#errors[i] = new Error(`Task "${g.ids[i]}" was skipped: dependency "${g.ids[j]}" ${STATUS_OF[this.#status[j]]}`);
+        this.#emit("task.skipped", i, attempt, { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! });
+        break;
+      }
+      case "cancelled": {
+        const reason = (event as { reason?: unknown }).reason;
+        this.#errors[i] = toError(reason);
+        this.#emit("task.cancelled", i, attempt, { reason: serializeError(this.#errors[i]) });
+        break;
+      }
+    }
+    if (++this.#settled === g.n) {
+      this.#workflowActor.send(SETTLED);
+      return;
+    }
+    if (this.#cancelling) return;
+    for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
+      const d = g.outList[k];
+      if (this.#spawned[d] === 1) continue;
+      if (--this.#remaining[d] === 0 || code !== CODE.completed) this.#spawn(d);
+    }
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  #spawn(i: number): AnyActorRef {
+    this.#spawned[i] = 1;
+    const actor = createActor(this.#logic, {
+      parent: this.#workflowActor,
+      id: this.#g.ids[i],
+      input: { host: this, index: i },
+    });
+    this.#actors[i] = actor;
+    actor.start();
+    return actor;
+  }
+
+  /** Sends an event to a task actor, then lets the scheduler fill free slots. */
+  #deliver(i: number, event: TaskActorEvent): void {
+    const actor = this.#actors[i];
+    if (actor === undefined) return;
+    this.#depth++;
+    try {
+      actor.send(event);
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
+    }
+  }
+
+  #deliverWorkflow(event: { type: "start" } | { type: "cancel"; reason: unknown }): void {
+    this.#depth++;
+    try {
+      this.#workflowActor.send(event);
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
+    }
+  }
+
+  #onResult(i: number, attempt: number, result: unknown): void {
+    // A late result of an attempt that timed out or was cancelled is dropped;
+    // a result arriving while the actor is no longer running is ignored by its machine.
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    this.#deliver(i, { type: "run.done", result });
+  }
+
+  #onError(i: number, attempt: number, error: unknown): void {
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    this.#deliver(i, { type: "run.error", error });
+  }
+
+  #timeout(i: number, attempt: number): void {
+    this.#timers[i] = undefined;
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    const error = new TaskTimeoutError(this.#g.ids[i], attempt, this.#tasks[i].timeoutMs!);
+    this.#controllers[i]?.abort(error);
+    this.#deliver(i, { type: "run.error", error });
+  }
+
+  #blockingDep(i: number): number {
+    const g = this.#g;
+    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) {
+      const s = this.#status[g.depList[k]];
+      if (s !== UNSETTLED && s !== CODE.completed) return g.depList[k];
+    }
+    return -1;
+  }
+
+  #depsOf(i: number): Readonly<Record<string, unknown>> {
+    const g = this.#g;
+    const from = g.depStart[i];
+    const to = g.depStart[i + 1];
+    if (from === to) return NO_DEPS;
+    const deps: Record<string, unknown> = {};
+    for (let k = from; k < to; k++) deps[g.ids[g.depList[k]]] = this.#results[g.depList[k]];
+    return deps;
+  }
+
+  #emit<T extends FlowEventType>(type: T, i: number, attempt: number | undefined, data: EventDataMap[T]): void {
+    const env = this.#env;
+    const event = {
+      type,
+      seq: env.log.nextSeq(),
+      runId: this.id,
+      workflowId: this.workflowId,
+      taskId: i >= 0 ? this.#g.ids[i] : undefined,
+      attempt,
+      timestamp: env.clock.now(),
+      data,
+    } as AnyFlowEvent;
+    env.log.append(event);
+    env.bus.emit(event);
+  }
+}
+
+/** Makes an `Error` of any thrown value. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === "string" ? value : `Non-error value thrown: ${safeString(value)}`, { cause: value });
+}
+
+/**
+ * The JSON-ready form of an error: name, message, stack, cause and own fields.
+ *
+ * @param error Any value.
+ * @returns Its serialized form.
+ */
+export function serializeError(error: unknown, depth = 0): ErrorData {
+  if (!(error instanceof Error)) return { name: "Error", message: safeString(error) };
+  const data: ErrorData = { name: error.name, message: error.message };
+  if (error.stack !== undefined) data.stack = error.stack;
+  if (error.cause !== undefined) {
+    data.cause = depth < 4 && error.cause instanceof Error ? serializeError(error.cause, depth + 1) : jsonSafe(error.cause);
+  }
+  for (const key of Object.keys(error)) {
+    if (key === "cause" || key in data) continue;
+    data[key] = jsonSafe((error as unknown as Record<string, unknown>)[key]);
+  }
+  return data;
+}
+
+function jsonSafe(value: unknown): unknown {
+  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") return value;
+  try {
+    return JSON.parse(JSON.stringify(value));
+  } catch {
+    return safeString(value);
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The shapes users write and read: task and workflow definitions, the task
+ * context, run results, events and the ports (`Executor`, `LogStore`,
+ * `Clock`).
+ *
+ * @module
+ */
+
+/** How urgent a task is; the ready queue serves higher priorities first. */
+export type Priority = "low" | "medium" | "high" | "critical";
+
+/** The workload profile of a task: which executor pool runs it. */
+export type Profile = "cpu" | "io" | "mixed" | "memory";
+
+/** Where a task is in its life. The last four are terminal. */
+export type TaskStatus =
+  | "pending"
+  | "ready"
+  | "running"
+  | "retrying"
+  | "completed"
+  | "failed"
+  | "skipped"
+  | "cancelled";
+
+/** A task status that ends the task. */
+export type TerminalTaskStatus = "completed" | "failed" | "skipped" | "cancelled";
+
+/** Where a run is. The last three are terminal. */
+export type WorkflowStatus = "created" | "running" | "completed" | "failed" | "cancelled";
+
+/** A run's terminal status. */
+export type RunStatus = "completed" | "failed" | "cancelled";
+
+/** Retry policy: exponential backoff, capped, with optional jitter. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included; at least 1. */
+  maxAttempts: number;
+  /**
+   * Delay before the second attempt, in milliseconds.
+   * @default {100}
+   */
+  initialDelayMs?: number;
+  /**
+   * Each further delay is the previous one times this; at least 1.
+   * @default {2}
+   */
+  factor?: number;
+  /**
+   * No delay is longer than this, in milliseconds.
+   * @default {30000}
+   */
+  maxDelayMs?: number;
+  /**
+   * Share of each delay drawn at random, in [0, 1]: a delay `d` becomes a
+   * value in `[d * (1 - jitter), d]`.
+   * @default {0}
+   */
+  jitter?: number;
+}
+
+/** What a task body receives. */
+export interface TaskContext<I = unknown> {
+  /** The run's input, as given to `run()` / `start()`. */
+  readonly input: I;
+  /** The results of the task's dependencies, by task id. */
+  readonly deps: Readonly<Record<string, unknown>>;
+  /** Aborted when the attempt times out or the run is cancelled. */
+  readonly signal: AbortSignal;
+  /** The attempt number, from 1. */
+  readonly attempt: number;
+  /** The task's id. */
+  readonly taskId: string;
+  /** The run's id. */
+  readonly runId: string;
+}
+
+/** A task body: a plain (sync or async) function of the task context. */
+export type TaskFn<I = unknown, R = unknown> = (ctx: TaskContext<I>) => R | Promise<R>;
+
+/** One task of a workflow, as a user writes it. */
+export interface TaskDef<I = unknown> {
+  /** Unique within the workflow. */
+  id: string;
+  /** A human name; defaults to the id. */
+  name?: string;
+  /** What the task does. */
+  description?: string;
+  /** Ids of the tasks that must complete before this one starts. */
+  dependsOn?: readonly string[];
+  /** The task body. */
+  run: TaskFn<I>;
+  /**
+   * Ready tasks of higher priority are dispatched first.
+   * @default {"medium"}
+   */
+  priority?: Priority;
+  /** Each attempt is aborted and fails with `TaskTimeoutError` after this many milliseconds. */
+  timeoutMs?: number;
+  /** Retry failed attempts (errors and timeouts) with exponential backoff. */
+  retry?: RetryPolicy;
+  /**
+   * Which executor runs the body.
+   * @default {"io"}
+   */
+  profile?: Profile;
+  /** Free-form labels. */
+  tags?: readonly string[];
+  /** Free-form data carried with the task. */
+  metadata?: Readonly<Record<string, unknown>>;
+}
+
+/** A workflow as a user writes it. */
+export interface WorkflowDef<I = unknown> {
+  /** The workflow's name; also its id in events. */
+  name: string;
+  /** What the workflow does. */
+  description?: string;
+  /** The tasks; order does not matter. */
+  tasks: readonly TaskDef<I>[];
+}
+
+/** A task after validation: every optional field resolved. */
+export interface TaskSpec<I = unknown> {
+  /** Unique within the workflow. */
+  readonly id: string;
+  /** A human name. */
+  readonly name: string;
+  /** What the task does. */
+  readonly description: string | undefined;
+  /** Ids of its dependencies. */
+  readonly dependsOn: readonly string[];
+  /** The task body. */
+  readonly run: TaskFn<I>;
+  /** Its priority. */
+  readonly priority: Priority;
+  /** Attempt timeout in milliseconds, if any. */
+  readonly timeoutMs: number | undefined;
+  /** Its retry policy, resolved (one attempt when none was given). */
+  readonly retry: Readonly<Required<RetryPolicy>>;
+  /** Its workload profile. */
+  readonly profile: Profile;
+  /** Its labels. */
+  readonly tags: readonly string[];
+  /** Its metadata. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** A validated workflow, ready to run any number of times. */
+export interface Workflow<I = unknown> {
+  /** The workflow's name. */
+  readonly name: string;
+  /** What it does. */
+  readonly description: string | undefined;
+  /** Its tasks, resolved, in definition order. */
+  readonly tasks: readonly TaskSpec<I>[];
+}
+
+/** The outcome of one task in a run. */
+export interface TaskResult {
+  /** Its terminal status. */
+  status: TerminalTaskStatus;
+  /** What the body returned, when completed. */
+  result?: unknown;
+  /** Why it failed, was skipped or cancelled. */
+  error?: Error;
+  /** Attempts made. */
+  attempts: number;
+  /** When the first attempt started (clock ms). */
+  startedAt?: number;
+  /** When the task ended (clock ms). */
+  completedAt?: number;
+  /** From the first start to the end, in ms. */
+  durationMs?: number;
+}
+
+/** The outcome of a run. */
+export interface RunResult {
+  /** The run's id. */
+  runId: string;
+  /** The workflow's id (its name). */
+  workflowId: string;
+  /** `completed` when every task completed; `failed` when a task failed; `cancelled`. */
+  status: RunStatus;
+  /** Per task, by id. */
+  tasks: Record<string, TaskResult>;
+  /** For a failed run the first failure; for a cancelled run the reason. */
+  error?: Error;
+  /** When the run started (clock ms). */
+  startedAt: number;
+  /** When it ended (clock ms). */
+  completedAt: number;
+  /** Its duration in ms. */
+  durationMs: number;
+}
+
+/** A serialized error as it stands in events and the log. */
+export interface ErrorData {
+  /** The error's name. */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** Its stack, if any. */
+  stack?: string;
+  /** Its cause, serialized. */
+  cause?: unknown;
+  /** Own enumerable fields (e.g. `taskId`). */
+  [field: string]: unknown;
+}
+
+/** The data each event type carries. */
+export interface EventDataMap {
+  /** A run was created. */
+  "workflow.created": { name: string; taskIds: readonly string[] };
+  /** A run started. */
+  "workflow.started": { input: unknown };
+  /** Every task completed. */
+  "workflow.completed": { durationMs: number };
+  /** Every task ended and at least one failed. */
+  "workflow.failed": { durationMs: number; failed: readonly string[]; error: ErrorData };
+  /** The run was cancelled. */
+  "workflow.cancelled": { durationMs: number; reason: ErrorData };
+  /** A task waits for its dependencies. */
+  "task.pending": { dependsOn: readonly string[] };
+  /** A task's dependencies completed; it waits for a slot. */
+  "task.ready": { priority: Priority; rank: number };
+  /** An attempt started. */
+  "task.started": { profile: Profile };
+  /** An attempt failed; another follows after `delayMs`. */
+  "task.retrying": { error: ErrorData; delayMs: number };
+  /** The task completed. */
+  "task.completed": { result: unknown; durationMs: number };
+  /** The task failed for good. */
+  "task.failed": { error: ErrorData; durationMs: number };
+  /** A dependency failed, was skipped or cancelled. */
+  "task.skipped": { dependency: string; dependencyStatus: TerminalTaskStatus };
+  /** The task was cancelled with its run. */
+  "task.cancelled": { reason: ErrorData };
+}
+
+/** Every event type. */
+export type FlowEventType = keyof EventDataMap;
+
+/** One event on the bus and in the log. */
+export interface FlowEvent<T extends FlowEventType = FlowEventType> {
+  /** What happened. */
+  readonly type: T;
+  /** Position in the engine's log, from 1, strictly increasing. */
+  readonly seq: number;
+  /** The run it belongs to. */
+  readonly runId: string;
+  /** The workflow (its name). */
+  readonly workflowId: string;
+  /** The task, for `task.*` events. */
+  readonly taskId?: string;
+  /** The attempt, for task events after the first start. */
+  readonly attempt?: number;
+  /** Clock time in ms. */
+  readonly timestamp: number;
+  /** Type-specific data. */
+  readonly data: EventDataMap[T];
+}
+
+/** Any event, narrowed by `type`. */
+export type AnyFlowEvent = { [T in FlowEventType]: FlowEvent<T> }[FlowEventType];
+
+/** What an executor receives besides the task: the context minus the signal. */
+export interface TaskPayload {
+  /** The run's input. */
+  readonly input: unknown;
+  /** Dependency results by id. */
+  readonly deps: Readonly<Record<string, unknown>>;
+  /** The attempt, from 1. */
+  readonly attempt: number;
+  /** The task id. */
+  readonly taskId: string;
+  /** The run id. */
+  readonly runId: string;
+}
+
+/**
+ * The port that runs task bodies: inline today, worker pools and remote
+ * executors next. The scheduler knows only this.
+ */
+export interface Executor {
+  /** A short name for events and errors. */
+  readonly name: string;
+  /** How many tasks it runs at once; the scheduler never exceeds it. */
+  readonly concurrency: number;
+  /**
+   * Runs one attempt of a task.
+   *
+   * @param task The task.
+   * @param payload Its input, dependency results and identity.
+   * @param signal Aborted on timeout or cancellation.
+   * @returns The body's result.
+   */
+  run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown>;
+  /** Releases what it holds (workers, sockets). */
+  close?(): void | Promise<void>;
+}
+
+/** The port that keeps events beyond memory: memory today, files and KV next. */
+export interface LogStore {
+  /**
+   * Appends events, in order.
+   *
+   * @param events The events to append.
+   */
+  append(events: readonly AnyFlowEvent[]): void | Promise<void>;
+  /**
+   * Reads one run's events, in order.
+   *
+   * @param runId The run.
+   * @returns Its events.
+   */
+  read(runId: string): readonly AnyFlowEvent[] | Promise<readonly AnyFlowEvent[]>;
+}
+
+/** Time as a port, so tests drive it instead of sleeping. */
+export interface Clock {
+  /** Milliseconds since an epoch. */
+  now(): number;
+  /**
+   * Calls `fn` after `ms` milliseconds.
+   *
+   * @param fn What to call.
+   * @param ms The delay.
+   * @returns A handle for `clearTimeout`.
+   */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /**
+   * Cancels a pending call.
+   *
+   * @param handle What `setTimeout` returned.
+   */
+  clearTimeout(handle: unknown): void;
+}

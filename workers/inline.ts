@@ -1,0 +1,59 @@
+/**
+ * The inline executor: task bodies are plain (sync or async) functions
+ * called on the main thread. It is the executor of the `io` profile, and of
+ * every profile where no `Worker` exists (edge runtimes).
+ *
+ * @module
+ */
+import type { Executor, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
+
+/** Options of {@linkcode createInlineExecutor}. */
+export interface InlineExecutorOptions {
+  /**
+   * Tasks it runs at once.
+   * @default {Infinity}
+   */
+  concurrency?: number;
+  /**
+   * A name for events and errors.
+   * @default {"inline"}
+   */
+  name?: string;
+}
+
+/**
+ * Creates an executor that calls task bodies directly.
+ *
+ * @param options Concurrency and name.
+ * @returns The executor.
+ * @throws {RangeError} `concurrency` is not a positive integer or `Infinity`.
+ *
+ * @example Sixteen io tasks at once
+ * ```ts
+ * import { createEngine, createInlineExecutor } from "@nerv/flow";
+ * const engine = createEngine({ executors: { io: createInlineExecutor({ concurrency: 16 }) } });
+ * await engine.close();
+ * ```
+ */
+export function createInlineExecutor(options: InlineExecutorOptions = {}): Executor {
+  const concurrency = options.concurrency ?? Infinity;
+  if (!(concurrency === Infinity || (Number.isInteger(concurrency) && concurrency >= 1))) {
+    throw new RangeError(`Cannot create inline executor: concurrency ${concurrency} must be an integer >= 1`);
+  }
+  return {
+    name: options.name ?? "inline",
+    concurrency,
+    run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown> {
+      // The engine passes the task context itself as payload; another caller may not.
+      const ctx = (payload as Partial<TaskContext>).signal === signal
+        ? payload as TaskContext
+        : { ...payload, signal };
+      try {
+        const value = task.run(ctx);
+        return value instanceof Promise ? value : Promise.resolve(value);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  };
+}
