@@ -86,7 +86,9 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
     return list.map((t) => {
       const def = typeof t === "string" ? { target: t } : t as Record<string, unknown>;
       for (const key of Object.keys(def)) {
-        if (!ALLOWED_TRANSITION_KEYS.has(key)) throw new TypeError(`${where}: state "${state}" uses "${key}" in a transition`);
+        if (!ALLOWED_TRANSITION_KEYS.has(key)) {
+          throw new TypeError(`${where}: state "${state}" uses "${key}" in a transition`);
+        }
       }
       let guard: Fn | undefined;
       if (def.guard !== undefined) {
@@ -98,7 +100,9 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
       let target: CompiledState | undefined;
       if (def.target !== undefined) {
         target = states.get(def.target as string);
-        if (target === undefined) throw new TypeError(`${where}: state "${state}" targets unknown state ${String(def.target)}`);
+        if (target === undefined) {
+          throw new TypeError(`${where}: state "${state}" targets unknown state ${String(def.target)}`);
+        }
       }
       return { guard, target, actions: actionList(state, def.actions) };
     });
@@ -118,7 +122,9 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
     s.exit = actionList(name, def.exit);
     s.always = def.always === undefined ? [] : transitions(name, def.always);
     const on = new Map<string, CompiledTransition[]>();
-    for (const [type, t] of Object.entries((def.on ?? {}) as Record<string, unknown>)) on.set(type, transitions(name, t));
+    for (const [type, t] of Object.entries((def.on ?? {}) as Record<string, unknown>)) {
+      on.set(type, transitions(name, t));
+    }
     s.on = on;
   }
   const initial = states.get(config.initial);
@@ -127,7 +133,12 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
   const run = (actions: readonly [string, Fn][], context: C, event: unknown, scope: Scope) => {
     for (let k = 0; k < actions.length; k++) {
       const [type, exec] = actions[k];
-      scope.actionExecutor({ type, info: { context, event, self: scope.self, system: scope.system }, params: undefined, exec });
+      scope.actionExecutor({
+        type,
+        info: { context, event, self: scope.self, system: scope.system },
+        params: undefined,
+        exec,
+      });
     }
   };
   const select = (list: readonly CompiledTransition[], context: C, event: unknown) => {
@@ -138,7 +149,13 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
     return undefined;
   };
   /** Takes `t` from `from`, then eventless transitions until none is enabled. */
-  const take = (from: CompiledState, t: CompiledTransition, context: C, event: unknown, scope: Scope): CompiledState => {
+  const take = (
+    from: CompiledState,
+    t: CompiledTransition,
+    context: C,
+    event: unknown,
+    scope: Scope,
+  ): CompiledState => {
     let state = from;
     let next: CompiledTransition | undefined = t;
     for (let steps = 0; next !== undefined; steps++) {

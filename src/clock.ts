@@ -87,7 +87,10 @@ export function createVirtualClock(start = 0): VirtualClock {
       let best = -1;
       for (let i = 0; i < timers.length; i++) {
         const t = timers[i];
-        if (t.at <= until && (best < 0 || t.at < timers[best].at || (t.at === timers[best].at && t.order < timers[best].order))) best = i;
+        if (
+          t.at <= until &&
+          (best < 0 || t.at < timers[best].at || (t.at === timers[best].at && t.order < timers[best].order))
+        ) best = i;
       }
       if (best < 0) break;
       const [t] = timers.splice(best, 1);

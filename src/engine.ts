@@ -382,7 +382,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     if (closed) throw new TypeError("Cannot start a run: the engine is closed");
     const graph = graphOf(workflow);
     const id = runOptions.runId ?? crypto.randomUUID();
-    if (typeof id !== "string" || id.length === 0) throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
+    if (typeof id !== "string" || id.length === 0) {
+      throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
+    }
     if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
     const run = new Run(workflow as Workflow<unknown>, graph, env, {
       id,
@@ -491,11 +493,17 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         const view = log.state().project("tasks", runId)[taskId];
         return { ...view, workflowId: exec.workflowId, executionId: runId };
       }
-      throw new NotFoundError("task", taskId, executionId === undefined ? " in any execution" : ` in execution "${executionId}"`);
+      throw new NotFoundError(
+        "task",
+        taskId,
+        executionId === undefined ? " in any execution" : ` in execution "${executionId}"`,
+      );
     },
     wait(executionId) {
       const run = executions.get(executionId)?.run;
-      if (run === undefined) return Promise.reject(new NotFoundError("execution", executionId, "; it was not started by execute()"));
+      if (run === undefined) {
+        return Promise.reject(new NotFoundError("execution", executionId, "; it was not started by execute()"));
+      }
       return run.result;
     },
     async close() {

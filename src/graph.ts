@@ -207,7 +207,9 @@ export function plan<I>(workflow: Workflow<I>): Plan {
 
 function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): TaskSpec<I> {
   if (def === null || typeof def !== "object") {
-    throw new TypeError(`Cannot define workflow "${workflow}": task #${position} must be an object, got ${describe(def)}`);
+    throw new TypeError(
+      `Cannot define workflow "${workflow}": task #${position} must be an object, got ${describe(def)}`,
+    );
   }
   const id = def.id;
   if (typeof id !== "string" || id.length === 0) {
@@ -289,7 +291,9 @@ function compile(workflow: string, specs: readonly TaskSpec<unknown>[], index: M
       if (j === undefined || j === i) throw new UnknownDependencyError(workflow, spec.id, dep);
       if (seen !== undefined) {
         if (seen.has(dep)) {
-          throw new TypeError(`Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`);
+          throw new TypeError(
+            `Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`,
+          );
         }
         seen.add(dep);
       }
@@ -386,7 +390,9 @@ function optionalString(where: string, field: string, value: unknown): void {
 
 function stringArray(where: string, field: string, value: unknown): readonly string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new TypeError(`${where} has "${field}" ${describe(value)}, expected an array of strings`);
+  if (!Array.isArray(value)) {
+    throw new TypeError(`${where} has "${field}" ${describe(value)}, expected an array of strings`);
+  }
   for (const item of value) {
     if (typeof item !== "string") {
       throw new TypeError(`${where} has "${field}" containing ${describe(item)}, expected strings only`);

@@ -241,7 +241,39 @@ export interface LogExport {
   events: AnyFlowEvent[];
 }
 
-type TaskRecProps = {
+/**
+ * One task's state in the log: a frozen value object. Immutable.js compares
+ * value objects with `equals`, so states rebuilt by replay compare equal.
+ */
+class TaskState {
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly startedAt: number | undefined;
+  readonly endedAt: number | undefined;
+  readonly result: unknown;
+  readonly error: ErrorData | undefined;
+  readonly order: number;
+  constructor(d: TaskDraft) {
+    this.status = d.status;
+    this.attempts = d.attempts;
+    this.startedAt = d.startedAt;
+    this.endedAt = d.endedAt;
+    this.result = d.result;
+    this.error = d.error;
+    this.order = d.order;
+    Object.freeze(this);
+  }
+  equals(other: unknown): boolean {
+    return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
+      other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
+      Object.is(other.result, this.result) && sameError(other.error, this.error);
+  }
+  hashCode(): number {
+    return (this.attempts * 31 + this.order) | 0;
+  }
+}
+
+interface TaskDraft {
   status: TaskStatus;
   attempts: number;
   startedAt: number | undefined;
@@ -249,17 +281,11 @@ type TaskRecProps = {
   result: unknown;
   error: ErrorData | undefined;
   order: number;
-};
-const TaskRec = IRecord<TaskRecProps>({
-  status: "pending",
-  attempts: 0,
-  startedAt: undefined,
-  endedAt: undefined,
-  result: undefined,
-  error: undefined,
-  order: 0,
-});
-type TaskRec = ReturnType<typeof TaskRec>;
+}
+
+function sameError(a: ErrorData | undefined, b: ErrorData | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.name === b.name && a.message === b.message);
+}
 
 type RunRecProps = {
   runId: string;
@@ -269,9 +295,9 @@ type RunRecProps = {
   startedAt: number | undefined;
   endedAt: number | undefined;
   error: ErrorData | undefined;
-  taskCount: number;
-  tasks: IMap<string, TaskRec>;
-  counts: IMap<TaskStatus, number>;
+  taskIds: List<string>;
+  tasks: List<TaskState | undefined>;
+  counts: List<number>;
   ends: number;
 };
 const RunRec = IRecord<RunRecProps>({
@@ -282,12 +308,25 @@ const RunRec = IRecord<RunRecProps>({
   startedAt: undefined,
   endedAt: undefined,
   error: undefined,
-  taskCount: 0,
-  tasks: IMap<string, TaskRec>(),
-  counts: IMap<TaskStatus, number>(),
+  taskIds: List<string>(),
+  tasks: List<TaskState | undefined>(),
+  counts: List<number>(),
   ends: 0,
 });
 type RunRec = ReturnType<typeof RunRec>;
+
+/** Index of each task id in a run's `taskIds` list, derived once per list. */
+const indexCache = new WeakMap<List<string>, Map<string, number>>();
+function indexOf(ids: List<string>): Map<string, number> {
+  let index = indexCache.get(ids);
+  if (index === undefined) {
+    index = new Map();
+    let i = 0;
+    for (const id of ids) index.set(id, i++);
+    indexCache.set(ids, index);
+  }
+  return index;
+}
 
 interface Core {
   runs: IMap<string, RunRec>;
@@ -307,7 +346,18 @@ const STATUSES: readonly TaskStatus[] = [
   "skipped",
   "cancelled",
 ];
-const TERMINAL = new Set<TaskStatus>(["completed", "failed", "skipped", "cancelled"]);
+const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
+  pending: 0,
+  ready: 1,
+  running: 2,
+  retrying: 3,
+  completed: 4,
+  failed: 5,
+  skipped: 6,
+  cancelled: 7,
+};
+const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
+const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
 
 /**
  * Creates a snapshot log.
@@ -590,21 +640,25 @@ class StateView implements LogState {
 }
 
 function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
+  const ids = run.taskIds;
+  const tasks = run.tasks;
   switch (name) {
     case "taskStatus": {
       const out: Record<string, TaskStatus> = {};
-      for (const [id, t] of run.tasks) out[id] = t.status;
+      ids.forEach((id, i) => {
+        out[id] = tasks.get(i)?.status ?? "pending";
+      });
       return out;
     }
     case "workflowStatus": {
       const counts = {} as Record<TaskStatus, number>;
-      for (const s of STATUSES) counts[s] = run.counts.get(s) ?? 0;
+      STATUSES.forEach((s, k) => counts[s] = run.counts.get(k) ?? 0);
       const view: RunView = {
         runId: run.runId,
         workflowId: run.workflowId,
         status: run.status,
         createdAt: run.createdAt,
-        taskCount: run.taskCount,
+        taskCount: ids.size,
         counts,
       };
       if (run.startedAt !== undefined) view.startedAt = run.startedAt;
@@ -618,18 +672,26 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
     case "completedTasks":
     case "failedTasks": {
       const want: TaskStatus = name === "completedTasks" ? "completed" : "failed";
-      return run.tasks.filter((t) => t.status === want).sortBy((t) => t.order).keySeq().toArray();
+      const found: [number, string][] = [];
+      ids.forEach((id, i) => {
+        const t = tasks.get(i);
+        if (t !== undefined && t.status === want) found.push([t.order, id]);
+      });
+      return found.sort((a, b) => a[0] - b[0]).map((f) => f[1]);
     }
     case "tasks": {
       const out: Record<string, TaskView> = {};
-      for (const [id, t] of run.tasks) {
-        const v: TaskView = { taskId: id, status: t.status, attempts: t.attempts };
-        if (t.startedAt !== undefined) v.startedAt = t.startedAt;
-        if (t.endedAt !== undefined) v.endedAt = t.endedAt;
-        if (t.status === "completed") v.result = t.result;
-        if (t.error !== undefined) v.error = t.error;
+      ids.forEach((id, i) => {
+        const t = tasks.get(i);
+        const v: TaskView = { taskId: id, status: t?.status ?? "pending", attempts: t?.attempts ?? 0 };
+        if (t !== undefined) {
+          if (t.startedAt !== undefined) v.startedAt = t.startedAt;
+          if (t.endedAt !== undefined) v.endedAt = t.endedAt;
+          if (t.status === "completed") v.result = t.result;
+          if (t.error !== undefined) v.error = t.error;
+        }
         out[id] = v;
-      }
+      });
       return out;
     }
   }
@@ -638,9 +700,11 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
 interface RunDraft {
   rec: RunRec;
   fields: Partial<RunRecProps>;
-  tasks: IMap<string, TaskRec>;
-  touched: Map<string, TaskRecProps>;
-  counts: Record<string, number>;
+  ids: List<string>;
+  index: Map<string, number>;
+  added: string[];
+  touched: Map<number, TaskDraft>;
+  counts: number[];
   ends: number;
 }
 
@@ -662,13 +726,16 @@ function fold(
       draftRun = e.runId;
       draft = drafts.get(draftRun);
       if (draft === undefined) {
-        const rec = base.runs.get(draftRun) ?? RunRec({ runId: e.runId, workflowId: e.workflowId, createdAt: e.timestamp });
+        const rec = base.runs.get(draftRun) ??
+          RunRec({ runId: e.runId, workflowId: e.workflowId, createdAt: e.timestamp, counts: ZERO_COUNTS });
         draft = {
           rec,
           fields: {},
-          tasks: rec.tasks,
+          ids: rec.taskIds,
+          index: indexOf(rec.taskIds),
+          added: [],
           touched: new Map(),
-          counts: rec.counts.toObject() as Record<string, number>,
+          counts: rec.counts.toArray(),
           ends: rec.ends,
         };
         drafts.set(draftRun, draft);
@@ -678,13 +745,22 @@ function fold(
   }
   const runs = base.runs.withMutations((m) => {
     for (const [runId, d] of drafts) {
-      const tasks = d.touched.size === 0 ? d.tasks : d.tasks.withMutations((tm) => {
-        for (const [taskId, t] of d.touched) tm.set(taskId, TaskRec(t));
+      let ids = d.ids;
+      if (d.added.length > 0) {
+        const index = new Map(d.index);
+        ids = ids.withMutations((l) => {
+          for (const id of d.added) {
+            index.set(id, l.size);
+            l.push(id);
+          }
+        });
+        indexCache.set(ids, index);
+      }
+      const tasks = d.touched.size === 0 ? d.rec.tasks : d.rec.tasks.withMutations((l) => {
+        if (l.size < ids.size) l.setSize(ids.size);
+        for (const [k, t] of d.touched) l.set(k, new TaskState(t));
       });
-      m.set(
-        runId,
-        d.rec.merge({ ...d.fields, tasks, counts: IMap(d.counts) as IMap<TaskStatus, number>, ends: d.ends }),
-      );
+      m.set(runId, d.rec.merge({ ...d.fields, taskIds: ids, tasks, counts: List(d.counts), ends: d.ends }));
     }
   });
   let custom = base.custom;
@@ -702,12 +778,17 @@ function fold(
 
 function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
   switch (e.type) {
-    case "workflow.created":
+    case "workflow.created": {
       d.fields.workflowId = e.workflowId;
       d.fields.createdAt = e.timestamp;
-      d.fields.taskCount = e.data.taskIds.length;
       d.fields.status = "created";
+      if (d.ids.size === 0 && d.added.length === 0) {
+        const ids = List(e.data.taskIds);
+        d.ids = ids;
+        d.index = indexOf(ids);
+      }
       return;
+    }
     case "workflow.started":
       d.fields.status = "running";
       d.fields.startedAt = e.timestamp;
@@ -728,14 +809,30 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       return;
   }
   const taskId = e.taskId!;
-  let t = d.touched.get(taskId);
+  let k = d.index.get(taskId);
+  if (k === undefined) {
+    // A task the run did not announce (added during the run): give it the next index.
+    k = d.ids.size + d.added.length;
+    d.added.push(taskId);
+    if (d.index === indexCache.get(d.ids)) d.index = new Map(d.index);
+    d.index.set(taskId, k);
+  }
+  let t = d.touched.get(k);
   if (t === undefined) {
-    const rec = d.tasks.get(taskId);
+    const rec = d.rec.tasks.get(k);
     t = rec === undefined
-      ? { status: "pending", attempts: 0, startedAt: undefined, endedAt: undefined, result: undefined, error: undefined, order: 0 }
-      : rec.toObject();
-    d.touched.set(taskId, t);
-    if (rec === undefined) d.counts.pending = (d.counts.pending ?? 0) + 1;
+      ? {
+        status: "pending",
+        attempts: 0,
+        startedAt: undefined,
+        endedAt: undefined,
+        result: undefined,
+        error: undefined,
+        order: 0,
+      }
+      : { ...rec };
+    d.touched.set(k, t);
+    if (rec === undefined) d.counts[0]++;
   }
   const before = t.status;
   switch (e.type) {
@@ -771,13 +868,13 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       t.error = e.data.reason;
       break;
   }
-  if (TERMINAL.has(t.status) && !TERMINAL.has(before)) {
-    t.endedAt = e.timestamp;
-    t.order = ++d.ends;
-  }
   if (before !== t.status) {
-    d.counts[before]--;
-    d.counts[t.status] = (d.counts[t.status] ?? 0) + 1;
+    if (isTerminal(t.status) && !isTerminal(before)) {
+      t.endedAt = e.timestamp;
+      t.order = ++d.ends;
+    }
+    d.counts[STATUS_CODE[before]]--;
+    d.counts[STATUS_CODE[t.status]]++;
   }
 }
 

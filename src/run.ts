@@ -59,35 +59,48 @@ export interface RunEnv {
 
 const UNSETTLED = 0;
 const CODE: Readonly<Record<TerminalTaskStatus, number>> = { completed: 1, failed: 2, skipped: 3, cancelled: 4 };
-const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [undefined, "completed", "failed", "skipped", "cancelled"];
+const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
+  undefined,
+  "completed",
+  "failed",
+  "skipped",
+  "cancelled",
+];
 const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
 const START = Object.freeze({ type: "start" as const });
 
-/** The context object a task body receives. */
+/** The context object a task body receives; `deps` is built on first read. */
 class Context implements TaskContext {
   readonly input: unknown;
-  readonly deps: Readonly<Record<string, unknown>>;
   readonly signal: AbortSignal;
   readonly attempt: number;
   readonly taskId: string;
   readonly runId: string;
-  constructor(
-    input: unknown,
-    deps: Readonly<Record<string, unknown>>,
-    signal: AbortSignal,
-    attempt: number,
-    taskId: string,
-    runId: string,
-  ) {
+  #run: Run | undefined;
+  #index: number;
+  #deps: Readonly<Record<string, unknown>> | undefined;
+  constructor(run: Run, index: number, input: unknown, signal: AbortSignal, attempt: number, taskId: string) {
+    this.#run = run;
+    this.#index = index;
     this.input = input;
-    this.deps = deps;
     this.signal = signal;
     this.attempt = attempt;
     this.taskId = taskId;
-    this.runId = runId;
+    this.runId = run.id;
+  }
+  get deps(): Readonly<Record<string, unknown>> {
+    if (this.#deps === undefined) {
+      this.#deps = this.#run!.depsOf(this.#index);
+      this.#run = undefined;
+    }
+    return this.#deps;
+  }
+  toJSON(): Record<string, unknown> {
+    const { input, deps, attempt, taskId, runId } = this;
+    return { input, deps, attempt, taskId, runId };
   }
 }
 
@@ -127,7 +140,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #detachSignal: (() => void) | undefined;
   #final: RunResult | undefined;
 
-  constructor(workflow: Workflow<unknown>, graph: Graph, env: RunEnv, init: { id: string; workflowId: string; input: unknown }) {
+  constructor(
+    workflow: Workflow<unknown>,
+    graph: Graph,
+    env: RunEnv,
+    init: { id: string; workflowId: string; input: unknown },
+  ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
     this.workflow = workflow;
@@ -288,7 +306,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   depsCompleted(i: number): boolean {
     if (this.#cancelling) return false;
     const g = this.#g;
-    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) if (this.#status[g.depList[k]] !== CODE.completed) return false;
+    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) {
+      if (this.#status[g.depList[k]] !== CODE.completed) return false;
+    }
     return true;
   }
 
@@ -332,7 +352,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       signal = controller.signal;
       this.#timers[i] = clock.setTimeout(() => this.#timeout(i, attempt), spec.timeoutMs);
     }
-    const ctx = new Context(this.#input, this.#depsOf(i), signal, attempt, spec.id, this.id);
+    const ctx = new Context(this, i, this.#input, signal, attempt, spec.id);
     let promise: Promise<unknown>;
     try {
       promise = this.#env.executors[spec.profile].run(spec, ctx, signal);
@@ -409,7 +429,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         break;
       case "skipped": {
         const j = this.#blockingDep(i);
-        this.#errors[i] = new Error(`Task "${g.ids[i]}" was skipped: dependency "${g.ids[j]}" ${STATUS_OF[this.#status[j]]}`);
+        this.#errors[i] = new Error(
+          `Task "${g.ids[i]}" was skipped: dependency "${g.ids[j]}" ${STATUS_OF[this.#status[j]]}`,
+        );
         this.#emit("task.skipped", i, attempt, { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! });
         break;
       }
@@ -436,11 +458,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #spawn(i: number): AnyActorRef {
     this.#spawned[i] = 1;
-    const actor = createActor(this.#logic, {
-      parent: this.#workflowActor,
-      id: this.#g.ids[i],
-      input: { host: this, index: i },
-    });
+    // With an inspector, task actors join the workflow actor's system so the
+    // inspector sees one tree; without one, they stay roots: the parent would
+    // only process (and ignore) one done event per task, ~3 µs each.
+    const inspect = this.#env.inspect;
+    const actor = createActor(
+      this.#logic,
+      inspect === undefined
+        ? { id: this.#g.ids[i], input: { host: this, index: i } }
+        : { parent: this.#workflowActor, id: this.#g.ids[i], input: { host: this, index: i } },
+    );
     this.#actors[i] = actor;
     actor.start();
     return actor;
@@ -496,7 +523,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return -1;
   }
 
-  #depsOf(i: number): Readonly<Record<string, unknown>> {
+  /**
+   * The results of a task's dependencies, by id.
+   *
+   * @param i The task.
+   * @returns A fresh object.
+   */
+  depsOf(i: number): Readonly<Record<string, unknown>> {
     const g = this.#g;
     const from = g.depStart[i];
     const to = g.depStart[i + 1];
@@ -526,7 +559,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 /** Makes an `Error` of any thrown value. */
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
-  return new Error(typeof value === "string" ? value : `Non-error value thrown: ${safeString(value)}`, { cause: value });
+  return new Error(typeof value === "string" ? value : `Non-error value thrown: ${safeString(value)}`, {
+    cause: value,
+  });
 }
 
 /**
@@ -540,7 +575,9 @@ export function serializeError(error: unknown, depth = 0): ErrorData {
   const data: ErrorData = { name: error.name, message: error.message };
   if (error.stack !== undefined) data.stack = error.stack;
   if (error.cause !== undefined) {
-    data.cause = depth < 4 && error.cause instanceof Error ? serializeError(error.cause, depth + 1) : jsonSafe(error.cause);
+    data.cause = depth < 4 && error.cause instanceof Error
+      ? serializeError(error.cause, depth + 1)
+      : jsonSafe(error.cause);
   }
   for (const key of Object.keys(error)) {
     if (key === "cause" || key in data) continue;
@@ -550,7 +587,9 @@ export function serializeError(error: unknown, depth = 0): ErrorData {
 }
 
 function jsonSafe(value: unknown): unknown {
-  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") return value;
+  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+    return value;
+  }
   try {
     return JSON.parse(JSON.stringify(value));
   } catch {
