@@ -6,7 +6,7 @@
  * @module
  */
 import type { InspectionEvent, Observer } from "./deps.ts";
-import { createEventBus, type EventBus, type Unsubscribe } from "./bus.ts";
+import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import { DuplicateTaskError, NotFoundError } from "./errors.ts";
