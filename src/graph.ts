@@ -38,6 +38,8 @@ export interface Graph {
 const PRIORITIES: Readonly<Record<Priority, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 const PROFILES: ReadonlySet<string> = new Set<Profile>(["cpu", "io", "mixed", "memory"]);
 const graphs = new WeakMap<object, Graph>();
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+const NO_STRINGS: readonly string[] = Object.freeze([]);
 const NO_RETRY: Readonly<Required<RetryPolicy>> = Object.freeze({
   maxAttempts: 1,
   initialDelayMs: 100,
@@ -248,7 +250,7 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     retry: resolveRetry(where, def.retry),
     profile,
     tags,
-    metadata: Object.freeze({ ...def.metadata }),
+    metadata: def.metadata === undefined ? NO_METADATA : Object.freeze({ ...def.metadata }),
   });
 }
 
@@ -285,17 +287,21 @@ function compile(workflow: string, specs: readonly TaskSpec<unknown>[], index: M
   const outCount = new Int32Array(n + 1);
   for (let i = 0, e = 0; i < n; i++) {
     const spec = specs[i];
-    const seen = spec.dependsOn.length > 1 ? new Set<string>() : undefined;
+    const first = e;
+    // Duplicates: a scan for short lists, a set for long ones.
+    const seen = spec.dependsOn.length > 16 ? new Set<number>() : undefined;
     for (const dep of spec.dependsOn) {
       const j = index.get(dep);
       if (j === undefined || j === i) throw new UnknownDependencyError(workflow, spec.id, dep);
+      let repeated = false;
       if (seen !== undefined) {
-        if (seen.has(dep)) {
-          throw new TypeError(
-            `Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`,
-          );
-        }
-        seen.add(dep);
+        repeated = seen.has(j);
+        seen.add(j);
+      } else {
+        for (let k = first; k < e && !repeated; k++) repeated = depList[k] === j;
+      }
+      if (repeated) {
+        throw new TypeError(`Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`);
       }
       depList[e++] = j;
       outCount[j]++;
@@ -389,7 +395,7 @@ function optionalString(where: string, field: string, value: unknown): void {
 }
 
 function stringArray(where: string, field: string, value: unknown): readonly string[] {
-  if (value === undefined) return [];
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return NO_STRINGS;
   if (!Array.isArray(value)) {
     throw new TypeError(`${where} has "${field}" ${describe(value)}, expected an array of strings`);
   }

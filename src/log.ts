@@ -136,7 +136,7 @@ export interface SnapshotLogOptions {
   batchSize?: number;
   /**
    * Keep a state checkpoint every this many events, so `at(seq)` folds at most that many.
-   * @default {4096}
+   * @default {16384}
    */
   checkpointEvery?: number;
   /** Called when the store rejects a batch. */
@@ -386,7 +386,7 @@ const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
  */
 export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog {
   const batchSize = positiveInt("batchSize", options.batchSize ?? 1024);
-  const checkpointEvery = positiveInt("checkpointEvery", options.checkpointEvery ?? 4096);
+  const checkpointEvery = positiveInt("checkpointEvery", options.checkpointEvery ?? 16384);
   const store = options.store;
   const onStoreError = options.onStoreError ??
     ((error: unknown) => console.error("nerv-flow: the log store rejected a batch", error));
@@ -757,7 +757,6 @@ function fold(
         indexCache.set(ids, index);
       }
       const tasks = d.touched.size === 0 ? d.rec.tasks : d.rec.tasks.withMutations((l) => {
-        if (l.size < ids.size) l.setSize(ids.size);
         for (const [k, t] of d.touched) l.set(k, new TaskState(t));
       });
       m.set(runId, d.rec.merge({ ...d.fields, taskIds: ids, tasks, counts: List(d.counts), ends: d.ends }));
@@ -786,6 +785,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
         const ids = List(e.data.taskIds);
         d.ids = ids;
         d.index = indexOf(ids);
+        d.counts[0] += ids.size;
       }
       return;
     }
@@ -814,12 +814,15 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     // A task the run did not announce (added during the run): give it the next index.
     k = d.ids.size + d.added.length;
     d.added.push(taskId);
+    d.counts[0]++;
     if (d.index === indexCache.get(d.ids)) d.index = new Map(d.index);
     d.index.set(taskId, k);
   }
   let t = d.touched.get(k);
   if (t === undefined) {
     const rec = d.rec.tasks.get(k);
+    // A task with no state is pending (counted when announced): store nothing yet.
+    if (rec === undefined && e.type === "task.pending") return;
     t = rec === undefined
       ? {
         status: "pending",
@@ -832,7 +835,6 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       }
       : { ...rec };
     d.touched.set(k, t);
-    if (rec === undefined) d.counts[0]++;
   }
   const before = t.status;
   switch (e.type) {

@@ -6,13 +6,18 @@
  * Task actors are created when the last of their dependencies settles (or
  * the first fails), so only the tasks that matter are alive; the actor's
  * guards then decide ready or skipped. Finished actors are dropped at once.
- * They are created with the workflow actor as parent (one actor system,
- * done events to the parent) but kept out of its `children`, whose per-spawn
- * copy would make a run quadratic in its size.
  *
  * @module
  */
-import { type AnyActorLogic, type AnyActorRef, createActor, type InspectionEvent, type Observer } from "./deps.ts";
+import {
+  type ActorLogic,
+  type AnyActorLogic,
+  type AnyActorRef,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+  type Snapshot,
+} from "./deps.ts";
 import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_machine.ts";
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
@@ -20,7 +25,7 @@ import type { EventBus } from "./bus.ts";
 import { CancelledError, TaskFailedError, TaskTimeoutError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import type { SnapshotLog } from "./log.ts";
-import { type Dispatchable, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
+import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
   AnyFlowEvent,
   Clock,
@@ -44,6 +49,19 @@ export type TaskLogicMode = "compiled" | "interpreted";
 const COMPILED = compileFlatMachine(taskMachine) as unknown as AnyActorLogic;
 const INTERPRETED = taskMachine as unknown as AnyActorLogic;
 
+/**
+ * The parent of a run's task actors. It joins them to the workflow actor's
+ * system (one system per run, seen whole by an inspector) and absorbs their
+ * done events, which the workflow machine would otherwise process and ignore
+ * at ~3 µs each; it is not in the workflow actor's `children`, whose
+ * per-spawn copy would make a run quadratic in its size.
+ */
+const SUPERVISOR: ActorLogic<Snapshot<undefined>, { type: string }> = {
+  transition: (snapshot) => snapshot,
+  getInitialSnapshot: () => ({ status: "active", output: undefined, error: undefined }),
+  getPersistedSnapshot: (snapshot) => snapshot,
+};
+
 /** What a run needs from its engine. */
 export interface RunEnv {
   bus: EventBus;
@@ -58,6 +76,13 @@ export interface RunEnv {
 }
 
 const UNSETTLED = 0;
+/**
+ * Task actors of one run that may wait in the ready queue at once. Tasks whose
+ * dependencies completed beyond this wait, still pending and actor-less, in
+ * the run's backlog (ordered like the ready queue), so a wide run keeps a few
+ * hundred live actors instead of one per task.
+ */
+const READY_WINDOW = 256;
 const CODE: Readonly<Record<TerminalTaskStatus, number>> = { completed: 1, failed: 2, skipped: 3, cancelled: 4 };
 const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
   undefined,
@@ -130,6 +155,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #controllers: (AbortController | undefined)[];
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
+  readonly #backlog: IndexHeap;
+  #inQueue = 0;
+  readonly #supervisor: AnyActorRef;
   #resolve!: (result: RunResult) => void;
   #settled = 0;
   #firstFailure = -1;
@@ -170,6 +198,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#errors = new Array(n);
     this.#timers = new Array(n);
     this.#controllers = new Array(n);
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], graph.rank[i]);
+    this.#backlog = new IndexHeap(keys);
     this.result = new Promise<RunResult>((resolve) => {
       this.#resolve = resolve;
     });
@@ -179,6 +210,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       clock: env.clock as never,
       inspect: env.inspect,
     });
+    this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
     this.#emit("workflow.created", -1, undefined, { name: workflow.name, taskIds: graph.ids });
   }
 
@@ -189,6 +221,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    */
   start(signal?: AbortSignal): void {
     this.#workflowActor.start();
+    this.#supervisor.start();
     if (signal !== undefined) {
       if (signal.aborted) {
         this.#deliverWorkflow(START);
@@ -229,7 +262,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#emit("workflow.started", -1, undefined, { input: this.#input });
     const g = this.#g;
     for (let i = 0; i < g.n; i++) this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn });
-    for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#spawn(i);
+    for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#backlog.push(i);
+    this.#admit();
     if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
   }
 
@@ -318,6 +352,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   enqueue(i: number): void {
     this.#queued[i] = 1;
+    this.#inQueue++;
     const g = this.#g;
     this.#emit("task.ready", i, this.#attempts[i] || undefined, {
       priority: this.#tasks[i].priority,
@@ -328,6 +363,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   dequeue(i: number): void {
     this.#queued[i] = 0;
+    this.#inQueue--;
   }
 
   isQueued(i: number): boolean {
@@ -336,7 +372,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   dispatch(i: number): void {
     this.#queued[i] = 0;
+    this.#inQueue--;
     this.#deliver(i, DISPATCH);
+    this.#admit();
   }
 
   execute(i: number): void {
@@ -450,24 +488,29 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
       const d = g.outList[k];
       if (this.#spawned[d] === 1) continue;
-      if (--this.#remaining[d] === 0 || code !== CODE.completed) this.#spawn(d);
+      if (code !== CODE.completed) this.#spawn(d);
+      else if (--this.#remaining[d] === 0) this.#backlog.push(d);
     }
+    this.#admit();
   }
 
   // ---- internals -------------------------------------------------------
 
+  /** Creates task actors from the backlog while the ready window has room. */
+  #admit(): void {
+    while (this.#inQueue < READY_WINDOW && this.#backlog.size > 0 && !this.#cancelling) {
+      const i = this.#backlog.pop();
+      if (this.#spawned[i] === 0) this.#spawn(i);
+    }
+  }
+
   #spawn(i: number): AnyActorRef {
     this.#spawned[i] = 1;
-    // With an inspector, task actors join the workflow actor's system so the
-    // inspector sees one tree; without one, they stay roots: the parent would
-    // only process (and ignore) one done event per task, ~3 µs each.
-    const inspect = this.#env.inspect;
-    const actor = createActor(
-      this.#logic,
-      inspect === undefined
-        ? { id: this.#g.ids[i], input: { host: this, index: i } }
-        : { parent: this.#workflowActor, id: this.#g.ids[i], input: { host: this, index: i } },
-    );
+    const actor = createActor(this.#logic, {
+      parent: this.#supervisor,
+      id: this.#g.ids[i],
+      input: { host: this, index: i },
+    });
     this.#actors[i] = actor;
     actor.start();
     return actor;

@@ -81,7 +81,7 @@ export class Scheduler {
    */
   push(host: Dispatchable, index: number, profile: number, priority: number, rank: number): void {
     const heap = this.#heaps[profile];
-    const entry: Entry = { key: priority * 0x4000000 + Math.min(rank, 0x3ffffff), order: this.#order++, host, index };
+    const entry: Entry = { key: dispatchKey(priority, rank), order: this.#order++, host, index };
     let i = heap.length;
     heap.push(entry);
     while (i > 0) {
@@ -150,4 +150,86 @@ export class Scheduler {
 
 function before(a: Entry, b: Entry): boolean {
   return a.key > b.key || (a.key === b.key && a.order < b.order);
+}
+
+/**
+ * A binary max-heap of task indices of one run, by a precomputed key
+ * (priority, then rank), ties to the lower index. Typed arrays, no objects.
+ */
+export class IndexHeap {
+  readonly #keys: Float64Array;
+  readonly #heap: Int32Array;
+  #size = 0;
+
+  /**
+   * @param keys The key of each index; higher goes first.
+   */
+  constructor(keys: Float64Array) {
+    this.#keys = keys;
+    this.#heap = new Int32Array(keys.length);
+  }
+
+  /** Indices waiting. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Adds an index (each at most once at a time).
+   *
+   * @param index The index.
+   */
+  push(index: number): void {
+    const heap = this.#heap;
+    let i = this.#size++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#before(index, heap[parent])) break;
+      heap[i] = heap[parent];
+      i = parent;
+    }
+    heap[i] = index;
+  }
+
+  /**
+   * Removes and returns the first index.
+   *
+   * @returns The index, or -1 when empty.
+   */
+  pop(): number {
+    if (this.#size === 0) return -1;
+    const heap = this.#heap;
+    const top = heap[0];
+    const last = heap[--this.#size];
+    const n = this.#size;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.#before(heap[r], heap[l]) ? r : l;
+      if (!this.#before(heap[c], last)) break;
+      heap[i] = heap[c];
+      i = c;
+    }
+    heap[i] = last;
+    return top;
+  }
+
+  #before(a: number, b: number): boolean {
+    const ka = this.#keys[a];
+    const kb = this.#keys[b];
+    return ka > kb || (ka === kb && a < b);
+  }
+}
+
+/**
+ * The dispatch key of a task: priority first, then critical-path rank.
+ *
+ * @param priority 0 (low) … 3 (critical).
+ * @param rank Its critical-path rank.
+ * @returns The key; higher goes first.
+ */
+export function dispatchKey(priority: number, rank: number): number {
+  return priority * 0x4000000 + Math.min(rank, 0x3ffffff);
 }

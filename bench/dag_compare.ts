@@ -1,0 +1,104 @@
+// Engine overhead per no-op task, side by side in one process:
+//   - kahn:    a hand-written Kahn scheduler calling each no-op synchronously (the floor)
+//   - p-graph: the npm promise-DAG runner, concurrency as ours
+//   - nerv-flow: defineWorkflow + engine.run with actors, events and the log on
+// Each figure is the minimum of `--trials` runs, creation to final state.
+// Usage: deno run --allow-env --allow-read bench/dag_compare.ts [--sizes 1000,10000,100000] [--trials 3] [--shapes wide,chain,layered]
+import { PGraph } from "npm:p-graph@^2.0.0";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import { type Dag, makeDag, type Shape } from "./_dags.ts";
+
+const args = parseArgs(Deno.args);
+const sizes = (args.sizes ?? "1000,10000,100000").split(",").map(Number);
+const shapes = (args.shapes ?? "wide,chain,layered").split(",") as Shape[];
+const trials = Number(args.trials ?? 3);
+const concurrency = Number(args.concurrency ?? 16);
+const noop = () => undefined;
+
+function kahn(dag: Dag): number {
+  const n = dag.n;
+  const t0 = performance.now();
+  const indeg = new Int32Array(n);
+  const out: number[][] = Array.from({ length: n }, () => []);
+  for (let i = 0; i < n; i++) {
+    for (const d of dag.deps[i]) {
+      out[d].push(i);
+      indeg[i]++;
+    }
+  }
+  const queue = new Int32Array(n);
+  let tail = 0;
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) queue[tail++] = i;
+  for (let head = 0; head < tail; head++) {
+    const i = queue[head];
+    noop();
+    for (const d of out[i]) if (--indeg[d] === 0) queue[tail++] = d;
+  }
+  if (tail !== n) throw new Error("kahn: not all tasks ran");
+  return performance.now() - t0;
+}
+
+async function pgraph(dag: Dag): Promise<number> {
+  const t0 = performance.now();
+  const nodes = new Map<string, { run: () => Promise<void> }>();
+  const edges: [string, string][] = [];
+  let ran = 0;
+  for (let i = 0; i < dag.n; i++) {
+    nodes.set(`t${i}`, {
+      run: () => {
+        ran++;
+        return Promise.resolve();
+      },
+    });
+    for (const d of dag.deps[i]) edges.push([`t${d}`, `t${i}`]);
+  }
+  await new PGraph(nodes, edges).run({ concurrency });
+  if (ran !== dag.n) throw new Error("p-graph: not all tasks ran");
+  return performance.now() - t0;
+}
+
+async function nerv(dag: Dag): Promise<number> {
+  const t0 = performance.now();
+  const tasks: TaskDef[] = new Array(dag.n);
+  for (let i = 0; i < dag.n; i++) tasks[i] = { id: `t${i}`, dependsOn: dag.deps[i].map((d) => `t${d}`), run: noop };
+  const workflow = defineWorkflow({ name: `${dag.shape}-${dag.n}`, tasks });
+  const engine = createEngine({ limits: { io: concurrency } });
+  const result = await engine.run(workflow);
+  const dt = performance.now() - t0;
+  if (result.status !== "completed") throw new Error(`nerv-flow: run ${result.status}`);
+  if (engine.log.state().size !== 3 + 4 * dag.n) throw new Error("nerv-flow: the log lacks events");
+  await engine.close();
+  return dt;
+}
+
+const rows: string[] = [];
+console.log(
+  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials}`,
+);
+console.log("| shape | tasks | kahn µs/task | p-graph µs/task | nerv-flow µs/task | nerv / p-graph | nerv / kahn |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const n of sizes) {
+  for (const shape of shapes) {
+    const dag = makeDag(shape, n);
+    const best = { kahn: Infinity, pgraph: Infinity, nerv: Infinity };
+    for (let t = 0; t < trials; t++) {
+      best.kahn = Math.min(best.kahn, kahn(dag));
+      best.pgraph = Math.min(best.pgraph, await pgraph(dag));
+      best.nerv = Math.min(best.nerv, await nerv(dag));
+    }
+    const us = (ms: number) => (ms * 1000) / n;
+    const row = `| ${shape} | ${n} | ${us(best.kahn).toFixed(2)} | ${us(best.pgraph).toFixed(2)} | ${
+      us(best.nerv).toFixed(2)
+    } | ${(best.nerv / best.pgraph).toFixed(2)}× | ${(best.nerv / best.kahn).toFixed(0)}× |`;
+    rows.push(row);
+    console.log(row);
+  }
+}
+
+function parseArgs(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith("--")) out[argv[i].slice(2)] = argv[i + 1] ?? "";
+  }
+  return out;
+}

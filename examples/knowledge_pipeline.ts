@@ -1,0 +1,418 @@
+/**
+ * A knowledge pipeline: reads the Markdown documents in `examples/docs/`,
+ * tokenizes and hashes each one, computes document frequencies, scores every
+ * document with TF-IDF, builds an inverted index with the most related
+ * document of each, and writes `examples/out/report.md`.
+ *
+ * ```
+ * fetch:<doc> ─► parse:<doc> ─┬─► df ─┐
+ *   (×12, io)     (×12, cpu)  └───────┴─► score:<doc> ─► index ─► report
+ *                                          (×12, cpu)
+ * ```
+ *
+ * The fetch of one document fails on its first attempt and succeeds on the
+ * retry. Progress is printed from the engine's bus; the final state is read
+ * from the snapshot log's projections.
+ *
+ * Run it with `deno task demo`.
+ *
+ * @module
+ */
+import { type AnyFlowEvent, createEngine, defineWorkflow, plan, type TaskDef } from "../mod.ts";
+
+const DOCS_DIR = new URL("./docs/", import.meta.url);
+const OUT_DIR = new URL("./out/", import.meta.url);
+/** The document whose fetch fails on attempt 1. */
+const FLAKY = "web-workers";
+
+interface PipelineInput {
+  /** Top terms kept per document. */
+  topK: number;
+}
+
+interface Parsed {
+  slug: string;
+  title: string;
+  /** SHA-256 of the content, hex. */
+  hash: string;
+  words: number;
+  tokens: number;
+  /** Term counts. */
+  tf: Record<string, number>;
+}
+
+interface DocFreq {
+  docs: number;
+  /** Number of documents that contain each term. */
+  df: Record<string, number>;
+}
+
+interface Scored {
+  slug: string;
+  title: string;
+  hash: string;
+  tokens: number;
+  /** TF-IDF weight of each term. */
+  weights: Record<string, number>;
+  norm: number;
+  top: [term: string, weight: number][];
+}
+
+interface Index {
+  docs: Scored[];
+  /** Term → documents containing it, best first. */
+  postings: Record<string, [slug: string, weight: number][]>;
+  /** Terms by their summed weight over the corpus. */
+  topTerms: [term: string, weight: number][];
+  /** Each document's most similar other document (cosine of TF-IDF vectors). */
+  related: Record<string, [slug: string, similarity: number]>;
+  /** Groups of documents with identical content (same SHA-256). */
+  duplicates: string[][];
+}
+
+interface Report {
+  path: string;
+  bytes: number;
+}
+
+const STOPWORDS = new Set(
+  ("the and for are but not you all any can had her was one our out has his how its may new now see two way who did " +
+    "get let put say she too use that with have this will your from they been more when what than them then some into " +
+    "only over also such each which their there these those other would could should about after again being both " +
+    "does doing down during every here just most much must once same very well where while whose like many why own " +
+    "off per via yet instead whole given part").split(" "),
+);
+
+// ---- the work ------------------------------------------------------------
+
+/** Lowercase words of letters and digits, stop words removed, plurals folded. */
+function tokenize(text: string): { words: number; tokens: string[] } {
+  const words = text.toLowerCase().match(/[a-z][a-z0-9]*(?:['-][a-z0-9]+)*/g) ?? [];
+  const tokens: string[] = [];
+  for (const word of words) {
+    const w = word.replace(/'s$/, "");
+    if (w.length < 3 || STOPWORDS.has(w)) continue;
+    tokens.push(stem(w));
+  }
+  return { words: words.length, tokens };
+}
+
+function stem(w: string): string {
+  if (w.length > 4 && w.endsWith("ies")) return `${w.slice(0, -3)}y`;
+  if (w.length > 3 && w.endsWith("s") && !/(ss|us|is)$/.test(w)) return w.slice(0, -1);
+  return w;
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function parse(slug: string, text: string): Promise<Parsed> {
+  const title = /^#\s+(.+)$/m.exec(text)?.[1].trim() ?? slug;
+  const { words, tokens } = tokenize(text);
+  const tf: Record<string, number> = {};
+  for (const t of tokens) tf[t] = (tf[t] ?? 0) + 1;
+  return { slug, title, hash: await sha256(text), words, tokens: tokens.length, tf };
+}
+
+function documentFrequencies(docs: readonly Parsed[]): DocFreq {
+  const df: Record<string, number> = {};
+  for (const doc of docs) for (const term in doc.tf) df[term] = (df[term] ?? 0) + 1;
+  return { docs: docs.length, df };
+}
+
+function score(doc: Parsed, freq: DocFreq, topK: number): Scored {
+  const weights: Record<string, number> = {};
+  let sum = 0;
+  for (const [term, count] of Object.entries(doc.tf)) {
+    // Smoothed inverse document frequency: ln((1 + N) / (1 + df)) + 1.
+    const idf = Math.log((1 + freq.docs) / (1 + freq.df[term])) + 1;
+    const w = (count / doc.tokens) * idf;
+    weights[term] = w;
+    sum += w * w;
+  }
+  const top = Object.entries(weights).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, topK);
+  return {
+    slug: doc.slug,
+    title: doc.title,
+    hash: doc.hash,
+    tokens: doc.tokens,
+    weights,
+    norm: Math.sqrt(sum),
+    top,
+  };
+}
+
+function cosine(a: Scored, b: Scored): number {
+  let dot = 0;
+  for (const term in a.weights) if (term in b.weights) dot += a.weights[term] * b.weights[term];
+  return dot / (a.norm * b.norm);
+}
+
+function buildIndex(docs: Scored[]): Index {
+  const postings: Record<string, [string, number][]> = {};
+  const totals = new Map<string, number>();
+  for (const doc of docs) {
+    for (const [term, w] of Object.entries(doc.weights)) {
+      (postings[term] ??= []).push([doc.slug, w]);
+      totals.set(term, (totals.get(term) ?? 0) + w);
+    }
+  }
+  for (const list of Object.values(postings)) list.sort((a, b) => b[1] - a[1]);
+  const topTerms = [...totals].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
+  const related: Record<string, [string, number]> = {};
+  for (const a of docs) {
+    let best: [string, number] = ["", -1];
+    for (const b of docs) {
+      if (a === b) continue;
+      const sim = cosine(a, b);
+      if (sim > best[1]) best = [b.slug, sim];
+    }
+    related[a.slug] = best;
+  }
+  const byHash = Map.groupBy(docs, (d) => d.hash);
+  const duplicates = [...byHash.values()].filter((g) => g.length > 1).map((g) => g.map((d) => d.slug));
+  return { docs, postings, topTerms, related, duplicates };
+}
+
+async function writeReport(index: Index): Promise<Report> {
+  const lines = [
+    "# Knowledge report",
+    "",
+    `${index.docs.length} documents, ${Object.keys(index.postings).length} distinct terms.`,
+    "",
+    "## Documents",
+    "",
+    "| document | tokens | top terms (TF-IDF) | most related | sha-256 |",
+    "| --- | ---: | --- | --- | --- |",
+    ...index.docs.map((d) => {
+      const [rel, sim] = index.related[d.slug];
+      const top = d.top.map(([t, w]) => `${t} ${w.toFixed(3)}`).join(", ");
+      return `| ${d.title} | ${d.tokens} | ${top} | ${rel} (${sim.toFixed(2)}) | \`${d.hash.slice(0, 12)}\` |`;
+    }),
+    "",
+    "## Top terms of the corpus",
+    "",
+    "| term | summed weight | documents, best first |",
+    "| --- | ---: | --- |",
+    ...index.topTerms.map(([term, w]) => {
+      const docs = index.postings[term].slice(0, 4).map(([slug]) => slug).join(", ");
+      return `| ${term} | ${w.toFixed(3)} | ${docs} |`;
+    }),
+    "",
+    `Duplicate content: ${
+      index.duplicates.length === 0 ? "none" : index.duplicates.map((g) => g.join(" = ")).join("; ")
+    }.`,
+    "",
+  ];
+  const text = lines.join("\n");
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  const file = new URL("report.md", OUT_DIR);
+  await Deno.writeTextFile(file, text);
+  return { path: relative(file), bytes: new TextEncoder().encode(text).length };
+}
+
+function relative(url: URL): string {
+  const cwd = `${Deno.cwd()}/`;
+  return url.pathname.startsWith(cwd) ? url.pathname.slice(cwd.length) : url.pathname;
+}
+
+// ---- the workflow --------------------------------------------------------
+
+const slugs = (await Array.fromAsync(Deno.readDir(DOCS_DIR)))
+  .filter((e) => e.isFile && e.name.endsWith(".md"))
+  .map((e) => e.name.slice(0, -3))
+  .sort();
+
+const tasks: TaskDef<PipelineInput>[] = [];
+for (const slug of slugs) {
+  tasks.push(
+    {
+      id: `fetch:${slug}`,
+      description: `Reads ${slug}.md; the flaky one fails on its first attempt`,
+      profile: "io",
+      timeoutMs: 5_000,
+      retry: { maxAttempts: 3, initialDelayMs: 25 },
+      run: ({ attempt, signal }) => {
+        if (slug === FLAKY && attempt === 1) throw new Error("connection reset by peer (simulated)");
+        return Deno.readTextFile(new URL(`${slug}.md`, DOCS_DIR), { signal });
+      },
+    },
+    {
+      id: `parse:${slug}`,
+      description: "Tokenizes, counts terms, hashes the content",
+      dependsOn: [`fetch:${slug}`],
+      profile: "cpu",
+      run: ({ deps }) => parse(slug, deps[`fetch:${slug}`] as string),
+    },
+    {
+      id: `score:${slug}`,
+      description: "TF-IDF weights and top terms",
+      dependsOn: [`parse:${slug}`, "df"],
+      profile: "cpu",
+      run: ({ deps, input }) => score(deps[`parse:${slug}`] as Parsed, deps.df as DocFreq, input.topK),
+    },
+  );
+}
+tasks.push(
+  {
+    id: "df",
+    description: "Document frequency of every term (fan-in)",
+    dependsOn: slugs.map((s) => `parse:${s}`),
+    profile: "cpu",
+    run: ({ deps }) => documentFrequencies(Object.values(deps) as Parsed[]),
+  },
+  {
+    id: "index",
+    description: "Inverted index, corpus top terms, related documents",
+    dependsOn: slugs.map((s) => `score:${s}`),
+    profile: "memory",
+    run: ({ deps }) => buildIndex(slugs.map((s) => deps[`score:${s}`] as Scored)),
+  },
+  {
+    id: "report",
+    description: "Writes examples/out/report.md",
+    dependsOn: ["index"],
+    priority: "high",
+    run: ({ deps }) => writeReport(deps.index as Index),
+  },
+);
+
+const workflow = defineWorkflow<PipelineInput>({
+  name: "knowledge-pipeline",
+  description: "Fetch, parse, score and index a small corpus",
+  tasks,
+});
+
+// ---- progress from the bus ----------------------------------------------
+
+/** One short line describing a task's result. */
+function summary(taskId: string, result: unknown): string {
+  const kind = taskId.slice(0, taskId.indexOf(":") >>> 0);
+  switch (kind) {
+    case "fetch":
+      return `${(result as string).length} chars`;
+    case "parse": {
+      const p = result as Parsed;
+      return `${p.tokens} tokens, ${Object.keys(p.tf).length} terms, sha256 ${p.hash.slice(0, 8)}`;
+    }
+    case "score":
+      return `top: ${(result as Scored).top.slice(0, 3).map(([t]) => t).join(", ")}`;
+    case "df": {
+      const d = result as DocFreq;
+      return `${Object.keys(d.df).length} terms over ${d.docs} documents`;
+    }
+    case "index": {
+      const x = result as Index;
+      return `${Object.keys(x.postings).length} terms, ${x.duplicates.length} duplicate groups`;
+    }
+    case "report": {
+      const r = result as Report;
+      return `wrote ${r.path} (${r.bytes} bytes)`;
+    }
+    default:
+      return "";
+  }
+}
+
+let t0 = 0;
+function line(e: AnyFlowEvent, mark: string, text: string): void {
+  console.log(`${String(e.timestamp - t0).padStart(5)} ms  ${mark} ${text}`);
+}
+
+const engine = createEngine();
+engine.bus.onAny((e) => {
+  const id = (e.taskId ?? "").padEnd(22);
+  switch (e.type) {
+    case "workflow.started":
+      t0 = e.timestamp;
+      return line(e, "▶", `run ${e.workflowId}: ${tasks.length} tasks, ${slugs.length} documents`);
+    case "task.started":
+      // First attempts are implied by the completion line; retries are worth a line.
+      if ((e.attempt ?? 1) > 1) line(e, "↻", `${id} attempt ${e.attempt} started`);
+      return;
+    case "task.retrying":
+      return line(
+        e,
+        "!",
+        `${id} attempt ${e.attempt} failed: ${e.data.error.message}; retry in ${Math.round(e.data.delayMs)} ms`,
+      );
+    case "task.completed":
+      return line(e, "✓", `${id} ${summary(e.taskId!, e.data.result)}`);
+    case "task.failed":
+      return line(e, "✗", `${id} failed: ${e.data.error.message}`);
+    case "task.skipped":
+      return line(e, "-", `${id} skipped: ${e.data.dependency} ${e.data.dependencyStatus}`);
+    case "task.cancelled":
+      return line(e, "-", `${id} cancelled: ${e.data.reason.message}`);
+    case "workflow.completed":
+      return line(e, "■", `run completed in ${e.data.durationMs} ms`);
+    case "workflow.failed":
+      return line(e, "■", `run failed in ${e.data.durationMs} ms: ${e.data.error.message}`);
+    case "workflow.cancelled":
+      return line(e, "■", `run cancelled: ${e.data.reason.message}`);
+  }
+});
+
+const { criticalPath, levels } = plan(workflow);
+console.log(`plan: ${levels.length} levels; critical path ${criticalPath.join(" → ")}`);
+
+const result = await engine.run(workflow, { input: { topK: 5 } });
+
+// ---- the final state, read from the log ----------------------------------
+
+const log = engine.log;
+const runId = result.runId;
+const status = engine.project("workflowStatus", runId);
+const counts = Object.entries(status.counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(", ");
+const zero = Object.entries(status.counts).filter(([, n]) => n === 0).map(([s]) => s).join(", ");
+const completed = engine.project("completedTasks", runId);
+console.log("\nprojections");
+console.log(
+  `  workflowStatus  ${status.status} in ${status.durationMs} ms, ${status.taskCount} tasks: ${counts} (${zero}: 0)`,
+);
+console.log(`  completedTasks  ${completed.length}: ${wrap(completed.join(" "), 100, 18)}`);
+console.log(`  failedTasks     ${JSON.stringify(engine.project("failedTasks", runId))}`);
+const flaky = engine.project("tasks", runId)[`fetch:${FLAKY}`];
+console.log(`  tasks           fetch:${FLAKY} ${flaky.status} after ${flaky.attempts} attempts`);
+const retried = log.events(runId).find((e) =>
+  e.type === "task.started" && e.taskId === `fetch:${FLAKY}` && e.attempt === 2
+);
+if (retried !== undefined) {
+  // Time travel: the state right after the retry started.
+  const then = log.at(retried.seq);
+  console.log(
+    `  at(${retried.seq})`.padEnd(18) + `${then.project("completedTasks", runId).length} completed, ` +
+      `fetch:${FLAKY} ${then.project("taskStatus", runId)[`fetch:${FLAKY}`]} (attempt 2)`,
+  );
+}
+console.log(
+  `  replay          ${log.events(runId).length} events rebuild the same state: ${
+    log.replay(log.events()).equals(log.state())
+  }`,
+);
+
+const index = result.tasks.index.result as Index | undefined;
+if (index !== undefined) {
+  console.log("\ntop terms");
+  for (const [term, w] of index.topTerms.slice(0, 6)) {
+    const where = index.postings[term].slice(0, 3).map(([slug]) => slug).join(", ");
+    console.log(`  ${term.padEnd(14)} ${w.toFixed(3)}  ${where}`);
+  }
+}
+await engine.close();
+if (result.status !== "completed") Deno.exitCode = 1;
+
+function wrap(text: string, width: number, indent: number): string {
+  const out: string[] = [];
+  let current = "";
+  for (const word of text.split(" ")) {
+    if (current.length > 0 && current.length + 1 + word.length > width) {
+      out.push(current);
+      current = word;
+    } else current = current.length === 0 ? word : `${current} ${word}`;
+  }
+  if (current.length > 0) out.push(current);
+  return out.join(`\n${" ".repeat(indent)}`);
+}
