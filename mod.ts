@@ -91,8 +91,9 @@ export {
 } from "./src/log.ts";
 export { createProjectionStore, type ProjectionStore, type StoreState } from "./src/store.ts";
 export { createContainer, type EngineContainer, type Provider, type Token, TOKENS } from "./src/container.ts";
-export { Scheduler } from "./src/scheduler.ts";
+export { type Dispatchable, Scheduler } from "./src/scheduler.ts";
 export {
+  type ActorInspectionEvent,
   createEngine,
   type Engine,
   type EngineExtras,

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { InspectionEvent, Observer } from "./deps.ts";
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
@@ -20,7 +19,7 @@ import {
   type SnapshotLog,
   type TaskView,
 } from "./log.ts";
-import { Run, type TaskLogicMode } from "./run.ts";
+import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
@@ -71,10 +70,26 @@ export interface EngineOptions {
    * @default {"compiled"}
    */
   taskLogic?: TaskLogicMode;
-  /** XState inspection: sees every workflow and task actor, event and snapshot. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * XState inspection: receives XState's inspection events (`@xstate.actor`,
+   * `@xstate.event`, `@xstate.snapshot`, `@xstate.action`) of every workflow
+   * and task actor, e.g. `createBrowserInspector().inspect` from `@statelyai/inspect`.
+   */
+  inspect?: (event: ActorInspectionEvent) => void;
   /** Replace components in the engine's container before it resolves them. */
   configure?: (container: EngineContainer) => void;
+}
+
+/** An XState inspection event, as the `inspect` option receives it. */
+export interface ActorInspectionEvent {
+  /** `@xstate.actor`, `@xstate.event`, `@xstate.snapshot`, `@xstate.action` or `@xstate.microstep`. */
+  type: string;
+  /** The actor it concerns (an XState actor ref). */
+  actorRef: unknown;
+  /** The session id of the root actor (the run's workflow actor). */
+  rootId: string;
+  /** More fields, by type: `event`, `snapshot`, `action`, `sourceRef`. */
+  [field: string]: unknown;
 }
 
 /** Options of `run()` and `start()`. */
@@ -370,7 +385,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     executors,
     random,
     taskLogic,
-    inspect: options.inspect,
+    inspect: options.inspect as RunEnv["inspect"],
     onEnd(run: Run) {
       live.delete(run.id);
       ended.add(run.id);

@@ -31,6 +31,8 @@ export class DuplicateTaskError extends Error {
   /** The repeated task id. */
   readonly taskId: string;
   /**
+   * Creates the error.
+   *
    * @param workflow The workflow being defined.
    * @param taskId The repeated task id.
    */
@@ -64,6 +66,8 @@ export class UnknownDependencyError extends Error {
   /** The dependency id that was not found (or the task itself). */
   readonly dependency: string;
   /**
+   * Creates the error.
+   *
    * @param workflow The workflow being defined.
    * @param taskId The task that names the dependency.
    * @param dependency The dependency id that was not found.
@@ -107,6 +111,8 @@ export class CycleError extends Error {
   /** The ids along the cycle, the first repeated at the end. */
   readonly cycle: readonly string[];
   /**
+   * Creates the error.
+   *
    * @param workflow The workflow being defined.
    * @param cycle The ids along the cycle, the first repeated at the end.
    */
@@ -137,6 +143,8 @@ export class TaskTimeoutError extends Error {
   /** The timeout in milliseconds. */
   readonly timeoutMs: number;
   /**
+   * Creates the error.
+   *
    * @param taskId The task that timed out.
    * @param attempt The attempt that timed out, from 1.
    * @param timeoutMs The timeout in milliseconds.
@@ -174,6 +182,8 @@ export class TaskFailedError extends Error {
   /** Its last attempt, from 1. */
   readonly attempt: number;
   /**
+   * Creates the error.
+   *
    * @param taskId The task that failed.
    * @param attempt Its last attempt, from 1.
    * @param options `cause`: the task's own error.
@@ -204,6 +214,8 @@ export class CancelledError extends Error {
   /** The run that was cancelled. */
   readonly runId: string;
   /**
+   * Creates the error.
+   *
    * @param runId The run that was cancelled.
    * @param options `cause`: the reason given to `cancel()` or the signal.
    */
@@ -232,6 +244,8 @@ export class NotFoundError extends Error {
   /** The id that was not found. */
   readonly id: string;
   /**
+   * Creates the error.
+   *
    * @param kind What kind of id it is.
    * @param id The id that was not found.
    * @param hint Extra words for the message.

@@ -47,6 +47,8 @@ export class Scheduler {
   #draining = false;
 
   /**
+   * Creates a scheduler.
+   *
    * @param limits Slots per profile.
    * @param concurrency Slots in all.
    */
@@ -162,6 +164,8 @@ export class IndexHeap {
   #size = 0;
 
   /**
+   * Creates an empty heap.
+   *
    * @param keys The key of each index; higher goes first.
    */
   constructor(keys: Float64Array) {
