@@ -83,6 +83,7 @@ export {
   importLog,
   type LogExport,
   type LogState,
+  type MemoryLogStore,
   type ProjectionDef,
   type RunView,
   type SnapshotLog,

@@ -69,7 +69,7 @@ interface Timer {
  * const engine = createEngine({ clock });
  * let calls = 0;
  * const wf = defineWorkflow({ name: "flaky", tasks: [{
- *   id: "f", retry: { maxAttempts: 3, initialDelayMs: 60_000 },
+ *   id: "f", retry: { maxAttempts: 3, initialDelayMs: 60_000, maxDelayMs: 600_000 },
  *   run: () => { if (++calls < 3) throw new Error("not yet"); return calls; },
  * }] });
  * const result = await clock.runUntil(engine.run(wf));

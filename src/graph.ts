@@ -228,7 +228,7 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
   const dependsOn = stringArray(where, "dependsOn", def.dependsOn);
   const tags = stringArray(where, "tags", def.tags);
   const priority = def.priority ?? "medium";
-  if (!(priority in PRIORITIES)) {
+  if (typeof priority !== "string" || !Object.hasOwn(PRIORITIES, priority)) {
     throw new RangeError(`${where} has priority ${describe(priority)}, expected low, medium, high or critical`);
   }
   const profile = def.profile ?? "io";
@@ -259,7 +259,10 @@ function resolveRetry(where: string, retry: RetryPolicy | undefined): Readonly<R
   if (retry === null || typeof retry !== "object") {
     throw new TypeError(`${where} has "retry" ${describe(retry)}, expected an object`);
   }
-  const r = { ...NO_RETRY, ...retry };
+  const r: Required<RetryPolicy> = { ...NO_RETRY };
+  for (const key of Object.keys(NO_RETRY) as (keyof RetryPolicy)[]) {
+    if (retry[key] !== undefined) r[key] = retry[key];
+  }
   if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) {
     throw new RangeError(`${where} has retry.maxAttempts ${describe(r.maxAttempts)}, expected an integer >= 1`);
   }

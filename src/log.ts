@@ -560,6 +560,23 @@ export function importLog(data: LogExport, options?: SnapshotLogOptions): Snapsh
   return log;
 }
 
+/** The in-memory `LogStore`: synchronous. */
+export interface MemoryLogStore extends LogStore {
+  /**
+   * Appends events, in order.
+   *
+   * @param events The events.
+   */
+  append(events: readonly AnyFlowEvent[]): void;
+  /**
+   * Reads one run's events, in order.
+   *
+   * @param runId The run.
+   * @returns A copy of its events (empty for an unknown run).
+   */
+  read(runId: string): AnyFlowEvent[];
+}
+
 /**
  * Creates the default `LogStore`: events kept in memory, per run.
  *
@@ -572,7 +589,7 @@ export function importLog(data: LogExport, options?: SnapshotLogOptions): Snapsh
  * console.log(store.read("nope").length); // 0
  * ```
  */
-export function createMemoryLogStore(): LogStore & { read(runId: string): readonly AnyFlowEvent[] } {
+export function createMemoryLogStore(): MemoryLogStore {
   const runs = new Map<string, AnyFlowEvent[]>();
   return {
     append(events) {

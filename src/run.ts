@@ -222,17 +222,21 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   start(signal?: AbortSignal): void {
     this.#workflowActor.start();
     this.#supervisor.start();
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        this.#deliverWorkflow(START);
-        this.cancel(signal.reason);
-        return;
+    // One delivery scope: with a signal aborted already, the cancel lands
+    // before the scheduler may dispatch anything.
+    this.#depth++;
+    try {
+      this.#workflowActor.send(START);
+      if (signal?.aborted) {
+        this.#workflowActor.send({ type: "cancel", reason: signal.reason });
+      } else if (signal !== undefined) {
+        const onAbort = () => this.cancel(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#detachSignal = () => signal.removeEventListener("abort", onAbort);
       }
-      const onAbort = () => this.cancel(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#detachSignal = () => signal.removeEventListener("abort", onAbort);
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
     }
-    this.#deliverWorkflow(START);
   }
 
   /**

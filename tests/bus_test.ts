@@ -35,7 +35,7 @@ const wf = defineWorkflow({
   name: "bus",
   tasks: [
     { id: "a", run: () => 1 },
-    { id: "b", dependsOn: ["a"], run: async ({ deps }) => Number(deps.a) + 1 },
+    { id: "b", dependsOn: ["a"], run: ({ deps }) => Promise.resolve(Number(deps.a) + 1) },
     { id: "c", dependsOn: ["a"], run: () => 3 },
     { id: "d", dependsOn: ["b", "c"], run: ({ deps }) => Number(deps.b) + Number(deps.c) },
   ],
@@ -307,6 +307,17 @@ Deno.test("a throwing listener neither stops the run nor the other listeners", a
       errors.filter(([error]) => (error as Error).message.startsWith("listener broke")).map(([, e]) => e.taskId),
       started.map((e) => e.taskId),
     );
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("createEngine({ historySize }) bounds the engine bus's history", async () => {
+  const engine = createEngine({ historySize: 4 });
+  try {
+    const result = await engine.run(wf);
+    const last = engine.log.events(result.runId).slice(-4);
+    assert.deepEqual(engine.bus.history().map((e) => e.seq), last.map((e) => e.seq));
   } finally {
     await engine.close();
   }

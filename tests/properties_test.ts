@@ -48,6 +48,7 @@ type FailMode = "throw" | "reject" | "timeout";
 interface TaskGen {
   deps: number[];
   key: number;
+  failRoll: number;
   priority: Priority;
   profile: Profile;
   failures: number;
@@ -65,8 +66,17 @@ type CancelPlan =
   | { kind: "signal-at-time"; at: number }
   | { kind: "signal-pre-aborted" };
 
+/**
+ * Where dependencies come from: any earlier task, the few just before, only
+ * the first four (a wide fan-out that fills the ready window), or none.
+ */
+type Shape = "uniform" | "local" | "wide" | "flat";
+
 interface ScenarioGen {
   tasks: TaskGen[];
+  shape: Shape;
+  /** Share of tasks, in ‰, that keep their generated failures; the others never fail. */
+  failPermille: number;
   limits: Record<Profile, number>;
   concurrency: number | undefined;
   randoms: number[];
@@ -114,14 +124,15 @@ const retryArb: fc.Arbitrary<RetryPolicy> = fc.record(
 const taskArb: fc.Arbitrary<TaskGen> = fc.record({
   deps: fc.array(fc.nat(), { maxLength: 3 }),
   key: fc.nat(),
+  failRoll: fc.integer({ min: 0, max: 999 }),
   priority: fc.constantFrom(...PRIORITY_NAMES),
   profile: fc.oneof(
     { arbitrary: fc.constant<Profile>("io"), weight: 3 },
     { arbitrary: fc.constantFrom<Profile>("cpu", "mixed", "memory"), weight: 1 },
   ),
   failures: fc.oneof(
-    { arbitrary: fc.constant(0), weight: 6 },
-    { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 2 },
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 },
     { arbitrary: fc.constant(ALWAYS), weight: 1 },
   ),
   failMode: fc.constantFrom<FailMode>("throw", "reject", "timeout"),
@@ -157,19 +168,21 @@ const cancelArb: fc.Arbitrary<CancelPlan> = fc.oneof(
 );
 
 /**
- * Random scenarios: mostly small DAGs (fast to run and to shrink), one in
- * five with up to `maxTasks` tasks.
+ * Random scenarios: small DAGs (fast to run and to shrink) and, two in five,
+ * DAGs of up to `maxTasks` tasks.
  *
  * @param options `maxTasks`, and `cancel` to allow or forbid cancellation.
  */
 function scenarioArb(options: { maxTasks?: number; cancel?: boolean } = {}): fc.Arbitrary<Scenario> {
-  const maxTasks = options.maxTasks ?? 300;
+  const maxTasks = options.maxTasks ?? 320;
   const tasks = fc.oneof(
-    { arbitrary: fc.array(taskArb, { minLength: 1, maxLength: 24 }), weight: 4 },
-    { arbitrary: fc.array(taskArb, { minLength: 1, maxLength: maxTasks, size: "max" }), weight: 1 },
+    { arbitrary: fc.array(taskArb, { minLength: 1, maxLength: 24 }), weight: 3 },
+    { arbitrary: fc.array(taskArb, { minLength: 1, maxLength: maxTasks, size: "max" }), weight: 2 },
   );
   return fc.record({
     tasks,
+    shape: fc.constantFrom<Shape>("uniform", "local", "wide", "flat"),
+    failPermille: fc.constantFrom(0, 30, 150, 500, 1000),
     limits: fc.record({
       io: fc.integer({ min: 1, max: 6 }),
       cpu: fc.integer({ min: 1, max: 3 }),
@@ -184,7 +197,15 @@ function scenarioArb(options: { maxTasks?: number; cancel?: boolean } = {}): fc.
 
 function resolveScenario(gen: ScenarioGen): Scenario {
   const tasks = gen.tasks.map((t, index): TaskPlan => {
-    const deps = index === 0 ? [] : [...new Set(t.deps.map((d) => d % index))].sort((a, b) => a - b);
+    const pick = (d: number) =>
+      gen.shape === "uniform"
+        ? d % index
+        : gen.shape === "local"
+        ? index - 1 - (d % Math.min(index, 4))
+        : d % Math.min(index, 4);
+    const raw = index === 0 || gen.shape === "flat" ? [] : t.deps.map(pick);
+    const deps = [...new Set(raw)].sort((a, b) => a - b);
+    const failures = t.failRoll < gen.failPermille ? t.failures : 0;
     const failMode = t.failMode === "timeout" && t.timeoutMs === undefined ? "reject" : t.failMode;
     // A successful attempt must beat its timeout; a timing-out one waits longer than it.
     const delay = t.timeoutMs === undefined ? t.delay : Math.min(t.delay, t.timeoutMs - 1);
@@ -195,7 +216,7 @@ function resolveScenario(gen: ScenarioGen): Scenario {
       depIds: deps.map((d) => `t${d}`),
       priority: t.priority,
       profile: t.profile,
-      failures: t.failures,
+      failures,
       failMode,
       delay,
       timeoutMs: t.timeoutMs,

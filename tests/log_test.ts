@@ -1,0 +1,574 @@
+import assert from "node:assert/strict";
+import {
+  type AnyFlowEvent,
+  createEngine,
+  createMemoryLogStore,
+  createSnapshotLog,
+  createVirtualClock,
+  defineWorkflow,
+  type EventDataMap,
+  type FlowEventType,
+  importLog,
+  type LogState,
+  NotFoundError,
+  type RunResult,
+  type SnapshotLog,
+  type TaskStatus,
+  type WorkflowStatus,
+} from "../mod.ts";
+
+/**
+ * A small run that visits every terminal status but cancelled, plus a retry:
+ * a fails once then completes, b fails, c is skipped, d completes.
+ */
+function mixedWorkflow() {
+  let aCalls = 0;
+  return defineWorkflow({
+    name: "mixed",
+    tasks: [
+      {
+        id: "a",
+        retry: { maxAttempts: 2, initialDelayMs: 10 },
+        run: () => {
+          if (++aCalls === 1) throw new Error("a flaked");
+          return "A";
+        },
+      },
+      {
+        id: "b",
+        dependsOn: ["a"],
+        run: () => {
+          throw new Error("b broke");
+        },
+      },
+      { id: "c", dependsOn: ["b"], run: () => "C" },
+      { id: "d", run: () => 4 },
+    ],
+  });
+}
+
+/** Runs the mixed workflow on a virtual clock; returns the engine's log and the result. */
+async function withMixedRun(fn: (log: SnapshotLog, result: RunResult) => void | Promise<void>): Promise<void> {
+  const clock = createVirtualClock();
+  const engine = createEngine({ clock });
+  try {
+    const result = await clock.runUntil(engine.run(mixedWorkflow(), { runId: "run-1" }));
+    await fn(engine.log, result);
+  } finally {
+    await engine.close();
+  }
+}
+
+const TASK_STATUS: Partial<Record<FlowEventType, TaskStatus>> = {
+  "task.pending": "pending",
+  "task.ready": "ready",
+  "task.started": "running",
+  "task.retrying": "retrying",
+  "task.completed": "completed",
+  "task.failed": "failed",
+  "task.skipped": "skipped",
+  "task.cancelled": "cancelled",
+};
+const RUN_STATUS: Partial<Record<FlowEventType, WorkflowStatus>> = {
+  "workflow.created": "created",
+  "workflow.started": "running",
+  "workflow.completed": "completed",
+  "workflow.failed": "failed",
+  "workflow.cancelled": "cancelled",
+};
+
+/** The taskStatus projection folded by hand over the first `k` events. */
+function foldTaskStatus(events: readonly AnyFlowEvent[], k: number): Record<string, TaskStatus> {
+  const out: Record<string, TaskStatus> = {};
+  for (const e of events.slice(0, k)) {
+    if (e.type === "workflow.created") { for (const id of e.data.taskIds) out[id] = "pending"; }
+    const status = TASK_STATUS[e.type];
+    if (status !== undefined) out[e.taskId!] = status;
+  }
+  return out;
+}
+
+function foldRunStatus(events: readonly AnyFlowEvent[], k: number): WorkflowStatus | undefined {
+  let status: WorkflowStatus | undefined;
+  for (const e of events.slice(0, k)) status = RUN_STATUS[e.type] ?? status;
+  return status;
+}
+
+function foldCompleted(events: readonly AnyFlowEvent[], k: number): string[] {
+  return events.slice(0, k).filter((e) => e.type === "task.completed").map((e) => e.taskId!);
+}
+
+let nextSeq = 0;
+function ev<T extends FlowEventType>(
+  type: T,
+  data: EventDataMap[T],
+  taskId?: string,
+  runId = "r",
+  seq = ++nextSeq,
+): AnyFlowEvent {
+  return { type, seq, runId, workflowId: "w", taskId, timestamp: seq, data } as AnyFlowEvent;
+}
+
+const countByType = {
+  name: "countByType",
+  initial: {} as Readonly<Record<string, number>>,
+  reduce: (value: Readonly<Record<string, number>>, e: AnyFlowEvent) => ({
+    ...value,
+    [e.type]: (value[e.type] ?? 0) + 1,
+  }),
+};
+
+Deno.test("taskStatus gives every task's final status", async () => {
+  await withMixedRun((log, result) => {
+    assert.equal(result.status, "failed");
+    assert.deepEqual(log.project("taskStatus", "run-1"), { a: "completed", b: "failed", c: "skipped", d: "completed" });
+  });
+});
+
+Deno.test("workflowStatus gives the run's status, times and counts", async () => {
+  await withMixedRun((log) => {
+    const w = log.project("workflowStatus", "run-1");
+    assert.equal(w.runId, "run-1");
+    assert.equal(w.workflowId, "mixed");
+    assert.equal(w.status, "failed");
+    assert.equal(w.taskCount, 4);
+    assert.equal(w.createdAt, 0);
+    assert.equal(w.startedAt, 0);
+    assert.equal(w.endedAt, 10);
+    assert.equal(w.durationMs, 10);
+    assert.deepEqual(w.counts, {
+      pending: 0,
+      ready: 0,
+      running: 0,
+      retrying: 0,
+      completed: 2,
+      failed: 1,
+      skipped: 1,
+      cancelled: 0,
+    });
+    assert.equal(w.error?.name, "TaskFailedError");
+    assert.match(w.error!.message, /"b"/);
+  });
+});
+
+Deno.test("completedTasks and failedTasks list ids in the order they ended", async () => {
+  await withMixedRun((log) => {
+    assert.deepEqual(log.project("completedTasks", "run-1"), ["d", "a"]);
+    assert.deepEqual(log.project("failedTasks", "run-1"), ["b"]);
+  });
+});
+
+Deno.test("tasks gives each task's status, attempts, times, result and error", async () => {
+  await withMixedRun((log) => {
+    const tasks = log.project("tasks", "run-1");
+    assert.deepEqual(tasks.a, {
+      taskId: "a",
+      status: "completed",
+      attempts: 2,
+      startedAt: 0,
+      endedAt: 10,
+      result: "A",
+    });
+    assert.deepEqual(tasks.d, { taskId: "d", status: "completed", attempts: 1, startedAt: 0, endedAt: 0, result: 4 });
+    assert.equal(tasks.b.status, "failed");
+    assert.equal(tasks.b.attempts, 1);
+    assert.equal(tasks.b.error?.message, "b broke");
+    assert.equal(tasks.b.result, undefined);
+    assert.equal(tasks.c.status, "skipped");
+    assert.equal(tasks.c.attempts, 0);
+    assert.equal(tasks.c.startedAt, undefined);
+  });
+});
+
+Deno.test("tasks gives a skipped task an error naming the dependency that blocked it", async () => {
+  await withMixedRun((log, result) => {
+    assert.match(result.tasks.c.error!.message, /"b"/);
+    const c = log.project("tasks", "run-1").c;
+    assert.ok(c.error !== undefined, "TaskView.error is documented for failed, skipped or cancelled tasks");
+    assert.match(c.error.message, /"b"/);
+  });
+});
+
+Deno.test("project() without a run id reads the latest run", () => {
+  const log = createSnapshotLog();
+  log.append(ev("workflow.created", { name: "w", taskIds: ["x"] }, undefined, "first"));
+  log.append(ev("workflow.created", { name: "w", taskIds: ["y"] }, undefined, "second"));
+  assert.deepEqual(log.project("taskStatus"), { y: "pending" });
+  assert.deepEqual(log.state().runs(), ["first", "second"]);
+});
+
+Deno.test("a custom projection registered before the events folds each of them", async () => {
+  const clock = createVirtualClock();
+  const engine = createEngine({ clock });
+  try {
+    engine.log.register(countByType);
+    assert.deepEqual(engine.project("countByType"), {});
+    const result = await clock.runUntil(engine.run(mixedWorkflow()));
+    const events = engine.log.events(result.runId);
+    const expected: Record<string, number> = {};
+    for (const e of events) expected[e.type] = (expected[e.type] ?? 0) + 1;
+    assert.deepEqual(engine.project("countByType"), expected);
+    assert.equal(expected["task.started"], 4);
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("a custom projection registered after the events folds the earlier ones, then each new one", async () => {
+  await withMixedRun((log) => {
+    const before = log.events().length;
+    log.register({ name: "count", initial: 0, reduce: (n: number) => n + 1 });
+    assert.equal(log.project<number>("count"), before);
+    log.append(ev("workflow.created", { name: "w", taskIds: [] }, undefined, "extra", log.nextSeq()));
+    assert.equal(log.project<number>("count"), before + 1);
+  });
+});
+
+Deno.test("register() rejects a taken name or a malformed definition with a TypeError", () => {
+  const log = createSnapshotLog();
+  log.register({ name: "mine", initial: 0, reduce: (n: number) => n });
+  assert.throws(() => log.register({ name: "mine", initial: 0, reduce: (n: number) => n }), TypeError);
+  assert.throws(() => log.register({ name: "taskStatus", initial: 0, reduce: (n: number) => n }), TypeError);
+  assert.throws(() => log.register({ name: "x", initial: 0 } as never), TypeError);
+  assert.throws(() => log.register(null as never), TypeError);
+});
+
+Deno.test("at(k) gives the taskStatus, workflow status and completed tasks after the k-th event", async () => {
+  await withMixedRun((log) => {
+    const events = log.events("run-1");
+    assert.deepEqual(events.map((e) => e.seq), events.map((_, k) => k + 1), "one run numbers its events 1, 2, …");
+    for (let k = 1; k <= events.length; k++) {
+      const state = log.at(k);
+      assert.equal(state.seq, k);
+      assert.equal(state.size, k);
+      assert.deepEqual(state.project("taskStatus", "run-1"), foldTaskStatus(events, k), `taskStatus at ${k}`);
+      assert.equal(state.project("workflowStatus", "run-1").status, foldRunStatus(events, k), `status at ${k}`);
+      assert.deepEqual(state.project("completedTasks", "run-1"), foldCompleted(events, k), `completed at ${k}`);
+    }
+    assert.ok(log.at(events.length).equals(log.state()));
+  });
+});
+
+Deno.test("at(0) is the empty state", async () => {
+  await withMixedRun((log) => {
+    const empty = log.at(0);
+    assert.equal(empty.seq, 0);
+    assert.equal(empty.size, 0);
+    assert.deepEqual(empty.runs(), []);
+    assert.throws(() => empty.project("taskStatus"), NotFoundError);
+  });
+});
+
+Deno.test("at(k) agrees with a replay of the first k events, across checkpoints", async (t) => {
+  await withMixedRun(async (log) => {
+    const data = log.toJSON();
+    for (const options of [{}, { batchSize: 1, checkpointEvery: 2 }, { batchSize: 3, checkpointEvery: 5 }]) {
+      await t.step(JSON.stringify(options), () => {
+        const copy = importLog(data, options);
+        copy.register({ name: "count", initial: 0, reduce: (n: number) => n + 1 });
+        const events = copy.events();
+        for (let k = 1; k <= events.length; k++) {
+          const state = copy.at(k);
+          assert.ok(state.equals(copy.replay(events.slice(0, k))), `at(${k}) equals replay of ${k} events`);
+          assert.equal(state.project<number>("count"), k);
+        }
+      });
+    }
+  });
+});
+
+Deno.test("at(0) and replay([]) give a registered projection its initial value", () => {
+  const log = createSnapshotLog();
+  log.register({ name: "count", initial: 0, reduce: (n: number) => n + 1 });
+  log.append(ev("workflow.created", { name: "w", taskIds: [] }));
+  assert.equal(log.at(1).project<number>("count"), 1);
+  assert.equal(log.at(0).project<number>("count"), 0);
+  assert.equal(log.replay([]).project<number>("count"), 0);
+});
+
+Deno.test("at() rejects a seq that is negative, fractional or beyond the last event with a RangeError", async (t) => {
+  await withMixedRun(async (log) => {
+    for (const seq of [-1, 1.5, NaN, log.seq + 1, Infinity]) {
+      await t.step(`seq ${seq}`, () => {
+        assert.throws(() => log.at(seq), RangeError);
+      });
+    }
+  });
+});
+
+Deno.test("replay(events) rebuilds a state equal to the live one", async () => {
+  await withMixedRun((log) => {
+    log.register({ name: "count", initial: 0, reduce: (n: number) => n + 1 });
+    const replayed = log.replay(log.events());
+    assert.ok(replayed.equals(log.state()));
+    for (const name of ["taskStatus", "workflowStatus", "completedTasks", "failedTasks", "tasks"] as const) {
+      assert.deepEqual(replayed.project(name, "run-1"), log.project(name, "run-1"), name);
+    }
+    assert.equal(replayed.project<number>("count"), log.project<number>("count"));
+    assert.ok(!log.replay(log.events().slice(0, -1)).equals(log.state()), "a shorter replay differs");
+  });
+});
+
+Deno.test("replay(events).equals(state()) holds with a projection whose values are plain objects", async () => {
+  await withMixedRun((log) => {
+    log.register(countByType);
+    const replayed = log.replay(log.events());
+    assert.deepEqual(replayed.project("countByType"), log.project("countByType"));
+    assert.ok(replayed.equals(log.state()), "the same projection values, rebuilt, compare equal");
+  });
+});
+
+Deno.test("toJSON() survives JSON.stringify and importLog() rebuilds the same projections", async () => {
+  await withMixedRun((log) => {
+    const data = JSON.parse(JSON.stringify(log));
+    assert.equal(data.format, "nerv-flow/log");
+    assert.equal(data.version, 1);
+    const copy = importLog(data);
+    assert.equal(copy.seq, log.seq);
+    for (const name of ["taskStatus", "workflowStatus", "completedTasks", "failedTasks", "tasks"] as const) {
+      assert.deepEqual(copy.project(name, "run-1"), log.project(name, "run-1"), name);
+    }
+    const k = Math.floor(log.seq / 2);
+    assert.deepEqual(copy.at(k).project("taskStatus", "run-1"), log.at(k).project("taskStatus", "run-1"));
+  });
+});
+
+Deno.test("importLog() of a failed run's export gives a state equal to the original", async () => {
+  await withMixedRun((log) => {
+    const copy = importLog(JSON.parse(JSON.stringify(log)));
+    assert.ok(copy.state().equals(log.state()), "events compared by value");
+  });
+});
+
+Deno.test("importLog() rejects data that is not a log export with a TypeError", async (t) => {
+  const cases: [string, unknown][] = [
+    ["null", null],
+    ["a wrong format", { format: "other", version: 1, events: [] }],
+    ["a missing event list", { format: "nerv-flow/log", version: 1 }],
+    ["an unknown version", { format: "nerv-flow/log", version: 2, events: [] }],
+  ];
+  for (const [name, data] of cases) {
+    await t.step(name, () => assert.throws(() => importLog(data as never), TypeError));
+  }
+});
+
+Deno.test("append() rejects an event whose seq is not greater than the last with a RangeError", () => {
+  const log = createSnapshotLog();
+  const first = ev("workflow.created", { name: "w", taskIds: [] });
+  log.append(first);
+  assert.throws(() => log.append(first), RangeError);
+  assert.throws(() => log.append({ ...first, seq: first.seq - 1 }), RangeError);
+  assert.equal(log.events().length, 1);
+});
+
+Deno.test("the memory log store reads back each run's events, in order", async () => {
+  const store = createMemoryLogStore();
+  const engine = createEngine({ logStore: store });
+  try {
+    const wf = defineWorkflow({
+      name: "w",
+      tasks: [{ id: "a", run: () => 1 }, { id: "b", dependsOn: ["a"], run: () => 2 }],
+    });
+    const first = await engine.run(wf, { runId: "one" });
+    const second = await engine.run(wf, { runId: "two" });
+    assert.deepEqual(store.read(first.runId), engine.log.events("one"));
+    assert.deepEqual(store.read(second.runId), engine.log.events("two"));
+    assert.ok((await store.read("one")).every((e) => e.runId === "one"));
+    assert.deepEqual(store.read("unknown"), []);
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("the memory log store groups a mixed batch by run", () => {
+  const store = createMemoryLogStore();
+  const a1 = ev("workflow.created", { name: "w", taskIds: [] }, undefined, "A");
+  const b1 = ev("workflow.created", { name: "w", taskIds: [] }, undefined, "B");
+  const a2 = ev("workflow.started", { input: 1 }, undefined, "A");
+  store.append([a1, b1, a2]);
+  assert.deepEqual(store.read("A"), [a1, a2]);
+  assert.deepEqual(store.read("B"), [b1]);
+  const copy = store.read("A") as AnyFlowEvent[];
+  copy.length = 0;
+  assert.equal((store.read("A") as readonly AnyFlowEvent[]).length, 2, "read() returns a copy");
+});
+
+Deno.test("a log hands its events to its store on flush", () => {
+  const store = createMemoryLogStore();
+  const log = createSnapshotLog({ store });
+  try {
+    const events = [ev("workflow.created", { name: "w", taskIds: ["t"] }), ev("workflow.started", { input: null })];
+    for (const e of events) log.append(e);
+    log.flush();
+    assert.deepEqual(store.read("r"), events);
+  } finally {
+    log.close();
+  }
+});
+
+Deno.test("a store that throws or rejects is reported to onStoreError and the log goes on", async () => {
+  const errors: unknown[] = [];
+  const boom = new Error("disk full");
+  let calls = 0;
+  const log = createSnapshotLog({
+    store: {
+      append: () => {
+        if (++calls === 1) throw boom;
+        return Promise.reject(boom);
+      },
+      read: () => [],
+    },
+    onStoreError: (error) => errors.push(error),
+  });
+  try {
+    log.append(ev("workflow.created", { name: "w", taskIds: [] }));
+    log.flush();
+    log.append(ev("workflow.started", { input: null }));
+    log.flush();
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    assert.deepEqual(errors, [boom, boom]);
+    assert.equal(log.events().length, 2);
+  } finally {
+    log.close();
+  }
+});
+
+Deno.test("subscribe() listeners are called with the new state after a flush, until unsubscribed", () => {
+  const log = createSnapshotLog();
+  const states: LogState[] = [];
+  const off = log.subscribe((s) => states.push(s));
+  try {
+    const created = ev("workflow.created", { name: "w", taskIds: ["t"] });
+    log.append(created);
+    log.append(ev("task.pending", { dependsOn: [] }, "t"));
+    log.flush();
+    assert.equal(states.length, 1);
+    assert.equal(states[0].seq, log.seq);
+    assert.deepEqual(states[0].project("taskStatus", "r"), { t: "pending" });
+    log.flush();
+    assert.equal(states.length, 1, "a flush with nothing pending calls no listener");
+    off();
+    log.append(ev("task.ready", { priority: "medium", rank: 1 }, "t"));
+    log.flush();
+    assert.equal(states.length, 1);
+  } finally {
+    log.close();
+  }
+});
+
+Deno.test("subscribe() listeners are called once the macrotask ends without an explicit flush", async () => {
+  const log = createSnapshotLog();
+  const seqs: number[] = [];
+  log.subscribe((s) => seqs.push(s.seq));
+  try {
+    log.append(ev("workflow.created", { name: "w", taskIds: [] }));
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    assert.deepEqual(seqs, [log.seq]);
+  } finally {
+    log.close();
+  }
+});
+
+Deno.test("project() of an unknown projection or run throws NotFoundError", async (t) => {
+  await withMixedRun(async (log) => {
+    await t.step("unknown projection", () => {
+      assert.throws(
+        () => log.project("nope"),
+        (e: unknown) => e instanceof NotFoundError && e.kind === "projection" && e.id === "nope",
+      );
+    });
+    await t.step("unknown run", () => {
+      assert.throws(
+        () => log.project("taskStatus", "no-such-run"),
+        (e: unknown) => e instanceof NotFoundError && e.kind === "run" && e.id === "no-such-run",
+      );
+    });
+    await t.step("unknown run at an earlier seq", () => {
+      assert.throws(() => log.at(1).project("tasks", "no-such-run"), NotFoundError);
+    });
+  });
+  await t.step("any run of an empty log", () => {
+    assert.throws(() => createSnapshotLog().project("workflowStatus"), NotFoundError);
+  });
+});
+
+Deno.test("createSnapshotLog() rejects sizes that are not positive integers with a RangeError", () => {
+  assert.throws(() => createSnapshotLog({ batchSize: 0 }), RangeError);
+  assert.throws(() => createSnapshotLog({ checkpointEvery: 1.5 }), RangeError);
+});
+
+Deno.test("projections of a cancelled run show cancelled tasks and the reason", async () => {
+  const engine = createEngine();
+  try {
+    const started = Promise.withResolvers<void>();
+    const wf = defineWorkflow({
+      name: "stopped",
+      tasks: [
+        { id: "done", run: () => 1 },
+        {
+          id: "hang",
+          run: (ctx) =>
+            new Promise((_, reject) => {
+              started.resolve();
+              ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+            }),
+        },
+        { id: "after", dependsOn: ["hang"], run: () => 2 },
+      ],
+    });
+    const handle = engine.start(wf, { runId: "c1" });
+    await started.promise;
+    handle.cancel("enough");
+    await handle.result;
+    const log = engine.log;
+    assert.deepEqual(log.project("taskStatus", "c1"), { done: "completed", hang: "cancelled", after: "cancelled" });
+    const w = log.project("workflowStatus", "c1");
+    assert.equal(w.status, "cancelled");
+    assert.equal(w.error?.name, "CancelledError");
+    assert.equal(w.counts.cancelled, 2);
+    const tasks = log.project("tasks", "c1");
+    assert.equal(tasks.hang.error?.name, "CancelledError");
+    assert.equal(tasks.after.error?.name, "CancelledError");
+    const events = log.events("c1");
+    for (let k = 1; k <= events.length; k++) {
+      assert.deepEqual(log.at(k).project("taskStatus", "c1"), foldTaskStatus(events, k), `taskStatus at ${k}`);
+    }
+    assert.ok(log.replay(log.events()).equals(log.state()));
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("at(seq) keeps interleaved runs apart", async () => {
+  const clock = createVirtualClock();
+  const engine = createEngine({ clock });
+  try {
+    const wf = (name: string, ms: number) =>
+      defineWorkflow({
+        name,
+        tasks: [
+          { id: "x", run: () => new Promise<void>((resolve) => clock.setTimeout(resolve, ms)) },
+          { id: "y", dependsOn: ["x"], run: () => new Promise<void>((resolve) => clock.setTimeout(resolve, ms)) },
+        ],
+      });
+    await clock.runUntil(
+      Promise.all([engine.run(wf("one", 3), { runId: "one" }), engine.run(wf("two", 5), { runId: "two" })]),
+    );
+    const all = engine.log.events();
+    assert.ok(all.findIndex((e) => e.runId === "two") < all.findLastIndex((e) => e.runId === "one"), "interleaved");
+    for (const runId of ["one", "two"]) {
+      const own = all.filter((e) => e.runId === runId);
+      for (let seq = 1; seq <= engine.log.seq; seq++) {
+        const k = own.filter((e) => e.seq <= seq).length;
+        const state = engine.log.at(seq);
+        if (k === 0) {
+          assert.throws(() => state.project("taskStatus", runId), NotFoundError);
+          continue;
+        }
+        assert.deepEqual(state.project("taskStatus", runId), foldTaskStatus(own, k), `${runId} at ${seq}`);
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+});
