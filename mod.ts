@@ -63,6 +63,7 @@ export {
   type FlowErrorOptions,
   NotFoundError,
   TaskFailedError,
+  TaskSkippedError,
   TaskTimeoutError,
   UnknownDependencyError,
 } from "./src/errors.ts";

@@ -9,7 +9,7 @@ import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import { DuplicateTaskError, NotFoundError } from "./errors.ts";
-import { defineWorkflow, describe, graphOf } from "./graph.ts";
+import { defineWorkflow, describe, graphOf, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
   createMemoryLogStore,
@@ -459,8 +459,8 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     addTask(workflowId, task) {
       const draft = drafts.get(workflowId);
       if (draft === undefined) throw new NotFoundError("workflow", workflowId, "; create it with createWorkflow()");
-      // Validate the task's own fields now, with the name of the workflow in messages.
-      defineWorkflow({ name: draft.name, tasks: [{ ...task, dependsOn: [] }] });
+      // Validate the task's own fields now; dependencies are resolved at execute().
+      validateTask(draft.name, task);
       if (draft.ids.has(task.id)) throw new DuplicateTaskError(draft.name, task.id);
       draft.ids.add(task.id);
       draft.tasks.push({ ...task });

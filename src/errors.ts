@@ -201,6 +201,52 @@ export class TaskFailedError extends Error {
 }
 
 /**
+ * The error of a task that was skipped because a dependency failed, was
+ * skipped or was cancelled.
+ *
+ * @example
+ * ```ts
+ * import { TaskSkippedError } from "@nerv/flow";
+ * const e = new TaskSkippedError("report", "parse", "failed");
+ * console.log(e.message); // Task "report" was skipped: dependency "parse" failed
+ * ```
+ */
+export class TaskSkippedError extends Error {
+  /** The skipped task. */
+  readonly taskId: string;
+  /** The dependency that blocked it. */
+  readonly dependency: string;
+  /** How that dependency ended: failed, skipped or cancelled. */
+  readonly dependencyStatus: string;
+  /**
+   * Creates the error.
+   *
+   * @param taskId The skipped task.
+   * @param dependency The dependency that blocked it.
+   * @param dependencyStatus How that dependency ended.
+   */
+  constructor(taskId: string, dependency: string, dependencyStatus: string) {
+    super(skippedMessage(taskId, dependency, dependencyStatus));
+    this.name = "TaskSkippedError";
+    this.taskId = taskId;
+    this.dependency = dependency;
+    this.dependencyStatus = dependencyStatus;
+  }
+}
+
+/**
+ * The message of a {@linkcode TaskSkippedError}.
+ *
+ * @param taskId The skipped task.
+ * @param dependency The dependency that blocked it.
+ * @param status How that dependency ended.
+ * @returns The message.
+ */
+export function skippedMessage(taskId: string, dependency: string, status: string): string {
+  return `Task "${taskId}" was skipped: dependency "${dependency}" ${status}`;
+}
+
+/**
  * The reason given to tasks cancelled with their run, unless the caller gave
  * one.
  *

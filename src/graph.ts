@@ -207,6 +207,18 @@ export function plan<I>(workflow: Workflow<I>): Plan {
   return { levels, order, criticalPath };
 }
 
+/**
+ * Validates one task's own fields (not whether its dependencies exist).
+ *
+ * @param workflow The workflow's name, for messages.
+ * @param def The task.
+ * @throws {TypeError} A field has the wrong type.
+ * @throws {RangeError} A number is out of range.
+ */
+export function validateTask(workflow: string, def: TaskDef<unknown>): void {
+  resolveTask(workflow, def, 0);
+}
+
 function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): TaskSpec<I> {
   if (def === null || typeof def !== "object") {
     throw new TypeError(

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { IMap, IRecord, List } from "./deps.ts";
-import { NotFoundError } from "./errors.ts";
+import { IMap, IRecord, is, List } from "./deps.ts";
+import { NotFoundError, skippedMessage } from "./errors.ts";
 import type { AnyFlowEvent, ErrorData, LogStore, TaskStatus, WorkflowStatus } from "./types.ts";
 
 /** A projection a user registers: a fold over every event of the log. */
@@ -266,7 +266,7 @@ class TaskState {
   equals(other: unknown): boolean {
     return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
       other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
-      Object.is(other.result, this.result) && sameError(other.error, this.error);
+      deepEqual(other.result, this.result) && deepEqual(other.error, this.error);
   }
   hashCode(): number {
     return (this.attempts * 31 + this.order) | 0;
@@ -283,8 +283,51 @@ interface TaskDraft {
   order: number;
 }
 
-function sameError(a: ErrorData | undefined, b: ErrorData | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && a.name === b.name && a.message === b.message);
+/**
+ * Value equality for what events carry: Immutable values by `is`, arrays and
+ * plain objects member by member, anything else by identity. A state
+ * rebuilt from a JSON export thus equals the original.
+ */
+function deepEqual(a: unknown, b: unknown, depth = 0): boolean {
+  if (is(a, b)) return true;
+  if (depth > 64 || a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i], depth + 1)) return false;
+    return true;
+  }
+  if (!isPlain(a) || !isPlain(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (
+      !Object.hasOwn(b, k) ||
+      !deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], depth + 1)
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A plain value held in an Immutable record, compared by {@linkcode deepEqual}. */
+class Deep<T> {
+  readonly value: T;
+  constructor(value: T) {
+    this.value = value;
+    Object.freeze(this);
+  }
+  equals(other: unknown): boolean {
+    return other instanceof Deep && deepEqual(this.value, other.value);
+  }
+  hashCode(): number {
+    return 0;
+  }
 }
 
 type RunRecProps = {
@@ -294,7 +337,7 @@ type RunRecProps = {
   createdAt: number;
   startedAt: number | undefined;
   endedAt: number | undefined;
-  error: ErrorData | undefined;
+  error: Deep<ErrorData> | undefined;
   taskIds: List<string>;
   tasks: List<TaskState | undefined>;
   counts: List<number>;
@@ -637,8 +680,10 @@ class StateView implements LogState {
   }
   project(name: string, runId?: string): never {
     if (!(name in BUILTINS)) {
-      if (!this.#core.custom.has(name)) throw new NotFoundError("projection", name);
-      return this.#core.custom.get(name) as never;
+      if (this.#core.custom.has(name)) return this.#core.custom.get(name) as never;
+      const def = this.#projections.find((p) => p.name === name);
+      if (def === undefined) throw new NotFoundError("projection", name);
+      return def.initial as never;
     }
     const key = `${name}\u0000${runId ?? ""}`;
     if (this.#memo.has(key)) return this.#memo.get(key) as never;
@@ -652,7 +697,13 @@ class StateView implements LogState {
     if (!(other instanceof StateView)) return false;
     const a = this.#core;
     const b = other.#core;
-    return a.seq === b.seq && a.size === b.size && a.runs.equals(b.runs) && a.custom.equals(b.custom);
+    if (a.seq !== b.seq || a.size !== b.size || !a.runs.equals(b.runs)) return false;
+    for (const p of this.#projections) {
+      const va = a.custom.has(p.name) ? a.custom.get(p.name) : p.initial;
+      const vb = b.custom.has(p.name) ? b.custom.get(p.name) : p.initial;
+      if (!deepEqual(va, vb)) return false;
+    }
+    return a.custom.size === b.custom.size || this.#projections.length > 0;
   }
 }
 
@@ -683,7 +734,7 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
         view.endedAt = run.endedAt;
         view.durationMs = run.endedAt - (run.startedAt ?? run.createdAt);
       }
-      if (run.error !== undefined) view.error = run.error;
+      if (run.error !== undefined) view.error = run.error.value;
       return view;
     }
     case "completedTasks":
@@ -817,12 +868,12 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "workflow.failed":
       d.fields.status = "failed";
       d.fields.endedAt = e.timestamp;
-      d.fields.error = e.data.error;
+      d.fields.error = new Deep(e.data.error);
       return;
     case "workflow.cancelled":
       d.fields.status = "cancelled";
       d.fields.endedAt = e.timestamp;
-      d.fields.error = e.data.reason;
+      d.fields.error = new Deep(e.data.reason);
       return;
   }
   const taskId = e.taskId!;
@@ -881,6 +932,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       break;
     case "task.skipped":
       t.status = "skipped";
+      t.error = skippedErrorData(taskId, e.data.dependency, e.data.dependencyStatus);
       break;
     case "task.cancelled":
       t.status = "cancelled";
@@ -895,6 +947,10 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     d.counts[STATUS_CODE[before]]--;
     d.counts[STATUS_CODE[t.status]]++;
   }
+}
+
+function skippedErrorData(taskId: string, dependency: string, status: string): ErrorData {
+  return { name: "TaskSkippedError", message: skippedMessage(taskId, dependency, status), taskId, dependency };
 }
 
 function positiveInt(name: string, value: number): number {

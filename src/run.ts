@@ -22,7 +22,7 @@ import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
-import { CancelledError, TaskFailedError, TaskTimeoutError } from "./errors.ts";
+import { CancelledError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
@@ -157,6 +157,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #workflowActor: AnyActorRef;
   readonly #backlog: IndexHeap;
   #inQueue = 0;
+  readonly #blocked: number[] = [];
+  #skipping = false;
   readonly #supervisor: AnyActorRef;
   #resolve!: (result: RunResult) => void;
   #settled = 0;
@@ -471,9 +473,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         break;
       case "skipped": {
         const j = this.#blockingDep(i);
-        this.#errors[i] = new Error(
-          `Task "${g.ids[i]}" was skipped: dependency "${g.ids[j]}" ${STATUS_OF[this.#status[j]]}`,
-        );
+        this.#errors[i] = new TaskSkippedError(g.ids[i], g.ids[j], STATUS_OF[this.#status[j]]!);
         this.#emit("task.skipped", i, attempt, { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! });
         break;
       }
@@ -492,13 +492,30 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
       const d = g.outList[k];
       if (this.#spawned[d] === 1) continue;
-      if (code !== CODE.completed) this.#spawn(d);
+      if (code !== CODE.completed) this.#blocked.push(d);
       else if (--this.#remaining[d] === 0) this.#backlog.push(d);
     }
+    this.#spawnBlocked();
     this.#admit();
   }
 
   // ---- internals -------------------------------------------------------
+
+  /**
+   * Creates the actors of blocked dependents (their guard skips them). A loop,
+   * not recursion: a failure at the head of a long chain skips the whole chain.
+   */
+  #spawnBlocked(): void {
+    if (this.#skipping) return;
+    this.#skipping = true;
+    try {
+      for (let d = this.#blocked.pop(); d !== undefined; d = this.#blocked.pop()) {
+        if (this.#spawned[d] === 0 && !this.#cancelling) this.#spawn(d);
+      }
+    } finally {
+      this.#skipping = false;
+    }
+  }
 
   /** Creates task actors from the backlog while the ready window has room. */
   #admit(): void {
