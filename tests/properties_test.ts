@@ -58,6 +58,9 @@ interface TaskGen {
   retry: RetryPolicy | undefined;
 }
 
+/** The reason a cancellation gives. */
+type CancelReason = "error" | "string" | "none";
+
 /** How the run is cancelled, if at all. */
 type CancelPlan =
   | { kind: "none" }
@@ -81,6 +84,8 @@ interface ScenarioGen {
   concurrency: number | undefined;
   randoms: number[];
   cancel: CancelPlan;
+  reason: CancelReason;
+  copies: number;
 }
 
 /** A task of a scenario, resolved: id, dependency indices (all smaller), effective behaviour. */
@@ -101,6 +106,10 @@ interface TaskPlan {
 
 interface Scenario {
   tasks: TaskPlan[];
+  /** Runs of the workflow started at once on the engine; only the first is cancelled. */
+  copies: number;
+  /** What `cancel()` or `abort()` is given. */
+  reason: CancelReason;
   /** Definition order: a permutation of task indices. */
   order: number[];
   limits: Record<Profile, number>;
@@ -171,9 +180,9 @@ const cancelArb: fc.Arbitrary<CancelPlan> = fc.oneof(
  * Random scenarios: small DAGs (fast to run and to shrink) and, two in five,
  * DAGs of up to `maxTasks` tasks.
  *
- * @param options `maxTasks`, and `cancel` to allow or forbid cancellation.
+ * @param options `maxTasks`; `copies`, the most runs of the workflow at once on one engine.
  */
-function scenarioArb(options: { maxTasks?: number; cancel?: boolean } = {}): fc.Arbitrary<Scenario> {
+function scenarioArb(options: { maxTasks?: number; copies?: number } = {}): fc.Arbitrary<Scenario> {
   const maxTasks = options.maxTasks ?? 320;
   const tasks = fc.oneof(
     { arbitrary: fc.array(taskArb, { minLength: 1, maxLength: 24 }), weight: 3 },
@@ -191,7 +200,9 @@ function scenarioArb(options: { maxTasks?: number; cancel?: boolean } = {}): fc.
     }),
     concurrency: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
     randoms: fc.array(fc.integer({ min: 0, max: 15 }), { minLength: 1, maxLength: 6 }),
-    cancel: options.cancel === false ? fc.constant<CancelPlan>({ kind: "none" }) : cancelArb,
+    cancel: cancelArb,
+    reason: fc.constantFrom<CancelReason>("error", "string", "none"),
+    copies: fc.integer({ min: 1, max: options.copies ?? 1 }),
   }).map(resolveScenario);
 }
 
@@ -232,18 +243,24 @@ function resolveScenario(gen: ScenarioGen): Scenario {
     concurrency: gen.concurrency,
     randoms: gen.randoms.map((k) => k / 16),
     cancel: gen.cancel,
+    reason: gen.reason,
+    copies: gen.copies,
   };
 }
 
 // ---- running a scenario ---------------------------------------------------------
 
-/** Everything observed during one run. */
+/** Everything observed during a scenario: its (first) run, and every run of the engine. */
 interface Trace {
   scenario: Scenario;
   runId: string;
   /** Every event of the run, in bus order. */
   events: AnyFlowEvent[];
   result: RunResult;
+  /** Every event of every run, in bus order. */
+  allEvents: AnyFlowEvent[];
+  /** Every run's id and result. */
+  results: RunResult[];
   /** The log seq when cancellation was requested (0: before the run started), if it was. */
   cancelSeq: number | undefined;
   /** The value `random()` returned last, at each `task.retrying` (by seq). */
@@ -290,7 +307,7 @@ async function runScenario(
     return lastRandom;
   };
   const engine = createEngine({ clock, random, taskLogic, limits: s.limits, concurrency: s.concurrency });
-  const events: AnyFlowEvent[] = [];
+  const allEvents: AnyFlowEvent[] = [];
   const randomAt = new Map<number, number>();
   const bodyViolations: string[] = [];
   const running: Record<Profile | "all", number> = { cpu: 0, io: 0, mixed: 0, memory: 0, all: 0 };
@@ -301,7 +318,7 @@ async function runScenario(
   let cancelAfter = Infinity;
   let watch: ReturnType<VirtualClock["setTimeout"]> | undefined;
   const controller = new AbortController();
-  const reason = new Error("cancelled by the test");
+  const reason = s.reason === "error" ? new Error("cancelled by the test") : s.reason === "string" ? "stop" : undefined;
   const requestCancel = (cancel: () => void) => {
     if (cancelSeq !== undefined) return;
     cancelSeq = engine.log.seq;
@@ -388,9 +405,9 @@ async function runScenario(
     cancelAfter = 1 + Math.floor((c.permille * (4 * s.tasks.length + 3)) / 1000);
   }
   const off = engine.bus.onAny((event) => {
-    events.push(event);
+    allEvents.push(event);
     if (event.type === "task.retrying") randomAt.set(event.seq, lastRandom);
-    if (events.length === cancelAfter) {
+    if (allEvents.length === cancelAfter) {
       if (c.kind === "signal-after-event") requestCancel(() => controller.abort(reason));
       else if (cancelNow !== undefined) requestCancel(cancelNow);
       else cancelAfter++; // The handle does not exist yet (inside start()): cancel at the next event.
@@ -406,14 +423,18 @@ async function runScenario(
       signal: c.kind.startsWith("signal") ? controller.signal : undefined,
     });
     cancelNow = () => handle.cancel(reason);
-    const result = await drive(clock, handle.result, "the run");
+    const handles = [handle];
+    for (let k = 1; k < s.copies; k++) handles.push(engine.start(workflow, { runId: `run${k}` }));
+    const results = await drive(clock, Promise.all(handles.map((h) => h.result)), "the run");
     if (watch !== undefined) clock.clearTimeout(watch);
     off();
     const trace: Trace = {
       scenario: s,
       runId: handle.id,
-      events,
-      result,
+      events: allEvents.filter((e) => e.runId === handle.id),
+      result: results[0],
+      allEvents,
+      results,
       cancelSeq,
       randomAt,
       bodyViolations,
@@ -455,8 +476,10 @@ function expectedStatuses(s: Scenario): string[] {
   return out;
 }
 
+/** Whether cancellation was requested before the run's final event. */
 function cancelled(trace: Trace): boolean {
-  return trace.cancelSeq !== undefined;
+  const end = trace.events.findLast((e) => WORKFLOW_END.has(e.type));
+  return trace.cancelSeq !== undefined && (end === undefined || trace.cancelSeq < end.seq);
 }
 
 function describeScenario(s: Scenario): string {
@@ -608,54 +631,65 @@ function checkRetries(trace: Trace): void {
 function checkLimits(trace: Trace): void {
   const { scenario: s } = trace;
   const plans = new Map(s.tasks.map((t) => [t.id, t]));
+  // Limits hold across every run of the engine: count attempts of all runs.
   const running = new Set<string>();
   const count: Record<Profile, number> = { cpu: 0, io: 0, mixed: 0, memory: 0 };
   const concurrency = s.concurrency ?? Infinity;
-  for (const e of trace.events) {
+  for (const e of trace.allEvents) {
     if (e.taskId === undefined) continue;
     const profile = plans.get(e.taskId)!.profile;
+    const key = `${e.runId}/${e.taskId}`;
     if (e.type === "task.started") {
-      assert.ok(!running.has(e.taskId), `${e.taskId} started twice without ending`);
-      running.add(e.taskId);
+      assert.ok(!running.has(key), `${key} started twice without ending`);
+      running.add(key);
       count[profile]++;
       assert.ok(
         count[profile] <= s.limits[profile],
         `seq ${e.seq}: ${count[profile]} ${profile} tasks running, limit ${s.limits[profile]}`,
       );
       assert.ok(running.size <= concurrency, `seq ${e.seq}: ${running.size} tasks running, concurrency ${concurrency}`);
-    } else if (running.has(e.taskId)) {
-      running.delete(e.taskId);
+    } else if (running.has(key)) {
+      running.delete(key);
       count[profile]--;
     }
   }
-  assert.equal(running.size, 0, "tasks still running when the run ended");
+  assert.deepEqual([...running], [], "tasks still running when their run ended");
   assert.deepEqual(trace.bodyViolations.filter((v) => v.includes("at once")), []);
   for (const p of PROFILE_NAMES) assert.ok(trace.bodyPeak[p] <= s.limits[p]);
   assert.ok(trace.bodyPeak.all <= concurrency);
-  assert.equal(trace.bodiesLeft, 0, "bodies still running (never aborted) when the run ended");
+  assert.equal(trace.bodiesLeft, 0, "bodies still running (never aborted) when the runs ended");
 }
 
-const PROJECTIONS = ["taskStatus", "workflowStatus", "completedTasks", "failedTasks"] as const;
+const PROJECTIONS = ["taskStatus", "workflowStatus", "completedTasks", "failedTasks", "tasks"] as const;
 
 function checkReplay(trace: Trace, engine: Engine): void {
   const log = engine.log;
   const all = log.events();
-  assert.deepEqual(log.events(trace.runId), trace.events, "the log holds the events the bus delivered, in order");
+  assert.deepEqual(all, trace.allEvents, "the log holds the events the bus delivered, in order");
   const replayed = log.replay(all);
   assert.ok(replayed.equals(log.state()), "replay(events()) equals state()");
   assert.ok(log.state().equals(replayed), "state() equals replay(events())");
-  for (const name of [...PROJECTIONS, "tasks"] as const) {
-    assert.deepEqual(replayed.project(name, trace.runId), log.project(name, trace.runId), `replayed ${name}`);
-  }
   const imported = importLog(JSON.parse(JSON.stringify(log.toJSON())));
-  for (const name of PROJECTIONS) {
-    assert.deepEqual(imported.project(name, trace.runId), log.project(name, trace.runId), `imported ${name}`);
+  try {
+    assert.deepEqual(imported.state().runs(), log.state().runs());
+    for (const result of trace.results) {
+      const runId = result.runId;
+      assert.deepEqual(log.events(runId), all.filter((e) => e.runId === runId));
+      for (const name of PROJECTIONS) {
+        const live = log.project(name, runId);
+        assert.deepEqual(replayed.project(name, runId), live, `replayed ${name} of ${runId}`);
+        assert.deepEqual(imported.project(name, runId), live, `imported ${name} of ${runId}`);
+      }
+      // The live projections agree with the run's result.
+      const status = log.project("taskStatus", runId);
+      for (const [id, r] of Object.entries(result.tasks)) assert.equal(status[id], r.status, `${runId}/${id}`);
+      assert.equal(log.project("workflowStatus", runId).status, result.status);
+      const completed = Object.keys(result.tasks).filter((id) => result.tasks[id].status === "completed");
+      assert.deepEqual([...log.project("completedTasks", runId)].sort(), completed.sort());
+    }
+  } finally {
+    imported.close();
   }
-  // The live projections agree with the run's result.
-  const status = log.project("taskStatus", trace.runId);
-  for (const [id, r] of Object.entries(trace.result.tasks)) assert.equal(status[id], r.status, `${id} projection`);
-  assert.equal(log.project("workflowStatus", trace.runId).status, trace.result.status);
-  imported.close();
 }
 
 // ---- the properties ---------------------------------------------------------------
@@ -677,16 +711,16 @@ Deno.test("attempts never exceed the retry policy and backoff delays grow as spe
 });
 
 Deno.test("at most `limit` tasks of a profile and `concurrency` tasks in all run at once (invariant 5)", async () => {
-  await property(70, scenarioArb(), checkLimits);
+  await property(70, scenarioArb({ copies: 3 }), checkLimits);
 });
 
 Deno.test("replaying or importing the log yields the live state and projections (invariant 6)", async () => {
-  await property(70, scenarioArb(), checkReplay);
+  await property(70, scenarioArb({ copies: 3 }), checkReplay);
 });
 
 Deno.test("interpreted and compiled task logic emit the same events for the same workflow", async () => {
   const seed = Deno.env.get("FC_SEED");
-  const key = (e: AnyFlowEvent) => `${e.type} ${e.taskId ?? ""} ${e.attempt ?? ""}`;
+  const key = (e: AnyFlowEvent) => `${e.type} ${e.taskId ?? ""} ${e.attempt ?? ""} @${e.timestamp}`;
   await fc.assert(
     fc.asyncProperty(scenarioArb({ maxTasks: 200 }), async (s) => {
       const interpreted = await runScenario(s, () => {}, "interpreted");
