@@ -13,6 +13,7 @@ const sizes = (args.sizes ?? "1000,10000,100000").split(",").map(Number);
 const shapes = (args.shapes ?? "wide,chain,layered").split(",") as Shape[];
 const trials = Number(args.trials ?? 3);
 const concurrency = Number(args.concurrency ?? 16);
+const only = args.only; // "nerv" to profile the engine alone
 const noop = () => undefined;
 
 function kahn(dag: Dag): number {
@@ -82,9 +83,9 @@ for (const n of sizes) {
     const dag = makeDag(shape, n);
     const best = { kahn: Infinity, pgraph: Infinity, nerv: Infinity };
     for (let t = 0; t < trials; t++) {
-      best.kahn = Math.min(best.kahn, kahn(dag));
-      best.pgraph = Math.min(best.pgraph, await pgraph(dag));
-      best.nerv = Math.min(best.nerv, await nerv(dag));
+      if (only === undefined || only === "kahn") best.kahn = Math.min(best.kahn, kahn(dag));
+      if (only === undefined || only === "p-graph") best.pgraph = Math.min(best.pgraph, await pgraph(dag));
+      if (only === undefined || only === "nerv") best.nerv = Math.min(best.nerv, await nerv(dag));
     }
     const us = (ms: number) => (ms * 1000) / n;
     const row = `| ${shape} | ${n} | ${us(best.kahn).toFixed(2)} | ${us(best.pgraph).toFixed(2)} | ${
