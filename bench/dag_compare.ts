@@ -53,7 +53,7 @@ async function pgraph(dag: Dag): Promise<number> {
     });
     for (const d of dag.deps[i]) edges.push([`t${d}`, `t${i}`]);
   }
-  await new PGraph(nodes, edges).run({ concurrency });
+  await new PGraph(nodes, edges).run(Number.isFinite(concurrency) ? { concurrency } : {});
   if (ran !== dag.n) throw new Error("p-graph: not all tasks ran");
   return performance.now() - t0;
 }

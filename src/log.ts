@@ -131,7 +131,7 @@ export interface SnapshotLogOptions {
   store?: LogStore;
   /**
    * Fold pending events into the state once this many are waiting.
-   * @default {1024}
+   * @default {4096}
    */
   batchSize?: number;
   /**
@@ -428,7 +428,7 @@ const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
  * ```
  */
 export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog {
-  const batchSize = positiveInt("batchSize", options.batchSize ?? 1024);
+  const batchSize = positiveInt("batchSize", options.batchSize ?? 4096);
   const checkpointEvery = positiveInt("checkpointEvery", options.checkpointEvery ?? 16384);
   const store = options.store;
   const onStoreError = options.onStoreError ??

@@ -92,6 +92,12 @@ const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
   "cancelled",
 ];
 const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
+  cpu: Object.freeze({ profile: "cpu" }),
+  io: Object.freeze({ profile: "io" }),
+  mixed: Object.freeze({ profile: "mixed" }),
+  memory: Object.freeze({ profile: "memory" }),
+});
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
@@ -265,9 +271,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   startTasks(): void {
     this.#startedAtRun = this.#env.clock.now();
-    this.#emit("workflow.started", -1, undefined, { input: this.#input });
+    const now = this.#startedAtRun;
+    this.#emit("workflow.started", -1, undefined, { input: this.#input }, now);
     const g = this.#g;
-    for (let i = 0; i < g.n; i++) this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn });
+    for (let i = 0; i < g.n; i++) {
+      this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
+    }
     for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#backlog.push(i);
     this.#admit();
     if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
@@ -301,12 +310,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       error = new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
       const failed: string[] = [];
       for (let k = 0; k < this.#g.n; k++) if (this.#status[k] === CODE.failed) failed.push(this.#g.ids[k]);
-      this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) });
+      this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) }, now);
     } else if (status === "cancelled") {
       error = this.#cancelReason;
-      this.#emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) });
+      this.#emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) }, now);
     } else {
-      this.#emit("workflow.completed", -1, undefined, { durationMs });
+      this.#emit("workflow.completed", -1, undefined, { durationMs }, now);
     }
     this.#detachSignal?.();
     const tasks: Record<string, TaskResult> = {};
@@ -386,9 +395,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   execute(i: number): void {
     const attempt = ++this.#attempts[i];
     const clock = this.#env.clock;
-    if (attempt === 1) this.#startedAt[i] = clock.now();
+    const now = clock.now();
+    if (attempt === 1) this.#startedAt[i] = now;
     const spec = this.#tasks[i];
-    this.#emit("task.started", i, attempt, { profile: spec.profile });
+    this.#emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
     let signal = this.#runController.signal;
     if (spec.timeoutMs !== undefined) {
       const controller = new AbortController();
@@ -462,25 +472,37 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const attempt = this.#attempts[i] || undefined;
     switch (status) {
       case "completed":
-        this.#emit("task.completed", i, attempt, { result: this.#results[i], durationMs: now - this.#startedAt[i] });
+        this.#emit(
+          "task.completed",
+          i,
+          attempt,
+          { result: this.#results[i], durationMs: now - this.#startedAt[i] },
+          now,
+        );
         break;
       case "failed":
         if (this.#firstFailure < 0) this.#firstFailure = i;
         this.#emit("task.failed", i, attempt, {
           error: serializeError(this.#errors[i]),
           durationMs: now - this.#startedAt[i],
-        });
+        }, now);
         break;
       case "skipped": {
         const j = this.#blockingDep(i);
         this.#errors[i] = new TaskSkippedError(g.ids[i], g.ids[j], STATUS_OF[this.#status[j]]!);
-        this.#emit("task.skipped", i, attempt, { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! });
+        this.#emit(
+          "task.skipped",
+          i,
+          attempt,
+          { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! },
+          now,
+        );
         break;
       }
       case "cancelled": {
         const reason = (event as { reason?: unknown }).reason;
         this.#errors[i] = toError(reason);
-        this.#emit("task.cancelled", i, attempt, { reason: serializeError(this.#errors[i]) });
+        this.#emit("task.cancelled", i, attempt, { reason: serializeError(this.#errors[i]) }, now);
         break;
       }
     }
@@ -603,7 +625,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return deps;
   }
 
-  #emit<T extends FlowEventType>(type: T, i: number, attempt: number | undefined, data: EventDataMap[T]): void {
+  #emit<T extends FlowEventType>(
+    type: T,
+    i: number,
+    attempt: number | undefined,
+    data: EventDataMap[T],
+    timestamp: number = this.#env.clock.now(),
+  ): void {
     const env = this.#env;
     const event = {
       type,
@@ -612,7 +640,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       workflowId: this.workflowId,
       taskId: i >= 0 ? this.#g.ids[i] : undefined,
       attempt,
-      timestamp: env.clock.now(),
+      timestamp,
       data,
     } as AnyFlowEvent;
     env.log.append(event);
