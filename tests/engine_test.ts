@@ -1176,3 +1176,29 @@ Deno.test("a failure at the head of a 10,000-task chain skips every task and end
     else engine.log.close();
   }
 });
+
+Deno.test("inspect sees the workflow actor and every task actor of a run", async () => {
+  const seen = new Map<string, Set<string>>();
+  const engine = createEngine({
+    inspect: (e) => {
+      const id = (e.actorRef as { id: string }).id;
+      if (!seen.has(id)) seen.set(id, new Set());
+      seen.get(id)!.add(e.type);
+    },
+  });
+  try {
+    const wf = defineWorkflow({
+      name: "inspected",
+      tasks: [{ id: "a", run: () => 1 }, { id: "b", dependsOn: ["a"], run: () => 2 }],
+    });
+    const result = await engine.run(wf, { runId: "r1" });
+    assert.equal(result.status, "completed");
+    assert.ok(seen.has("workflow:r1"), "the workflow actor is inspected");
+    for (const task of ["a", "b"]) {
+      assert.ok(seen.get(task)?.has("@xstate.actor"), `task actor ${task} is announced`);
+      assert.ok(seen.get(task)?.has("@xstate.snapshot"), `task actor ${task} reports snapshots`);
+    }
+  } finally {
+    await engine.close();
+  }
+});
