@@ -61,11 +61,14 @@ export {
   CycleError,
   DuplicateTaskError,
   type FlowErrorOptions,
+  NotCloneableError,
   NotFoundError,
   TaskFailedError,
+  TaskModuleError,
   TaskSkippedError,
   TaskTimeoutError,
   UnknownDependencyError,
+  WorkerCrashedError,
 } from "./src/errors.ts";
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
@@ -107,4 +110,6 @@ export {
   type WorkflowStatusReport,
 } from "./src/engine.ts";
 export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inline.ts";
+export { createWorkerPool, defaultPoolSize, type WorkerPool, type WorkerPoolOptions } from "./workers/pool.ts";
+export { defineTasks, TASK_REF, type TaskLocation, taskLocation, type TaskRef, transfer } from "./src/tasks.ts";
 export type { TaskLogicMode } from "./src/run.ts";

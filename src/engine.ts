@@ -34,6 +34,8 @@ import type {
   WorkflowStatus,
 } from "./types.ts";
 import { createInlineExecutor } from "../workers/inline.ts";
+import { createWorkerPool, defaultPoolSize } from "../workers/pool.ts";
+import { taskLocation } from "./tasks.ts";
 
 /** Options of {@linkcode createEngine}. */
 export interface EngineOptions {
@@ -47,8 +49,16 @@ export interface EngineOptions {
    * @default {{ cpu: n, io: 8 * n, mixed: 2 * n, memory: max(1, n / 2) }}
    */
   limits?: Partial<Record<Profile, number>>;
-  /** Executors per profile. Default: the inline executor for every profile. */
+  /**
+   * Executors per profile. Default: `io` inline; `cpu`, `mixed` and `memory`
+   * each a worker pool (started on first use), or inline where `Worker` does not exist.
+   */
   executors?: Partial<Record<Profile, Executor>>;
+  /**
+   * Worker pool sizes, or `false` to run every profile inline.
+   * @default {{ cpu: n, mixed: 2 * n, memory: max(1, n / 2) }}
+   */
+  workers?: false | Partial<Record<"cpu" | "mixed" | "memory", number>>;
   /** Time source for timestamps, timeouts and backoff. Default: the system clock. */
   clock?: Clock;
   /** Where the log's events go besides memory. Default: an in-memory store. */
@@ -323,6 +333,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);
   }
 
+  const workersAvailable = typeof globalThis.Worker === "function" && options.workers !== false;
   const container = createContainer();
   container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
   container.register(TOKENS.random, { useValue: options.random ?? Math.random });
@@ -333,7 +344,15 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     useFactory: () => {
       const inline = createInlineExecutor();
       const out = {} as Record<Profile, Executor>;
-      for (const p of PROFILES) out[p] = options.executors?.[p] ?? inline;
+      for (const p of PROFILES) {
+        const given = options.executors?.[p];
+        if (given !== undefined) out[p] = given;
+        else if (p === "io" || !workersAvailable) out[p] = inline;
+        else {
+          const size = (options.workers === false ? undefined : options.workers?.[p]) ?? defaultPoolSize(p, n);
+          out[p] = createWorkerPool({ size, name: p });
+        }
+      }
       return out;
     },
   });
@@ -359,6 +378,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const drafts = new Map<string, Draft>();
   const executions = new Map<string, { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run }>();
   let draftCounter = 0;
+  let fallbackAnnounced = false;
   let closed = false;
 
   const syncStore = (state: LogState) => {
@@ -401,10 +421,27 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
     }
     if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    let notice: { profiles: Profile[]; reason: string } | undefined;
+    if (!workersAvailable && !fallbackAnnounced) {
+      const profiles = new Set<Profile>();
+      for (const t of workflow.tasks) {
+        if (t.profile !== "io" && options.executors?.[t.profile] === undefined && taskLocation(t.run) !== undefined) {
+          profiles.add(t.profile);
+        }
+      }
+      if (profiles.size > 0) {
+        fallbackAnnounced = true;
+        notice = {
+          profiles: [...profiles],
+          reason: options.workers === false ? "workers: false" : "this runtime has no Worker",
+        };
+      }
+    }
     const run = new Run(workflow as Workflow<unknown>, graph, env, {
       id,
       workflowId: workflowId ?? workflow.name,
       input: runOptions.input,
+      notice,
     });
     live.set(id, run);
     executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });

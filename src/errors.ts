@@ -303,3 +303,100 @@ export class NotFoundError extends Error {
     this.id = id;
   }
 }
+
+/**
+ * A worker could not load a task's module or find the task in it.
+ *
+ * @example
+ * ```ts
+ * import { TaskModuleError } from "@nerv/flow";
+ * const e = new TaskModuleError("file:///tasks.ts", "parse", "no such export");
+ * console.log(e.message); // Cannot run task "parse" of file:///tasks.ts: no such export
+ * ```
+ */
+export class TaskModuleError extends Error {
+  /** The task module's URL. */
+  readonly moduleUrl: string;
+  /** The task's name in it. */
+  readonly task: string;
+  /**
+   * Creates the error.
+   *
+   * @param moduleUrl The task module's URL.
+   * @param task The task's name in it.
+   * @param reason What went wrong.
+   * @param options `cause`: the loader's error.
+   */
+  constructor(moduleUrl: string, task: string, reason: string, options?: FlowErrorOptions) {
+    super(`Cannot run task "${task}" of ${moduleUrl}: ${reason}`, options);
+    this.name = "TaskModuleError";
+    this.moduleUrl = moduleUrl;
+    this.task = task;
+  }
+}
+
+/**
+ * A worker died (an uncaught error, `self.close()`, termination) while it
+ * held the task; the task's retry policy decides what follows.
+ *
+ * @example
+ * ```ts
+ * import { WorkerCrashedError } from "@nerv/flow";
+ * console.log(new WorkerCrashedError("cpu#1", "t").message); // Worker cpu#1 died while running task "t"
+ * ```
+ */
+export class WorkerCrashedError extends Error {
+  /** The worker's name. */
+  readonly worker: string;
+  /** The task it held. */
+  readonly taskId: string;
+  /**
+   * Creates the error.
+   *
+   * @param worker The worker's name.
+   * @param taskId The task it held.
+   * @param options `cause`: what killed it.
+   */
+  constructor(worker: string, taskId: string, options?: FlowErrorOptions) {
+    super(`Worker ${worker} died while running task "${taskId}"`, options);
+    this.name = "WorkerCrashedError";
+    this.worker = worker;
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * A value could not be cloned across a worker boundary (functions, symbols,
+ * class instances with private state, …).
+ *
+ * @example
+ * ```ts
+ * import { NotCloneableError } from "@nerv/flow";
+ * console.log(new NotCloneableError("t", "input").message);
+ * // Cannot send task "t" to a worker: its input cannot be cloned
+ * ```
+ */
+export class NotCloneableError extends TypeError {
+  /** The task. */
+  readonly taskId: string;
+  /** What could not be cloned. */
+  readonly part: "input" | "result";
+  /**
+   * Creates the error.
+   *
+   * @param taskId The task.
+   * @param part `input` (input or dependency results) or `result`.
+   * @param options `cause`: the clone error.
+   */
+  constructor(taskId: string, part: "input" | "result", options?: FlowErrorOptions) {
+    super(
+      part === "input"
+        ? `Cannot send task "${taskId}" to a worker: its input cannot be cloned`
+        : `Cannot return the result of task "${taskId}" from its worker: the value cannot be cloned`,
+      options,
+    );
+    this.name = "NotCloneableError";
+    this.taskId = taskId;
+    this.part = part;
+  }
+}

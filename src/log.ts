@@ -875,6 +875,8 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       d.fields.endedAt = e.timestamp;
       d.fields.error = new Deep(e.data.reason);
       return;
+    case "executor.inline":
+      return;
   }
   const taskId = e.taskId!;
   let k = d.index.get(taskId);

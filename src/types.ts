@@ -236,6 +236,8 @@ export interface EventDataMap {
   "task.skipped": { dependency: string; dependencyStatus: TerminalTaskStatus };
   /** The task was cancelled with its run. */
   "task.cancelled": { reason: ErrorData };
+  /** Told once per engine: no `Worker` here, so worker tasks of these profiles run inline. */
+  "executor.inline": { profiles: readonly Profile[]; reason: string };
 }
 
 /** Every event type. */

@@ -1,0 +1,117 @@
+/**
+ * Task modules: functions do not cross a worker boundary, so a task that runs
+ * in a worker is a named function of a module both sides can load.
+ * {@linkcode defineTasks} returns references that keep the module URL, the
+ * name and the function itself (the inline fallback calls it directly).
+ *
+ * @module
+ */
+import type { TaskContext, TaskFn } from "./types.ts";
+
+/** The brand a task reference carries; a global symbol, so copies of this module agree. */
+export const TASK_REF: unique symbol = Symbol.for("nerv-flow.taskRef") as never;
+
+/** Where a task body lives: its module URL and its name there. */
+export interface TaskLocation {
+  /** The module's URL (`import.meta.url` of the module that defined it). */
+  readonly moduleUrl: string;
+  /** The task's name in that module's `defineTasks` call (or its export name). */
+  readonly name: string;
+}
+
+/** A task body that a worker can load: callable inline, locatable by a worker. */
+export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_REF]: TaskLocation };
+
+/**
+ * Defines the task bodies of a module so that workers can run them.
+ *
+ * @param moduleUrl The defining module's `import.meta.url`.
+ * @param fns The bodies by name; each is called with the task context.
+ * @returns One reference per body, usable as a task's `run`.
+ * @throws {TypeError} The URL is not a string, or a body is not a function.
+ *
+ * @example A module of CPU tasks
+ * ```ts
+ * import { defineTasks } from "@nerv/flow";
+ * export const tasks = defineTasks(import.meta.url, {
+ *   square: ({ input }) => (input as number) ** 2,
+ * });
+ * // { id: "sq", run: tasks.square, profile: "cpu" }
+ * ```
+ */
+export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) => unknown>>(
+  moduleUrl: string,
+  fns: T,
+): {
+  readonly [K in keyof T]: TaskRef<Parameters<T[K]>[0] extends TaskContext<infer I> ? I : unknown, ReturnType<T[K]>>;
+} {
+  if (typeof moduleUrl !== "string" || moduleUrl.length === 0) {
+    throw new TypeError(`Cannot define tasks: expected import.meta.url, got ${String(moduleUrl)}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(fns)) {
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot define task "${name}" of ${moduleUrl}: expected a function`);
+    }
+    const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never>)) as TaskRef;
+    Object.defineProperty(ref, TASK_REF, { value: Object.freeze({ moduleUrl, name }) });
+    Object.defineProperty(ref, "name", { value: name });
+    out[name] = ref;
+  }
+  return Object.freeze(out) as never;
+}
+
+/**
+ * The location of a task reference, or `undefined` for a plain function.
+ *
+ * @param fn A task body.
+ * @returns Its module URL and name, if it is a reference.
+ */
+export function taskLocation(fn: unknown): TaskLocation | undefined {
+  return typeof fn === "function" ? (fn as Partial<TaskRef>)[TASK_REF] : undefined;
+}
+
+// Shared through a global symbol, so a task module that imports this package
+// by another URL (JSR in the worker, a local path in tests) still marks values
+// the worker entry sees.
+const TRANSFERS = Symbol.for("nerv-flow.transfers");
+const transfers: WeakMap<object, Transferable[]> =
+  ((globalThis as Record<symbol, unknown>)[TRANSFERS] ??= new WeakMap()) as WeakMap<object, Transferable[]>;
+
+/**
+ * Marks a value so that the listed buffers move across a worker boundary
+ * instead of being copied. The sender loses access to them.
+ *
+ * @param value The value (an object holding the buffers, or a buffer).
+ * @param buffers The ArrayBuffers (or other transferables) to move.
+ * @returns `value` itself.
+ * @throws {TypeError} `value` is not an object.
+ *
+ * @example Returning a large buffer from a worker task without a copy
+ * ```ts
+ * import { defineTasks, transfer } from "@nerv/flow";
+ * export const tasks = defineTasks(import.meta.url, {
+ *   render: () => {
+ *     const pixels = new Uint8Array(1 << 20);
+ *     return transfer(pixels, [pixels.buffer]);
+ *   },
+ * });
+ * ```
+ */
+export function transfer<T>(value: T, buffers: Transferable[]): T {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+    throw new TypeError(`Cannot transfer a ${value === null ? "null" : typeof value}: expected an object`);
+  }
+  transfers.set(value as object, buffers);
+  return value;
+}
+
+/**
+ * The buffers marked with {@linkcode transfer} for a value.
+ *
+ * @param value Any value.
+ * @returns Its transferables (empty when none were marked).
+ */
+export function transferablesOf(value: unknown): Transferable[] {
+  return value !== null && typeof value === "object" ? transfers.get(value) ?? [] : [];
+}

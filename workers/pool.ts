@@ -1,0 +1,474 @@
+/**
+ * A pool of Web Workers that runs task bodies through Comlink.
+ *
+ * Tasks whose body is a {@linkcode defineTasks} reference run in a worker;
+ * plain functions run inline (a function cannot cross a worker boundary).
+ * Queued tasks go to idle workers in batches, one message carrying many
+ * tasks; the batch size adapts so that a batch takes about `targetBatchMs`,
+ * and a lone task still goes out alone. A task aborted (timeout, cancel)
+ * while its worker is busy gets that worker terminated and replaced after
+ * `abortGraceMs`; the other tasks that worker held go back to the queue
+ * (they may run twice: at least once). A worker that dies fails only the
+ * tasks it held, with `WorkerCrashedError`; the pool never drops below its
+ * size and never leaks a worker or a pending promise.
+ *
+ * @module
+ */
+import { type Remote, transfer as comlinkTransfer, wrap } from "../src/deps_comlink.ts";
+import { NotCloneableError, TaskModuleError, WorkerCrashedError } from "../src/errors.ts";
+import { deserializeError, serializeError } from "../src/serialize.ts";
+import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
+import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
+import { CLOSING_MESSAGE, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
+
+/** Options of {@linkcode createWorkerPool}. */
+export interface WorkerPoolOptions {
+  /** Workers in the pool; at least 1. */
+  size: number;
+  /**
+   * A name for errors and events.
+   * @default {"workers"}
+   */
+  name?: string;
+  /**
+   * Most tasks in one message to a worker.
+   * @default {1024}
+   */
+  maxBatch?: number;
+  /**
+   * Aim for batches that take about this long (ms), from measured task times.
+   * @default {2}
+   */
+  targetBatchMs?: number;
+  /**
+   * How long an aborted task may keep its worker before the worker is terminated (ms).
+   * @default {20}
+   */
+  abortGraceMs?: number;
+  /**
+   * The worker script. Default: this package's worker entry.
+   */
+  entry?: URL | string;
+}
+
+/** A worker pool: an executor with lifecycle controls. */
+export interface WorkerPool extends Executor {
+  /** Workers alive now. */
+  readonly alive: number;
+  /** Tasks waiting for a worker. */
+  readonly queued: number;
+  /** Workers terminated and replaced so far (timeouts, cancellations, crashes). */
+  readonly replaced: number;
+  /** The current batch size. */
+  readonly batchSize: number;
+  /**
+   * Starts every worker now instead of on first use.
+   *
+   * @returns When every worker answered a first call.
+   */
+  warm(): Promise<void>;
+  /**
+   * Terminates every worker; queued and running tasks fail.
+   *
+   * @returns When done.
+   */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  id: number;
+  task: TaskSpec;
+  loc: TaskLocation;
+  payload: TaskPayload;
+  signal: AbortSignal;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  done: boolean;
+  slot: Slot | undefined;
+}
+
+interface Slot {
+  n: number;
+  worker: Worker;
+  api: Remote<WorkerApi>;
+  batch: Pending[] | undefined;
+  started: number;
+  dead: boolean;
+  graceTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+interface Watch {
+  pending: Set<Pending>;
+  listener: () => void;
+}
+
+const DEFAULT_ENTRY = new URL("./worker_entry.ts", import.meta.url);
+
+/**
+ * Creates a worker pool.
+ *
+ * @param options Size, batching, abort grace, worker entry.
+ * @returns The pool (an `Executor`).
+ * @throws {RangeError} A size or limit is out of range.
+ * @throws {TypeError} This runtime has no `Worker`.
+ *
+ * @example Running a task module's function in a worker
+ * ```ts
+ * import { createEngine, createWorkerPool, defineWorkflow } from "@nerv/flow";
+ * import { tasks } from "../examples/tasks/text.ts";
+ * const cpu = createWorkerPool({ size: 2, name: "cpu" });
+ * const engine = createEngine({ executors: { cpu } });
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [
+ *   { id: "h", run: tasks.hash, profile: "cpu" },
+ * ] }), { input: "hello" });
+ * console.log(result.tasks.h.status); // completed
+ * await engine.close(); // terminates the pool's workers
+ * ```
+ */
+export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  if (typeof Worker !== "function") {
+    throw new TypeError("Cannot create a worker pool: this runtime has no Worker (use the inline executor)");
+  }
+  const size = options.size;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(`Cannot create a worker pool: size ${size} must be an integer >= 1`);
+  }
+  const maxBatch = options.maxBatch ?? 1024;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+    throw new RangeError(`Cannot create a worker pool: maxBatch ${maxBatch} must be an integer >= 1`);
+  }
+  const targetBatchMs = options.targetBatchMs ?? 2;
+  const abortGraceMs = options.abortGraceMs ?? 20;
+  const name = options.name ?? "workers";
+  const entry = options.entry ?? DEFAULT_ENTRY;
+
+  const slots: (Slot | undefined)[] = new Array(size);
+  let queue: Pending[] = [];
+  let head = 0;
+  let nextId = 1;
+  let spawned = 0;
+  let replaced = 0;
+  let closed = false;
+  let perTaskMs = targetBatchMs; // measured, smoothed: start by sending tasks alone
+  let batchSize = 1;
+  const watched = new Map<AbortSignal, Watch>();
+
+  const spawn = (k: number): Slot => {
+    const worker = new Worker(entry, { type: "module", name: `${name}#${++spawned}` });
+    const slot: Slot = {
+      n: spawned,
+      worker,
+      api: wrap<WorkerApi>(worker),
+      batch: undefined,
+      started: 0,
+      dead: false,
+      graceTimer: undefined,
+    };
+    worker.addEventListener("error", (event) => {
+      event.preventDefault();
+      die(slot, event.error ?? new Error(event.message));
+    });
+    worker.addEventListener("messageerror", (event) => {
+      die(slot, new Error("A message from the worker could not be deserialized", { cause: event }));
+    });
+    worker.addEventListener("message", (event) => {
+      if (event.data === CLOSING_MESSAGE) die(slot, new Error("The worker called self.close()"));
+    });
+    slots[k] = slot;
+    return slot;
+  };
+
+  /** Terminates a worker, fails what it held, and puts a fresh one in its place. */
+  const die = (slot: Slot, cause: unknown, requeue?: Pending) => {
+    if (slot.dead) return;
+    slot.dead = true;
+    if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
+    slot.worker.terminate();
+    replaced++;
+    const k = slots.indexOf(slot);
+    const held = slot.batch ?? [];
+    slot.batch = undefined;
+    const innocent: Pending[] = [];
+    for (const p of held) {
+      if (p.done) continue;
+      p.slot = undefined;
+      if (requeue !== undefined && p !== requeue) innocent.push(p);
+      else settle(p, false, new WorkerCrashedError(`${name}#${slot.n}`, p.payload.taskId, { cause }));
+    }
+    if (k >= 0) {
+      if (closed) slots[k] = undefined;
+      else spawn(k);
+    }
+    if (innocent.length > 0) {
+      // Tasks that shared the batch of an aborted one: back to the front of the queue.
+      queue = [...innocent, ...queue.slice(head)];
+      head = 0;
+    }
+    pump();
+  };
+
+  const settle = (p: Pending, ok: boolean, value: unknown) => {
+    if (p.done) return;
+    p.done = true;
+    unwatch(p);
+    if (ok) p.resolve(value);
+    else p.reject(value);
+  };
+
+  const watch = (p: Pending) => {
+    let w = watched.get(p.signal);
+    if (w === undefined) {
+      const signal = p.signal;
+      const pending = new Set<Pending>();
+      const listener = () => onAbort(signal, pending);
+      w = { pending, listener };
+      watched.set(signal, w);
+      signal.addEventListener("abort", listener, { once: true });
+    }
+    w.pending.add(p);
+  };
+
+  const unwatch = (p: Pending) => {
+    const w = watched.get(p.signal);
+    if (w === undefined) return;
+    w.pending.delete(p);
+    if (w.pending.size === 0) {
+      watched.delete(p.signal);
+      p.signal.removeEventListener("abort", w.listener);
+    }
+  };
+
+  const onAbort = (signal: AbortSignal, pending: Set<Pending>) => {
+    watched.delete(signal);
+    const reason = signal.reason;
+    const bySlot = new Map<Slot, Pending[]>();
+    for (const p of [...pending]) {
+      const slot = p.slot;
+      settle(p, false, reason);
+      if (slot !== undefined) {
+        let list = bySlot.get(slot);
+        if (list === undefined) bySlot.set(slot, list = []);
+        list.push(p);
+      }
+    }
+    for (const [slot, list] of bySlot) {
+      // Ask the worker to abort (bodies that await see it), then give it a
+      // grace period before terminating it (bodies that spin never yield).
+      slot.api.abort(list.map((p) => p.id), serializeError(reason)).catch(() => {});
+      if (slot.graceTimer === undefined) {
+        const batch = slot.batch;
+        slot.graceTimer = setTimeout(() => {
+          slot.graceTimer = undefined;
+          if (slot.batch === batch && !slot.dead) die(slot, reason, list[0]);
+        }, abortGraceMs);
+      }
+    }
+  };
+
+  const pump = () => {
+    if (closed) return;
+    let waiting = queue.length - head;
+    if (waiting === 0) return;
+    let idle = 0;
+    for (let k = 0; k < size; k++) {
+      const s = slots[k];
+      if (s === undefined || (!s.dead && s.batch === undefined)) idle++;
+    }
+    for (let k = 0; k < size && waiting > 0; k++) {
+      let slot = slots[k];
+      if (slot !== undefined && (slot.dead || slot.batch !== undefined)) continue;
+      slot ??= spawn(k);
+      const take = Math.max(1, Math.min(batchSize, Math.ceil(waiting / idle)));
+      const batch: Pending[] = [];
+      while (batch.length < take && head < queue.length) {
+        const p = queue[head++];
+        if (!p.done) batch.push(p);
+      }
+      idle--;
+      waiting = queue.length - head;
+      if (head > 4096 && head * 2 > queue.length) {
+        queue = queue.slice(head);
+        head = 0;
+      }
+      if (batch.length > 0) send(slot, batch);
+    }
+  };
+
+  const send = (slot: Slot, batch: Pending[]) => {
+    slot.batch = batch;
+    slot.started = performance.now();
+    const wire: WireTask[] = new Array(batch.length);
+    const moved: Transferable[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i];
+      p.slot = slot;
+      const payload = p.payload;
+      const deps = payload.deps;
+      wire[i] = {
+        id: p.id,
+        moduleUrl: p.loc.moduleUrl,
+        name: p.loc.name,
+        payload: {
+          input: payload.input,
+          deps,
+          attempt: payload.attempt,
+          taskId: payload.taskId,
+          runId: payload.runId,
+        },
+      };
+      collect(payload.input, moved);
+      for (const key in deps) collect(deps[key], moved);
+    }
+    let call: Promise<WireResult[]>;
+    try {
+      call = moved.length > 0 ? slot.api.runBatch(markTransfer(wire, moved)) : slot.api.runBatch(wire);
+    } catch (error) {
+      call = Promise.reject(error);
+    }
+    call.then(
+      (results) => finish(slot, batch, results),
+      (error) => refused(slot, batch, error),
+    );
+  };
+
+  const finish = (slot: Slot, batch: Pending[], results: WireResult[]) => {
+    if (slot.dead || slot.batch !== batch) return;
+    const elapsed = performance.now() - slot.started;
+    slot.batch = undefined;
+    if (slot.graceTimer !== undefined) {
+      clearTimeout(slot.graceTimer);
+      slot.graceTimer = undefined;
+    }
+    perTaskMs = perTaskMs * 0.7 + (elapsed / batch.length) * 0.3;
+    batchSize = Math.max(1, Math.min(maxBatch, Math.floor(targetBatchMs / Math.max(perTaskMs, 1e-4))));
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i];
+      p.slot = undefined;
+      const r = results[i];
+      if (r.ok) settle(p, true, r.value);
+      else settle(p, false, toTaskError(p, r));
+    }
+    pump();
+  };
+
+  /** The batch never reached the worker (a value could not be cloned): find the culprits. */
+  const refused = (slot: Slot, batch: Pending[], error: unknown) => {
+    if (slot.dead || slot.batch !== batch) return;
+    slot.batch = undefined;
+    for (const p of batch) p.slot = undefined;
+    if (batch.length === 1) {
+      settle(batch[0], false, new NotCloneableError(batch[0].payload.taskId, "input", { cause: error }));
+    } else {
+      const retry: Pending[] = [];
+      for (const p of batch) {
+        try {
+          structuredClone({ input: p.payload.input, deps: p.payload.deps });
+          retry.push(p);
+        } catch (cause) {
+          settle(p, false, new NotCloneableError(p.payload.taskId, "input", { cause }));
+        }
+      }
+      queue = [...retry, ...queue.slice(head)];
+      head = 0;
+    }
+    pump();
+  };
+
+  const toTaskError = (p: Pending, r: WireResult & { ok: false }): Error => {
+    const cause = deserializeError(r.error);
+    if (r.kind === "load") {
+      return new TaskModuleError(p.loc.moduleUrl, p.loc.name, r.error.message, { cause: cause.cause });
+    }
+    if (r.kind === "clone") return new NotCloneableError(p.payload.taskId, "result", { cause });
+    return cause;
+  };
+
+  return {
+    name,
+    concurrency: Infinity,
+    get alive() {
+      return slots.filter((s) => s !== undefined && !s.dead).length;
+    },
+    get queued() {
+      return queue.length - head;
+    },
+    get replaced() {
+      return replaced;
+    },
+    get batchSize() {
+      return batchSize;
+    },
+    run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown> {
+      const loc = taskLocation(task.run);
+      if (loc === undefined) {
+        // A plain function cannot cross to a worker: it runs here.
+        try {
+          const ctx = (payload as Partial<TaskContext>).signal === signal
+            ? payload as TaskContext
+            : { ...payload, signal };
+          return Promise.resolve(task.run(ctx));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+      if (closed) {
+        return Promise.reject(new Error(`Cannot run task "${payload.taskId}": worker pool ${name} is closed`));
+      }
+      if (signal.aborted) return Promise.reject(signal.reason);
+      return new Promise((resolve, reject) => {
+        const p: Pending = { id: nextId++, task, loc, payload, signal, resolve, reject, done: false, slot: undefined };
+        queue.push(p);
+        watch(p);
+        pump();
+      });
+    },
+    async warm() {
+      const calls: Promise<unknown>[] = [];
+      for (let k = 0; k < size; k++) {
+        const slot = slots[k] ?? spawn(k);
+        calls.push(slot.api.ping());
+      }
+      await Promise.all(calls);
+    },
+    close() {
+      closed = true;
+      const error = new Error(`Worker pool ${name} was closed`);
+      for (let k = 0; k < size; k++) {
+        const slot = slots[k];
+        if (slot === undefined) continue;
+        slot.dead = true;
+        if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
+        slot.worker.terminate();
+        for (const p of slot.batch ?? []) settle(p, false, error);
+        slots[k] = undefined;
+      }
+      for (let i = head; i < queue.length; i++) settle(queue[i], false, error);
+      queue = [];
+      head = 0;
+      return Promise.resolve();
+    },
+  };
+}
+
+function collect(value: unknown, into: Transferable[]): void {
+  const buffers = transferablesOf(value);
+  if (buffers.length > 0) into.push(...buffers);
+}
+
+function markTransfer<T extends object>(value: T, buffers: Transferable[]): T {
+  // Comlink moves what its transfer cache lists for an argument.
+  return comlinkTransfer(value, buffers);
+}
+
+/**
+ * Default pool size of a profile, from the hardware threads `n` (DESIGN.md):
+ * cpu `n`, mixed `2n`, memory `max(1, n/2)`.
+ *
+ * @param profile A worker profile.
+ * @param threads Hardware threads.
+ * @returns The pool size.
+ */
+export function defaultPoolSize(profile: Exclude<Profile, "io">, threads: number): number {
+  const n = Math.max(1, threads);
+  return profile === "cpu" ? n : profile === "mixed" ? 2 * n : Math.max(1, Math.floor(n / 2));
+}
