@@ -10,8 +10,10 @@
  *                                          (×12, cpu)
  * ```
  *
- * The fetch of one document fails on its first attempt and succeeds on the
- * retry. Progress is printed from the engine's bus; the final state is read
+ * Parsing, document frequencies and scoring are task references from
+ * `tasks/knowledge.ts` and run in the engine's cpu worker pool; fetching is
+ * io (inline). The fetch of one document fails on its first attempt and
+ * succeeds on the retry. Progress is printed from the engine's bus; the final state is read
  * from the snapshot log's projections.
  *
  * Run it with `deno task demo`.
@@ -19,6 +21,7 @@
  * @module
  */
 import { type AnyFlowEvent, createEngine, defineWorkflow, plan, type TaskDef } from "../mod.ts";
+import { type DocFreq, type Parsed, type Scored, tasks as cpu } from "./tasks/knowledge.ts";
 
 const DOCS_DIR = new URL("./docs/", import.meta.url);
 const OUT_DIR = new URL("./out/", import.meta.url);
@@ -28,34 +31,6 @@ const FLAKY = "web-workers";
 interface PipelineInput {
   /** Top terms kept per document. */
   topK: number;
-}
-
-interface Parsed {
-  slug: string;
-  title: string;
-  /** SHA-256 of the content, hex. */
-  hash: string;
-  words: number;
-  tokens: number;
-  /** Term counts. */
-  tf: Record<string, number>;
-}
-
-interface DocFreq {
-  docs: number;
-  /** Number of documents that contain each term. */
-  df: Record<string, number>;
-}
-
-interface Scored {
-  slug: string;
-  title: string;
-  hash: string;
-  tokens: number;
-  /** TF-IDF weight of each term. */
-  weights: Record<string, number>;
-  norm: number;
-  top: [term: string, weight: number][];
 }
 
 interface Index {
@@ -75,74 +50,7 @@ interface Report {
   bytes: number;
 }
 
-const STOPWORDS = new Set(
-  ("the and for are but not you all any can had her was one our out has his how its may new now see two way who did " +
-    "get let put say she too use that with have this will your from they been more when what than them then some into " +
-    "only over also such each which their there these those other would could should about after again being both " +
-    "does doing down during every here just most much must once same very well where while whose like many why own " +
-    "off per via yet instead whole given part").split(" "),
-);
-
-// ---- the work ------------------------------------------------------------
-
-/** Lowercase words of letters and digits, stop words removed, plurals folded. */
-function tokenize(text: string): { words: number; tokens: string[] } {
-  const words = text.toLowerCase().match(/[a-z][a-z0-9]*(?:['-][a-z0-9]+)*/g) ?? [];
-  const tokens: string[] = [];
-  for (const word of words) {
-    const w = word.replace(/'s$/, "");
-    if (w.length < 3 || STOPWORDS.has(w)) continue;
-    tokens.push(stem(w));
-  }
-  return { words: words.length, tokens };
-}
-
-function stem(w: string): string {
-  if (w.length > 4 && w.endsWith("ies")) return `${w.slice(0, -3)}y`;
-  if (w.length > 3 && w.endsWith("s") && !/(ss|us|is)$/.test(w)) return w.slice(0, -1);
-  return w;
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function parse(slug: string, text: string): Promise<Parsed> {
-  const title = /^#\s+(.+)$/m.exec(text)?.[1].trim() ?? slug;
-  const { words, tokens } = tokenize(text);
-  const tf: Record<string, number> = {};
-  for (const t of tokens) tf[t] = (tf[t] ?? 0) + 1;
-  return { slug, title, hash: await sha256(text), words, tokens: tokens.length, tf };
-}
-
-function documentFrequencies(docs: readonly Parsed[]): DocFreq {
-  const df: Record<string, number> = {};
-  for (const doc of docs) for (const term in doc.tf) df[term] = (df[term] ?? 0) + 1;
-  return { docs: docs.length, df };
-}
-
-function score(doc: Parsed, freq: DocFreq, topK: number): Scored {
-  const weights: Record<string, number> = {};
-  let sum = 0;
-  for (const [term, count] of Object.entries(doc.tf)) {
-    // Smoothed inverse document frequency: ln((1 + N) / (1 + df)) + 1.
-    const idf = Math.log((1 + freq.docs) / (1 + freq.df[term])) + 1;
-    const w = (count / doc.tokens) * idf;
-    weights[term] = w;
-    sum += w * w;
-  }
-  const top = Object.entries(weights).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, topK);
-  return {
-    slug: doc.slug,
-    title: doc.title,
-    hash: doc.hash,
-    tokens: doc.tokens,
-    weights,
-    norm: Math.sqrt(sum),
-    top,
-  };
-}
+// ---- the work (the CPU-heavy part is in tasks/knowledge.ts) -------------
 
 function cosine(a: Scored, b: Scored): number {
   let dot = 0;
@@ -244,14 +152,14 @@ for (const slug of slugs) {
       description: "Tokenizes, counts terms, hashes the content",
       dependsOn: [`fetch:${slug}`],
       profile: "cpu",
-      run: ({ deps }) => parse(slug, deps[`fetch:${slug}`] as string),
+      run: cpu.parse,
     },
     {
       id: `score:${slug}`,
       description: "TF-IDF weights and top terms",
       dependsOn: [`parse:${slug}`, "df"],
       profile: "cpu",
-      run: ({ deps, input }) => score(deps[`parse:${slug}`] as Parsed, deps.df as DocFreq, input.topK),
+      run: cpu.score,
     },
   );
 }
@@ -261,7 +169,7 @@ tasks.push(
     description: "Document frequency of every term (fan-in)",
     dependsOn: slugs.map((s) => `parse:${s}`),
     profile: "cpu",
-    run: ({ deps }) => documentFrequencies(Object.values(deps) as Parsed[]),
+    run: cpu.df,
   },
   {
     id: "index",
