@@ -81,6 +81,13 @@ export interface EngineOptions {
    */
   taskLogic?: TaskLogicMode;
   /**
+   * How ready tasks of equal priority are ordered: `critical-path` serves the
+   * task with the costliest path still behind it first; `fifo` serves them in
+   * the order they became ready.
+   * @default {"critical-path"}
+   */
+  ordering?: "critical-path" | "fifo";
+  /**
    * XState inspection: receives XState's inspection events (`@xstate.actor`,
    * `@xstate.event`, `@xstate.snapshot`, `@xstate.action`) of every workflow
    * and task actor, e.g. `createBrowserInspector().inspect` from `@statelyai/inspect`.
@@ -329,6 +336,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   for (const p of PROFILES) checkLimit(`limits.${p}`, limits[p]);
   const concurrency = checkLimit("concurrency", options.concurrency ?? Infinity);
   const taskLogic = options.taskLogic ?? "compiled";
+  const ordering = options.ordering ?? "critical-path";
+  if (ordering !== "critical-path" && ordering !== "fifo") {
+    throw new RangeError(`Cannot create engine: ordering ${describe(ordering)} must be "critical-path" or "fifo"`);
+  }
   if (taskLogic !== "compiled" && taskLogic !== "interpreted") {
     throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);
   }
@@ -405,6 +416,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     executors,
     random,
     taskLogic,
+    ordering,
     inspect: options.inspect as RunEnv["inspect"],
     onEnd(run: Run) {
       live.delete(run.id);

@@ -27,8 +27,8 @@ export interface Graph {
   readonly outList: Int32Array;
   /** Priority weight per task: low 0 … critical 3. */
   readonly priority: Uint8Array;
-  /** Critical-path rank: tasks on the longest path from this task to a sink, itself included. */
-  readonly rank: Int32Array;
+  /** Critical-path rank: the summed cost of the costliest path from this task to a sink, itself included. */
+  readonly rank: Float64Array;
   /** Dependency level: 0 for tasks without dependencies, else 1 + the deepest dependency. */
   readonly level: Int32Array;
   /** Task indices in a topological order. */
@@ -133,7 +133,7 @@ export interface PlannedTask {
   level: number;
   /** Its priority. */
   priority: Priority;
-  /** Tasks on the longest path from it to a sink, itself included. */
+  /** Summed cost of the costliest path from it to a sink, itself included (tasks, at cost 1 each). */
   rank: number;
   /** Its dependencies. */
   dependsOn: readonly string[];
@@ -200,7 +200,7 @@ export function plan<I>(workflow: Workflow<I>): Plan {
     let next = -1;
     for (let k = g.outStart[best]; k < g.outStart[best + 1]; k++) {
       const d = g.outList[k];
-      if (g.rank[d] === g.rank[best] - 1 && (next < 0 || d < next)) next = d;
+      if (next < 0 || g.rank[d] > g.rank[next] || (g.rank[d] === g.rank[next] && d < next)) next = d;
     }
     best = next;
   }
@@ -248,6 +248,7 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     throw new RangeError(`${where} has profile ${describe(profile)}, expected cpu, io, mixed or memory`);
   }
   if (def.timeoutMs !== undefined) positive(where, "timeoutMs", def.timeoutMs);
+  if (def.cost !== undefined) positive(where, "cost", def.cost);
   if (def.metadata !== undefined && (def.metadata === null || typeof def.metadata !== "object")) {
     throw new TypeError(`${where} has "metadata" ${describe(def.metadata)}, expected an object`);
   }
@@ -259,6 +260,7 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     run: def.run,
     priority,
     timeoutMs: def.timeoutMs,
+    cost: def.cost ?? 1,
     retry: resolveRetry(where, def.retry),
     profile,
     tags,
@@ -347,12 +349,12 @@ function compile(workflow: string, specs: readonly TaskSpec<unknown>[], index: M
     }
   }
   if (tail < n) throw new CycleError(workflow, findCycle(specs, remaining, depStart, depList));
-  const rank = new Int32Array(n);
+  const rank = new Float64Array(n);
   for (let t = n - 1; t >= 0; t--) {
     const i = topo[t];
     let best = 0;
     for (let k = outStart[i]; k < outStart[i + 1]; k++) if (rank[outList[k]] > best) best = rank[outList[k]];
-    rank[i] = best + 1;
+    rank[i] = best + specs[i].cost;
   }
   const priority = new Uint8Array(n);
   for (let i = 0; i < n; i++) priority[i] = PRIORITIES[specs[i].priority];

@@ -71,6 +71,7 @@ export interface RunEnv {
   executors: Readonly<Record<Profile, Executor>>;
   random: () => number;
   taskLogic: TaskLogicMode;
+  ordering: "critical-path" | "fifo";
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   onEnd(run: Run): void;
 }
@@ -162,6 +163,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
   readonly #backlog: IndexHeap;
+  readonly #rank: Float64Array;
   #inQueue = 0;
   readonly #blocked: number[] = [];
   #skipping = false;
@@ -207,7 +209,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#timers = new Array(n);
     this.#controllers = new Array(n);
     const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], graph.rank[i]);
+    this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
+    for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
     this.#backlog = new IndexHeap(keys);
     this.result = new Promise<RunResult>((resolve) => {
       this.#resolve = resolve;
@@ -374,7 +377,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       priority: this.#tasks[i].priority,
       rank: g.rank[i],
     });
-    this.#env.scheduler.push(this, i, this.#profile[i], g.priority[i], g.rank[i]);
+    this.#env.scheduler.push(this, i, this.#profile[i], g.priority[i], this.#rank[i]);
   }
 
   dequeue(i: number): void {

@@ -235,5 +235,8 @@ export class IndexHeap {
  * @returns The key; higher goes first.
  */
 export function dispatchKey(priority: number, rank: number): number {
-  return priority * 0x4000000 + Math.min(rank, 0x3ffffff);
+  return priority * RANK_SPAN + Math.min(rank, RANK_SPAN - 1);
 }
+
+/** Ranks are below this, so that priority always dominates. */
+const RANK_SPAN = 2 ** 40;

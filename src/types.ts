@@ -97,6 +97,12 @@ export interface TaskDef<I = unknown> {
   priority?: Priority;
   /** Each attempt is aborted and fails with `TaskTimeoutError` after this many milliseconds. */
   timeoutMs?: number;
+  /**
+   * The task's expected cost (e.g. milliseconds), for the critical-path rank:
+   * the scheduler favours tasks with the most costly work still behind them.
+   * @default {1}
+   */
+  cost?: number;
   /** Retry failed attempts (errors and timeouts) with exponential backoff. */
   retry?: RetryPolicy;
   /**
@@ -136,6 +142,8 @@ export interface TaskSpec<I = unknown> {
   readonly priority: Priority;
   /** Attempt timeout in milliseconds, if any. */
   readonly timeoutMs: number | undefined;
+  /** Its expected cost, for the critical-path rank. */
+  readonly cost: number;
   /** Its retry policy, resolved (one attempt when none was given). */
   readonly retry: Readonly<Required<RetryPolicy>>;
   /** Its workload profile. */
