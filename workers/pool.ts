@@ -85,6 +85,8 @@ interface Pending {
   reject: (error: unknown) => void;
   done: boolean;
   slot: Slot | undefined;
+  /** Goes out alone: it shared a batch that could not be sent, and the culprit was not found. */
+  solo: boolean;
 }
 
 interface Slot {
@@ -93,8 +95,12 @@ interface Slot {
   api: Remote<WorkerApi>;
   batch: Pending[] | undefined;
   started: number;
+  /** No batch finished yet: the first one also pays for start-up and module loading. */
+  cold: boolean;
   dead: boolean;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set when posting to the worker threw (the call never left this thread). */
+  postError: unknown;
 }
 
 interface Watch {
@@ -158,12 +164,28 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const slot: Slot = {
       n: spawned,
       worker,
-      api: wrap<WorkerApi>(worker),
+      api: undefined as never,
       batch: undefined,
       started: 0,
+      cold: true,
       dead: false,
       graceTimer: undefined,
+      postError: undefined,
     };
+    // Comlink rejects a call alike whether posting it threw here or the worker answered with an
+    // error; `send` needs to know which, so the endpoint records a failed post.
+    slot.api = wrap<WorkerApi>({
+      postMessage(message: unknown, transfer?: Transferable[]) {
+        try {
+          worker.postMessage(message, transfer ?? []);
+        } catch (error) {
+          slot.postError = error;
+          throw error;
+        }
+      },
+      addEventListener: worker.addEventListener.bind(worker),
+      removeEventListener: worker.removeEventListener.bind(worker),
+    });
     worker.addEventListener("error", (event) => {
       event.preventDefault();
       die(slot, event.error ?? new Error(event.message));
@@ -242,6 +264,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     watched.delete(signal);
     const reason = signal.reason;
     const bySlot = new Map<Slot, Pending[]>();
+    let unsent = false;
     for (const p of [...pending]) {
       const slot = p.slot;
       settle(p, false, reason);
@@ -249,7 +272,13 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         let list = bySlot.get(slot);
         if (list === undefined) bySlot.set(slot, list = []);
         list.push(p);
-      }
+      } else unsent = true;
+    }
+    if (unsent) {
+      // Drop the aborted tasks from the queue now: `queued` counts only live ones,
+      // and their payloads are not kept until the next batch comes back.
+      queue = queue.slice(head).filter((p) => !p.done);
+      head = 0;
     }
     for (const [slot, list] of bySlot) {
       // Ask the worker to abort (bodies that await see it), then give it a
@@ -281,8 +310,12 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const take = Math.max(1, Math.min(batchSize, Math.ceil(waiting / idle)));
       const batch: Pending[] = [];
       while (batch.length < take && head < queue.length) {
-        const p = queue[head++];
-        if (!p.done) batch.push(p);
+        const p = queue[head];
+        if (p.solo && batch.length > 0) break;
+        head++;
+        if (p.done) continue;
+        batch.push(p);
+        if (p.solo) break;
       }
       idle--;
       waiting = queue.length - head;
@@ -320,14 +353,23 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       for (const key in deps) collect(deps[key], moved);
     }
     let call: Promise<WireResult[]>;
+    slot.postError = undefined;
     try {
       call = moved.length > 0 ? slot.api.runBatch(markTransfer(wire, moved)) : slot.api.runBatch(wire);
     } catch (error) {
+      slot.postError ??= error;
       call = Promise.reject(error);
     }
+    const postError = slot.postError;
+    slot.postError = undefined;
     call.then(
       (results) => finish(slot, batch, results),
-      (error) => refused(slot, batch, error),
+      // The batch never left (a value could not be cloned), or the worker could not answer
+      // (e.g. Comlink's "Unserializable return value"): the latter is not the inputs' fault.
+      (error) => {
+        if (postError !== undefined) refused(slot, batch, postError);
+        else if (slot.batch === batch) die(slot, error);
+      },
     );
   };
 
@@ -339,8 +381,14 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       clearTimeout(slot.graceTimer);
       slot.graceTimer = undefined;
     }
-    perTaskMs = perTaskMs * 0.7 + (elapsed / batch.length) * 0.3;
-    batchSize = Math.max(1, Math.min(maxBatch, Math.floor(targetBatchMs / Math.max(perTaskMs, 1e-4))));
+    if (slot.cold) {
+      // A worker's first batch timed its start-up and module loading, not its tasks:
+      // counted, it collapsed the batch size of a warm pool to 1 when a late worker joined.
+      slot.cold = false;
+    } else {
+      perTaskMs = perTaskMs * 0.7 + (elapsed / batch.length) * 0.3;
+      batchSize = Math.max(1, Math.min(maxBatch, Math.floor(targetBatchMs / Math.max(perTaskMs, 1e-4))));
+    }
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i];
       p.slot = undefined;
@@ -361,8 +409,12 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     } else {
       const retry: Pending[] = [];
       for (const p of batch) {
+        if (p.done) continue;
         try {
           structuredClone({ input: p.payload.input, deps: p.payload.deps });
+          // The culprit may hide where a clone does not look (a transfer list): each goes
+          // alone from now on, so a refusal names its own task instead of looping forever.
+          p.solo = true;
           retry.push(p);
         } catch (cause) {
           settle(p, false, new NotCloneableError(p.payload.taskId, "input", { cause }));
@@ -416,7 +468,18 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       }
       if (signal.aborted) return Promise.reject(signal.reason);
       return new Promise((resolve, reject) => {
-        const p: Pending = { id: nextId++, task, loc, payload, signal, resolve, reject, done: false, slot: undefined };
+        const p: Pending = {
+          id: nextId++,
+          task,
+          loc,
+          payload,
+          signal,
+          resolve,
+          reject,
+          done: false,
+          slot: undefined,
+          solo: false,
+        };
         queue.push(p);
         watch(p);
         pump();

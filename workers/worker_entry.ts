@@ -85,24 +85,38 @@ function cloneable(results: WireResult[], tasks: WireTask[]): Transferable[] {
     if (!r.ok) continue;
     const buffers = transferablesOf(r.value);
     if (buffers.length > 0) {
-      moved.push(...buffers);
+      // Checked too: one bad value (a function beside the buffers, a buffer that is not
+      // transferable or already moved) would otherwise make the whole reply unsendable, and
+      // Comlink's "Unserializable return value" would hide which task it was. The buffers
+      // move into the checked copy (no byte is copied); the copy is what goes out.
+      try {
+        const copy = structuredClone({ value: r.value, buffers }, { transfer: buffers });
+        results[i] = { ok: true, value: copy.value };
+        moved.push(...copy.buffers);
+      } catch (error) {
+        results[i] = cloneError(tasks[i], error);
+      }
       continue;
     }
     if (r.value === null || typeof r.value !== "object" && typeof r.value !== "function") continue;
     try {
       structuredClone(r.value);
     } catch (error) {
-      const e = new TypeError(
-        `Task "${tasks[i].payload.taskId}" returned a value that cannot be cloned to the main thread: ${
-          (error as Error).message
-        }`,
-        { cause: error },
-      );
-      e.name = "DataCloneError";
-      results[i] = { ok: false, error: serializeError(e), kind: "clone" };
+      results[i] = cloneError(tasks[i], error);
     }
   }
   return moved;
+}
+
+function cloneError(task: WireTask, error: unknown): WireResult {
+  const e = new TypeError(
+    `Task "${task.payload.taskId}" returned a value that cannot be cloned to the main thread: ${
+      (error as Error)?.message ?? error
+    }`,
+    { cause: error },
+  );
+  e.name = "DataCloneError";
+  return { ok: false, error: serializeError(e), kind: "clone" };
 }
 
 const api: WorkerApi = {
