@@ -19,7 +19,7 @@ import { NotCloneableError, TaskModuleError, WorkerCrashedError } from "../src/e
 import { deserializeError, serializeError } from "../src/serialize.ts";
 import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
 import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
+import { CLOSING_MESSAGE, type WireBatch, type WireResult, type WorkerApi } from "./protocol.ts";
 
 /** Options of {@linkcode createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -93,8 +93,12 @@ interface Slot {
   n: number;
   worker: Worker;
   api: Remote<WorkerApi>;
-  batch: Pending[] | undefined;
-  started: number;
+  /** Batches sent and not answered, oldest first (at most two: the next is queued behind the first). */
+  inflight: Pending[][];
+  /** When each in-flight batch was sent. */
+  sentAt: number[];
+  /** When the last answer came, to time a queued batch from when its worker turned to it. */
+  lastAnswer: number;
   /** No batch finished yet: the first one also pays for start-up and module loading. */
   cold: boolean;
   dead: boolean;
@@ -165,8 +169,9 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       n: spawned,
       worker,
       api: undefined as never,
-      batch: undefined,
-      started: 0,
+      inflight: [],
+      sentAt: [],
+      lastAnswer: 0,
       cold: true,
       dead: false,
       graceTimer: undefined,
@@ -208,8 +213,9 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     slot.worker.terminate();
     replaced++;
     const k = slots.indexOf(slot);
-    const held = slot.batch ?? [];
-    slot.batch = undefined;
+    const held = slot.inflight.flat();
+    slot.inflight = [];
+    slot.sentAt = [];
     const innocent: Pending[] = [];
     for (const p of held) {
       if (p.done) continue;
@@ -285,10 +291,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       // grace period before terminating it (bodies that spin never yield).
       slot.api.abort(list.map((p) => p.id), serializeError(reason)).catch(() => {});
       if (slot.graceTimer === undefined) {
-        const batch = slot.batch;
         slot.graceTimer = setTimeout(() => {
           slot.graceTimer = undefined;
-          if (slot.batch === batch && !slot.dead) die(slot, reason, list[0]);
+          // Still held by this worker (its batch has not come back): terminate it.
+          if (!slot.dead && list.some((p) => p.slot === slot)) die(slot, reason, list[0]);
         }, abortGraceMs);
       }
     }
@@ -301,54 +307,72 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     let idle = 0;
     for (let k = 0; k < size; k++) {
       const s = slots[k];
-      if (s === undefined || (!s.dead && s.batch === undefined)) idle++;
+      if (s === undefined || (!s.dead && s.inflight.length === 0)) idle++;
     }
-    for (let k = 0; k < size && waiting > 0; k++) {
-      let slot = slots[k];
-      if (slot !== undefined && (slot.dead || slot.batch !== undefined)) continue;
-      slot ??= spawn(k);
-      const take = Math.max(1, Math.min(batchSize, Math.ceil(waiting / idle)));
-      const batch: Pending[] = [];
-      while (batch.length < take && head < queue.length) {
-        const p = queue[head];
-        if (p.solo && batch.length > 0) break;
-        head++;
-        if (p.done) continue;
-        batch.push(p);
-        if (p.solo) break;
+    // Idle workers first; then, when tasks are small (batches of 8 or more), a second batch
+    // behind the first, so a worker never waits for the main thread between batches.
+    for (let pass = 0; pass < 2 && waiting > 0; pass++) {
+      if (pass === 1 && batchSize < 8) break;
+      for (let k = 0; k < size && waiting > 0; k++) {
+        let slot = slots[k];
+        if (slot !== undefined && (slot.dead || slot.inflight.length !== pass)) continue;
+        slot ??= spawn(k);
+        const take = Math.max(1, Math.min(batchSize, Math.ceil(waiting / Math.max(1, idle))));
+        const batch: Pending[] = [];
+        while (batch.length < take && head < queue.length) {
+          const p = queue[head];
+          if (p.solo && batch.length > 0) break;
+          head++;
+          if (p.done) continue;
+          batch.push(p);
+          if (p.solo) break;
+        }
+        if (pass === 0) idle--;
+        waiting = queue.length - head;
+        if (head > 4096 && head * 2 > queue.length) {
+          queue = queue.slice(head);
+          head = 0;
+        }
+        if (batch.length > 0) send(slot, batch);
       }
-      idle--;
-      waiting = queue.length - head;
-      if (head > 4096 && head * 2 > queue.length) {
-        queue = queue.slice(head);
-        head = 0;
-      }
-      if (batch.length > 0) send(slot, batch);
     }
   };
 
   const send = (slot: Slot, batch: Pending[]) => {
-    slot.batch = batch;
-    slot.started = performance.now();
-    const wire: WireTask[] = new Array(batch.length);
+    slot.inflight.push(batch);
+    slot.sentAt.push(performance.now());
+    const n = batch.length;
+    const wire: WireBatch = {
+      refs: [],
+      runs: [],
+      ids: new Array(n),
+      ref: new Array(n),
+      run: new Array(n),
+      attempts: new Array(n),
+      taskIds: new Array(n),
+      inputs: new Array(n),
+      deps: new Array(n),
+    };
+    const refIndex = new Map<string, number>();
+    const runIndex = new Map<string, number>();
     const moved: Transferable[] = [];
-    for (let i = 0; i < batch.length; i++) {
+    for (let i = 0; i < n; i++) {
       const p = batch[i];
       p.slot = slot;
       const payload = p.payload;
+      const key = `${p.loc.moduleUrl}\n${p.loc.name}`;
+      let r = refIndex.get(key);
+      if (r === undefined) refIndex.set(key, r = wire.refs.push(key) - 1);
+      let u = runIndex.get(payload.runId);
+      if (u === undefined) runIndex.set(payload.runId, u = wire.runs.push(payload.runId) - 1);
       const deps = payload.deps;
-      wire[i] = {
-        id: p.id,
-        moduleUrl: p.loc.moduleUrl,
-        name: p.loc.name,
-        payload: {
-          input: payload.input,
-          deps,
-          attempt: payload.attempt,
-          taskId: payload.taskId,
-          runId: payload.runId,
-        },
-      };
+      wire.ids[i] = p.id;
+      wire.ref[i] = r;
+      wire.run[i] = u;
+      wire.attempts[i] = payload.attempt;
+      wire.taskIds[i] = payload.taskId;
+      wire.inputs[i] = payload.input;
+      wire.deps[i] = deps;
       collect(payload.input, moved);
       for (const key in deps) collect(deps[key], moved);
     }
@@ -368,19 +392,19 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       // (e.g. Comlink's "Unserializable return value"): the latter is not the inputs' fault.
       (error) => {
         if (postError !== undefined) refused(slot, batch, postError);
-        else if (slot.batch === batch) die(slot, error);
+        else if (slot.inflight.includes(batch)) die(slot, error);
       },
     );
   };
 
   const finish = (slot: Slot, batch: Pending[], results: WireResult[]) => {
-    if (slot.dead || slot.batch !== batch) return;
-    const elapsed = performance.now() - slot.started;
-    slot.batch = undefined;
-    if (slot.graceTimer !== undefined) {
-      clearTimeout(slot.graceTimer);
-      slot.graceTimer = undefined;
-    }
+    const at = slot.inflight.indexOf(batch);
+    if (slot.dead || at < 0) return;
+    const now = performance.now();
+    const elapsed = now - Math.max(slot.sentAt[at], slot.lastAnswer);
+    slot.inflight.splice(at, 1);
+    slot.sentAt.splice(at, 1);
+    slot.lastAnswer = now;
     if (slot.cold) {
       // A worker's first batch timed its start-up and module loading, not its tasks:
       // counted, it collapsed the batch size of a warm pool to 1 when a late worker joined.
@@ -401,8 +425,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
 
   /** The batch never reached the worker (a value could not be cloned): find the culprits. */
   const refused = (slot: Slot, batch: Pending[], error: unknown) => {
-    if (slot.dead || slot.batch !== batch) return;
-    slot.batch = undefined;
+    const at = slot.inflight.indexOf(batch);
+    if (slot.dead || at < 0) return;
+    slot.inflight.splice(at, 1);
+    slot.sentAt.splice(at, 1);
     for (const p of batch) p.slot = undefined;
     if (batch.length === 1) {
       settle(batch[0], false, new NotCloneableError(batch[0].payload.taskId, "input", { cause: error }));
@@ -502,7 +528,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         slot.dead = true;
         if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
         slot.worker.terminate();
-        for (const p of slot.batch ?? []) settle(p, false, error);
+        for (const p of slot.inflight.flat()) settle(p, false, error);
         slots[k] = undefined;
       }
       for (let i = head; i < queue.length; i++) settle(queue[i], false, error);

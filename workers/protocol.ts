@@ -19,6 +19,59 @@ export interface WireTask {
   payload: TaskPayload;
 }
 
+/**
+ * A batch of tasks as it crosses: columns of primitives, with each module
+ * reference and run id sent once per batch (cheaper to clone than an array
+ * of objects that repeat them).
+ */
+export interface WireBatch {
+  /** Distinct `moduleUrl\nname` keys. */
+  refs: string[];
+  /** Distinct run ids. */
+  runs: string[];
+  /** Per task: the pool's call id. */
+  ids: number[];
+  /** Per task: index into `refs`. */
+  ref: number[];
+  /** Per task: index into `runs`. */
+  run: number[];
+  /** Per task: attempt. */
+  attempts: number[];
+  /** Per task: task id. */
+  taskIds: string[];
+  /** Per task: the run input. */
+  inputs: unknown[];
+  /** Per task: dependency results by id. */
+  deps: Readonly<Record<string, unknown>>[];
+}
+
+/**
+ * Splits a batch into tasks (worker side).
+ *
+ * @param batch The batch.
+ * @returns One task per entry.
+ */
+export function unpack(batch: WireBatch): WireTask[] {
+  const out: WireTask[] = new Array(batch.ids.length);
+  const refs = batch.refs.map((key) => key.split("\n") as [string, string]);
+  for (let i = 0; i < out.length; i++) {
+    const [moduleUrl, name] = refs[batch.ref[i]];
+    out[i] = {
+      id: batch.ids[i],
+      moduleUrl,
+      name,
+      payload: {
+        input: batch.inputs[i],
+        deps: batch.deps[i],
+        attempt: batch.attempts[i],
+        taskId: batch.taskIds[i],
+        runId: batch.runs[batch.run[i]],
+      },
+    };
+  }
+  return out;
+}
+
 /** The outcome of one task, as the worker reports it. */
 export type WireResult =
   | { ok: true; value: unknown }
@@ -35,7 +88,7 @@ export interface WorkerApi {
   /**
    * Runs tasks, each with its own abort signal; results in the same order.
    */
-  runBatch(tasks: WireTask[]): Promise<WireResult[]>;
+  runBatch(batch: WireBatch): Promise<WireResult[]>;
   /** Answers once the worker is up (for warming a pool). */
   ping(): number;
   /** Aborts running calls by id (effective for bodies that await). */

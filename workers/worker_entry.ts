@@ -10,7 +10,7 @@ import { expose, transfer as comlinkTransfer } from "../src/deps_comlink.ts";
 import { TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
 import { serializeError } from "../src/serialize.ts";
 import type { ErrorData, TaskContext, TaskFn } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
+import { CLOSING_MESSAGE, unpack, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const controllers = new Map<number, AbortController>();
@@ -57,24 +57,46 @@ class LoadError extends Error {
   }
 }
 
-async function runOne(task: WireTask): Promise<WireResult> {
+/** Resolved bodies by module URL and name: the exports are searched once per worker. */
+const resolved = new Map<string, TaskFn>();
+
+function taskError(error: unknown, kind: "task" | "load"): WireResult {
+  return { ok: false, error: serializeError(error), kind };
+}
+
+/**
+ * Runs one task. Returns the result at once for a synchronous body, or a
+ * promise of it for an async body (or one whose module is not loaded yet).
+ */
+function runOne(task: WireTask): WireResult | Promise<WireResult> {
+  const key = `${task.moduleUrl}\n${task.name}`;
+  const fn = resolved.get(key);
+  if (fn === undefined) {
+    return resolve(task.moduleUrl, task.name).then(
+      (found) => {
+        resolved.set(key, found);
+        return runOne(task);
+      },
+      (error) => taskError(error, "load"),
+    );
+  }
   const controller = new AbortController();
   controllers.set(task.id, controller);
+  let value: unknown;
   try {
-    let fn: TaskFn;
-    try {
-      fn = await resolve(task.moduleUrl, task.name);
-    } catch (error) {
-      return { ok: false, error: serializeError(error), kind: "load" };
-    }
-    const ctx: TaskContext = { ...task.payload, signal: controller.signal };
-    const value = await fn(ctx);
-    return { ok: true, value };
+    value = fn({ ...task.payload, signal: controller.signal } as TaskContext);
   } catch (error) {
-    return { ok: false, error: serializeError(error), kind: "task" };
-  } finally {
     controllers.delete(task.id);
+    return taskError(error, "task");
   }
+  if (value === null || typeof (value as Promise<unknown>)?.then !== "function") {
+    controllers.delete(task.id);
+    return { ok: true, value };
+  }
+  return Promise.resolve(value).then(
+    (v): WireResult => ({ ok: true, value: v }),
+    (error) => taskError(error, "task"),
+  ).finally(() => controllers.delete(task.id));
 }
 
 /** Results that cannot be cloned become errors naming the task; the others go through. */
@@ -128,8 +150,17 @@ const api: WorkerApi = {
       return serializeError(error) as ErrorData;
     }
   },
-  async runBatch(tasks) {
-    const results = await Promise.all(tasks.map(runOne));
+  async runBatch(batch) {
+    const tasks = unpack(batch);
+    // Synchronous bodies run back to back; async ones interleave; one await at the end.
+    const results: WireResult[] = new Array(tasks.length);
+    let waiting: Promise<void>[] | undefined;
+    for (let i = 0; i < tasks.length; i++) {
+      const r = runOne(tasks[i]);
+      if (r instanceof Promise) (waiting ??= []).push(r.then((v) => void (results[i] = v)));
+      else results[i] = r;
+    }
+    if (waiting !== undefined) await Promise.all(waiting);
     const moved = cloneable(results, tasks);
     return moved.length > 0 ? comlinkTransfer(results, moved) : results;
   },
