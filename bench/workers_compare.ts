@@ -130,11 +130,13 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
   const rate = (ms: number) => Math.round(N / (ms / 1000)).toLocaleString("en-US");
   console.log("(b) dispatch throughput, 100,000 no-op worker tasks");
   console.log("| runner | ms | tasks/s | µs/task |\n| --- | ---: | ---: | ---: |");
-  for (const [label, ms] of [
-    ["raw postMessage, 1,000 per message (floor)", best.raw],
-    [`nerv-flow pool, adaptive batches (last batch size ${pool.batchSize})`, best.pool],
-    ["one Comlink call per task", best.comlink],
-  ] as const) console.log(`| ${label} | ${ms.toFixed(0)} | ${rate(ms)} | ${((ms * 1000) / N).toFixed(2)} |`);
+  for (
+    const [label, ms] of [
+      ["raw postMessage, 1,000 per message (floor)", best.raw],
+      [`nerv-flow pool, adaptive batches (last batch size ${pool.batchSize})`, best.pool],
+      ["one Comlink call per task", best.comlink],
+    ] as const
+  ) console.log(`| ${label} | ${ms.toFixed(0)} | ${rate(ms)} | ${((ms * 1000) / N).toFixed(2)} |`);
   console.log("");
 }
 
