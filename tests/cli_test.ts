@@ -50,6 +50,12 @@ Deno.test("cli exits 1 for a failed run and lists the failure first, then retrie
   assert.match(table, /^error: Task "boom" failed after 1 attempt: boom went the task$/m);
 });
 
+Deno.test("cli runs a workflow made by another copy of nerv-flow, validating it again", async () => {
+  const { code, out } = await cli(fixture("cli_copy.ts"), "--quiet");
+  assert.equal(code, 0);
+  assert.match(out, /^cli-copy completed/m);
+});
+
 Deno.test("cli --quiet prints only the summary", async () => {
   const { code, out } = await cli(fixture("cli_ok.ts"), "--quiet");
   assert.equal(code, 0);
