@@ -36,6 +36,7 @@ import type {
 import { createInlineExecutor } from "../workers/inline.ts";
 import { createWorkerPool, defaultPoolSize } from "../workers/pool.ts";
 import { taskLocation } from "./tasks.ts";
+import { type ActorInspectionObserver, actorsOf, type RunActors } from "./inspect.ts";
 
 /** Options of {@linkcode createEngine}. */
 export interface EngineOptions {
@@ -90,9 +91,9 @@ export interface EngineOptions {
   /**
    * XState inspection: receives XState's inspection events (`@xstate.actor`,
    * `@xstate.event`, `@xstate.snapshot`, `@xstate.action`) of every workflow
-   * and task actor, e.g. `createBrowserInspector().inspect` from `@statelyai/inspect`.
+   * and task actor: a function, or an observer such as `inspector.inspect` from `@statelyai/inspect`.
    */
-  inspect?: (event: ActorInspectionEvent) => void;
+  inspect?: ((event: ActorInspectionEvent) => void) | ActorInspectionObserver<ActorInspectionEvent>;
   /** Replace components in the engine's container before it resolves them. */
   configure?: (container: EngineContainer) => void;
 }
@@ -105,8 +106,14 @@ export interface ActorInspectionEvent {
   actorRef: unknown;
   /** The session id of the root actor (the run's workflow actor). */
   rootId: string;
-  /** More fields, by type: `event`, `snapshot`, `action`, `sourceRef`. */
-  [field: string]: unknown;
+  /** The event received (`@xstate.event`) or that caused a snapshot (`@xstate.snapshot`). */
+  event?: unknown;
+  /** The actor's new snapshot (`@xstate.snapshot`, `@xstate.actor`). */
+  snapshot?: unknown;
+  /** The action executed (`@xstate.action`). */
+  action?: unknown;
+  /** The actor that sent the event, if any (`@xstate.event`). */
+  sourceRef?: unknown;
 }
 
 /** Options of `run()` and `start()`. */
@@ -147,6 +154,13 @@ export interface RunHandle {
    * @returns The snapshot.
    */
   snapshot(): RunSnapshot;
+  /**
+   * Plain, readable views of the run's actors now (the workflow actor and
+   * every live task actor), e.g. to look at in a debugger.
+   *
+   * @returns The views.
+   */
+  actors(): RunActors;
 }
 
 /** What `getWorkflowStatus()` reports. */
@@ -465,6 +479,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     result: run.result,
     cancel: (reason?: unknown) => run.cancel(reason),
     snapshot: () => snapshotOf(log.state(), run.id),
+    actors: () => actorsOf(run, log.state()),
   });
   const runOf = (id: string): { runId: string; workflowId: string } | undefined => {
     const draft = drafts.get(id);

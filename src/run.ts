@@ -271,6 +271,18 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return this.#workflowActor;
   }
 
+  /**
+   * The task actors alive now (created, not yet final), for inspection.
+   *
+   * @returns Pairs of task index and actor, in task order.
+   */
+  *liveActors(): IterableIterator<[number, AnyActorRef]> {
+    for (let i = 0; i < this.#actors.length; i++) {
+      const actor = this.#actors[i];
+      if (actor !== undefined) yield [i, actor];
+    }
+  }
+
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {

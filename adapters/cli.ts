@@ -1,0 +1,342 @@
+/**
+ * The nerv-flow command line: runs a module that exports a workflow and shows
+ * it run.
+ *
+ * ```sh
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts          # progress bar, then a summary table
+ * deno task run examples/hello.ts --dashboard --keep-open
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --graph mermaid > pipeline.mmd
+ * ```
+ *
+ * The module exports a workflow made by `defineWorkflow`, as its default
+ * export or as `workflow`, and may export `input` (the run's input, unless
+ * `--input` gives one). On a terminal a live progress bar shows tasks done,
+ * running and failed, the elapsed time and the rate; otherwise each task's
+ * end is a plain line. A summary table follows; the exit code is 0 when the
+ * run completed, 1 when it failed, 130 when Ctrl-C cancelled it, and 2 for a
+ * usage or loading error.
+ *
+ * @example From code
+ * ```ts ignore
+ * import { main } from "@nerv/flow/cli";
+ * Deno.exit(await main(["pipeline.ts", "--log", "run.jsonl"]));
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import {
+  type AnyFlowEvent,
+  createEngine,
+  defineWorkflow,
+  type RunResult,
+  type TaskDef,
+  toDot,
+  toMermaid,
+  type Workflow,
+} from "../mod.ts";
+import { serveDashboard } from "./dashboard.ts";
+import { cliProgress } from "./deps.ts";
+import { eventLine, formatMs, formatRate, summaryTable } from "./_cli_format.ts";
+
+/** The `--help` text. */
+export const USAGE = `nerv-flow: run a workflow module and watch it run
+
+Usage:
+  deno run -A jsr:@nerv/flow/cli [options] <workflow module>
+  deno task run [options] <workflow module>
+
+The module exports a workflow from defineWorkflow() as its default export or
+as \`workflow\`, and may export \`input\`.
+
+Options:
+  --graph <mermaid|dot>  print the workflow's graph (Mermaid or Graphviz DOT) and exit
+  --input <json>         the run's input, as JSON (default: the module's \`input\` export)
+  --log <file>           write the run's log to <file> as JSON lines: a header line
+                         {"format":"nerv-flow/log","version":1}, then one event per line,
+                         written when the run ends (the log's toJSON(); a durable file store
+                         that writes as the run goes is planned)
+  --dashboard            serve a live dashboard on http://127.0.0.1 while the run goes on
+  --port <n>             the dashboard's port (default: a free one)
+  --keep-open            keep the dashboard served after the run, until Ctrl-C
+  --plain                plain lines, even on a terminal
+  --quiet                no progress at all, only the summary
+  --rows <n>             task rows in the summary table (default 20; failed ones first)
+  -h, --help             show this help
+
+Ctrl-C cancels the run (running tasks are aborted); a second Ctrl-C exits at once.
+Exit code: 0 when the run completed, 1 when it failed, 130 when interrupted, 2 on
+a usage or loading error or when the log cannot be written.`;
+
+/** Where the CLI writes; tests replace it. */
+export interface CliIO {
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** Whether standard output is a terminal (live progress bar) or not (plain lines). */
+  isTerminal: boolean;
+}
+
+const encoder = new TextEncoder();
+const DENO_IO: CliIO = {
+  out: (text) => writeAll(Deno.stdout, text),
+  err: (text) => writeAll(Deno.stderr, text),
+  get isTerminal() {
+    return Deno.stdout.isTerminal();
+  },
+};
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/**
+ * Runs the command line.
+ *
+ * @param args The arguments (without the program), e.g. `Deno.args`.
+ * @param io Where to write; defaults to the process's stdout and stderr.
+ * @returns The exit code: 0 completed, 1 failed, 130 interrupted, 2 usage, loading or log-writing error.
+ */
+export async function main(args: readonly string[], io: CliIO = DENO_IO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        graph: { type: "string" },
+        input: { type: "string" },
+        log: { type: "string" },
+        dashboard: { type: "boolean" },
+        port: { type: "string" },
+        "keep-open": { type: "boolean" },
+        plain: { type: "boolean" },
+        quiet: { type: "boolean" },
+        rows: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n\nRun with --help for usage.\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  const usage = (message: string) => {
+    io.err(`${message}\n\nRun with --help for usage.\n`);
+    return 2;
+  };
+  if (positionals.length !== 1) return usage("Expected one workflow module");
+  if (values.graph !== undefined && values.graph !== "mermaid" && values.graph !== "dot") {
+    return usage(`--graph "${values.graph}" must be "mermaid" or "dot"`);
+  }
+  const rows = values.rows === undefined ? 20 : Number(values.rows);
+  if (!Number.isInteger(rows) || rows < 0) return usage(`--rows "${values.rows}" must be an integer >= 0`);
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    return usage(`--port "${values.port}" must be an integer in [0, 65535]`);
+  }
+
+  const specifier = positionals[0];
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(moduleUrl(specifier));
+  } catch (error) {
+    io.err(`Cannot load workflow module "${specifier}": ${(error as Error)?.message ?? error}\n`);
+    return 2;
+  }
+  let workflow: Workflow;
+  try {
+    workflow = workflowOf(mod, specifier);
+  } catch (error) {
+    io.err(`${(error as Error).message}\n`);
+    return 2;
+  }
+
+  if (values.graph !== undefined) {
+    io.out(values.graph === "mermaid" ? toMermaid(workflow) : toDot(workflow));
+    return 0;
+  }
+
+  let input: unknown = mod.input;
+  if (values.input !== undefined) {
+    try {
+      input = JSON.parse(values.input);
+    } catch (error) {
+      return usage(`--input is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+
+  const engine = createEngine();
+  const dashboard = values.dashboard ? serveDashboard(engine, { port, title: workflow.name }) : undefined;
+  if (dashboard !== undefined) io.out(`dashboard: ${dashboard.url}\n`);
+  const mode = values.quiet ? "quiet" : io.isTerminal && !values.plain ? "bar" : "plain";
+  const total = workflow.tasks.length;
+  const runId = crypto.randomUUID();
+  let startedAt = Date.now();
+  let offBus = () => {};
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  let interrupted = false;
+  let logFailed = false;
+  let barStopped = false;
+  /** Draws the bar a last time and releases the line, once. */
+  const stopBar = () => {
+    if (bar === undefined || barStopped) return;
+    barStopped = true;
+    clearInterval(ticker);
+    const view = engine.project("workflowStatus", runId);
+    const c = view.counts;
+    const done = c.completed + c.failed + c.skipped + c.cancelled;
+    const elapsed = (view.endedAt ?? Date.now()) - (view.startedAt ?? startedAt);
+    bar.update(done, {
+      running: c.running,
+      failed: c.failed,
+      elapsed: formatMs(elapsed),
+      rate: formatRate(done, elapsed),
+    });
+    bar.stop();
+  };
+  const onSigint = () => {
+    if (interrupted) Deno.exit(130);
+    interrupted = true;
+    stopBar();
+    io.err("Interrupted: cancelling the run (Ctrl-C again to force)\n");
+    handle?.cancel(new Error("Interrupted (SIGINT)"));
+  };
+  let handle: ReturnType<typeof engine.start> | undefined;
+  let result: RunResult;
+  try {
+    if (mode === "plain") {
+      offBus = engine.bus.onAny((e: AnyFlowEvent) => {
+        if (e.runId !== runId) return;
+        if (e.type === "workflow.started") startedAt = e.timestamp;
+        const line = eventLine(e, startedAt);
+        if (line !== undefined) io.out(`${line}\n`);
+      });
+    } else if (mode === "bar") {
+      bar = new cliProgress.SingleBar({
+        format: `${workflow.name} {bar} {value}/{total} done | {running} running | {failed} failed | ` +
+          `{elapsed} | {rate} tasks/s`,
+        stream: process.stdout,
+        hideCursor: true,
+        barsize: 28,
+        fps: 10,
+        etaBuffer: 50,
+      }, cliProgress.Presets.shades_classic);
+      bar.start(total, 0, { running: 0, failed: 0, elapsed: formatMs(0), rate: "0" });
+      const update = () => {
+        const view = engine.project("workflowStatus", runId);
+        const c = view.counts;
+        const done = c.completed + c.failed + c.skipped + c.cancelled;
+        const elapsed = (view.endedAt ?? Date.now()) - (view.startedAt ?? startedAt);
+        bar!.update(done, {
+          running: c.running,
+          failed: c.failed,
+          elapsed: formatMs(elapsed),
+          rate: formatRate(done, elapsed),
+        });
+      };
+      ticker = setInterval(update, 100);
+    }
+    Deno.addSignalListener("SIGINT", onSigint);
+    handle = engine.start(workflow, { runId, input });
+    result = await handle.result;
+    stopBar();
+    io.out(`\n${summaryTable(result, rows)}\n`);
+    if (values.log !== undefined) {
+      const path = values.log;
+      try {
+        await Deno.writeTextFile(path, logLines(engine.log.toJSON().events.filter((e) => e.runId === runId)));
+        io.out(`log: ${path}\n`);
+      } catch (error) {
+        io.err(`Cannot write the log to "${path}": ${(error as Error)?.message ?? error}\n`);
+        logFailed = true;
+      }
+    }
+    if (dashboard !== undefined && values["keep-open"]) {
+      io.out(`dashboard still served at ${dashboard.url}; press Ctrl-C to exit\n`);
+      await new Promise<void>((resolve) => {
+        Deno.removeSignalListener("SIGINT", onSigint);
+        const stop = () => {
+          Deno.removeSignalListener("SIGINT", stop);
+          resolve();
+        };
+        Deno.addSignalListener("SIGINT", stop);
+      });
+    }
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    stopBar();
+    try {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    } catch {
+      // not added
+    }
+    offBus();
+    await dashboard?.close();
+    await engine.close();
+  }
+  return interrupted ? 130 : logFailed ? 2 : result.status === "completed" ? 0 : 1;
+}
+
+/**
+ * The run's events as JSON lines: a header, then one event per line. Values
+ * JSON cannot hold (BigInt, cycles) are written as strings.
+ *
+ * @param events The events.
+ * @returns The text.
+ */
+export function logLines(events: readonly AnyFlowEvent[]): string {
+  const lines = [JSON.stringify({ format: "nerv-flow/log", version: 1 })];
+  for (const e of events) {
+    let line: string;
+    try {
+      line = JSON.stringify(e, (_key, value) => (typeof value === "bigint" ? `${value}n` : value));
+    } catch {
+      line = JSON.stringify({ ...e, data: { unserializable: true } });
+    }
+    lines.push(line);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function moduleUrl(specifier: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)) return specifier;
+  const cwd = Deno.cwd().replace(/\\/g, "/");
+  const base = new URL(`file://${cwd.startsWith("/") ? "" : "/"}${cwd}/`);
+  return new URL(specifier.replace(/\\/g, "/"), base).href;
+}
+
+/**
+ * The workflow a module exports (default, then `workflow`). A workflow made by
+ * another copy of nerv-flow (e.g. the module imports it from JSR while this
+ * CLI runs from source) is validated again by this copy.
+ */
+function workflowOf(mod: Record<string, unknown>, specifier: string): Workflow {
+  const candidate = mod.default ?? mod.workflow;
+  const looksLike = (v: unknown): v is Workflow =>
+    v !== null && typeof v === "object" && typeof (v as Workflow).name === "string" &&
+    Array.isArray((v as Workflow).tasks);
+  if (!looksLike(candidate)) {
+    throw new TypeError(
+      `Cannot run "${specifier}": it exports no workflow (export one from defineWorkflow() as default or as "workflow")`,
+    );
+  }
+  return defineWorkflow({
+    name: candidate.name,
+    description: candidate.description,
+    tasks: candidate.tasks as readonly TaskDef[],
+  });
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
