@@ -365,7 +365,7 @@ export function executorContract(
           const pool = poolOf(engine);
           if (pool !== undefined) assert.equal(pool.replaced, 0, "a refused input does not cost a worker");
         } else {
-          assert.equal(result.status, "completed", traits.passesByReference);
+          assert.equal(result.status, "completed", String(traits.passesByReference));
           assert.equal((result.tasks.bad.result as { deps: { source: { fn: unknown } } }).deps.source.fn, fn);
         }
       });
@@ -390,7 +390,7 @@ export function executorContract(
           assert.equal(error.taskId, "nc");
           assert.equal(error.part, "result");
         } else {
-          assert.equal(result.status, "completed", traits.passesByReference);
+          assert.equal(result.status, "completed", String(traits.passesByReference));
           assert.equal(typeof (result.tasks.nc.result as { fn: unknown }).fn, "function");
         }
       });
@@ -414,7 +414,7 @@ export function executorContract(
           assert.equal(error.task, "missingExport");
           assert.ok(error.message.includes(FIXTURE_URL) && error.message.includes('"missingExport"'), error.message);
         } else {
-          assert.equal(result.tasks.m.result, "called directly", traits.callsReferenceDirectly);
+          assert.equal(result.tasks.m.result, "called directly", String(traits.callsReferenceDirectly));
         }
       });
     },
@@ -440,7 +440,7 @@ export function executorContract(
           const again = await engine.run(wf("after-missing", [{ id: "a", run: tasks.add }]), { input: { add: 1 } });
           assert.equal(again.tasks.a.result, 1);
         } else {
-          assert.equal(result.tasks.g.result, "called directly", traits.callsReferenceDirectly);
+          assert.equal(result.tasks.g.result, "called directly", String(traits.callsReferenceDirectly));
         }
       });
     },
