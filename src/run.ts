@@ -24,12 +24,12 @@ import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
 import { CancelledError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
+import { serializeError, toError } from "./serialize.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
   AnyFlowEvent,
   Clock,
-  ErrorData,
   EventDataMap,
   Executor,
   FlowEventType,
@@ -645,54 +645,5 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     } as AnyFlowEvent;
     env.log.append(event);
     env.bus.emit(event);
-  }
-}
-
-/** Makes an `Error` of any thrown value. */
-export function toError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  return new Error(typeof value === "string" ? value : `Non-error value thrown: ${safeString(value)}`, {
-    cause: value,
-  });
-}
-
-/**
- * The JSON-ready form of an error: name, message, stack, cause and own fields.
- *
- * @param error Any value.
- * @returns Its serialized form.
- */
-export function serializeError(error: unknown, depth = 0): ErrorData {
-  if (!(error instanceof Error)) return { name: "Error", message: safeString(error) };
-  const data: ErrorData = { name: error.name, message: error.message };
-  if (error.stack !== undefined) data.stack = error.stack;
-  if (error.cause !== undefined) {
-    data.cause = depth < 4 && error.cause instanceof Error
-      ? serializeError(error.cause, depth + 1)
-      : jsonSafe(error.cause);
-  }
-  for (const key of Object.keys(error)) {
-    if (key === "cause" || key in data) continue;
-    data[key] = jsonSafe((error as unknown as Record<string, unknown>)[key]);
-  }
-  return data;
-}
-
-function jsonSafe(value: unknown): unknown {
-  if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
-    return value;
-  }
-  try {
-    return JSON.parse(JSON.stringify(value));
-  } catch {
-    return safeString(value);
-  }
-}
-
-function safeString(value: unknown): string {
-  try {
-    return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }
