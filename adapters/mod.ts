@@ -34,3 +34,6 @@ export {
   openFileLogStore,
   type RecoveryReport,
 } from "./file_store.ts";
+export { type KvLogStore, type KvLogStoreOptions, openKv, openKvLogStore } from "./kv_store.ts";
+export { type FileTaskCache, type FileTaskCacheOptions, openFileTaskCache } from "./file_cache.ts";
+export { type KvTaskCache, type KvTaskCacheOptions, openKvTaskCache } from "./kv_cache.ts";
