@@ -225,7 +225,7 @@ export interface Engine {
    * @param runId The run to resume.
    * @param options A signal that cancels it.
    * @returns The run's result, as `run()` gives it.
-   * @throws {NotFoundError} The store has no events of that run (as a rejection).
+   * @throws {NotFoundError} The store has no events of that run, or only its creation (it never started; run it again) (as a rejection).
    * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
    */
   resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
@@ -525,6 +525,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       }
       if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
         return resultFromState(state);
+      }
+      if (state.status === "created") {
+        // Stopped between its creation and its start: its input was never stored, and nothing ran.
+        throw new NotFoundError("run", runId, " started in the log store (only its creation was stored); run it again");
       }
       if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
       busy();
