@@ -1,18 +1,23 @@
 // The line format of the file stores: one JSON record per line, with its
 // header first so a scan can index a file without parsing bodies.
 //
-//   {"crc":<u32>,"seq":<int>,"key":<json string>,"<kind>":<body>}\n
+//   {"crc":"<8 hex digits>","seq":<int>,"key":<json string>,"<kind>":<body>}\n
 //
-// `crc` is the CRC-32 (IEEE) of the body's UTF-8 bytes; `key` is the run id
+// `crc` is the CRC-32 (IEEE) of the body's UTF-8 bytes, fixed width so a
+// batch is encoded in one pass and the checksum patched in; `key` is the run id
 // (log) or the cache key (cache); `kind` is a lowercase word (`event`,
 // `checkpoint`, `entry`).
 
-const TABLE = (() => {
-  const t = new Int32Array(256);
+// Slicing-by-4 tables: T0 is the classic byte table, Tk[n] advances T0[n] by k zero bytes.
+const T = (() => {
+  const t = new Int32Array(4 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 4; k++) t[k * 256 + n] = t[(k - 1) * 256 + n] >>> 8 ^ t[t[(k - 1) * 256 + n] & 0xff];
   }
   return t;
 })();
@@ -20,32 +25,66 @@ const TABLE = (() => {
 /** CRC-32 (IEEE 802.3) of `bytes[start, end)`. */
 export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
   let c = -1;
-  for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    c ^= bytes[i] | bytes[i + 1] << 8 | bytes[i + 2] << 16 | bytes[i + 3] << 24;
+    c = T[768 + (c & 0xff)] ^ T[512 + (c >>> 8 & 0xff)] ^ T[256 + (c >>> 16 & 0xff)] ^ T[c >>> 24];
+  }
+  for (; i < end; i++) c = T[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** One record ready to write. */
-export interface EncodedRecord {
-  /** The whole line, newline included. */
-  bytes: Uint8Array;
-  /** Where the body starts and ends within `bytes`. */
-  bodyStart: number;
-  bodyEnd: number;
+/** A record to encode. */
+export interface RecordInput {
+  kind: string;
+  seq: number;
+  key: string;
+  value: unknown;
+}
+
+const HEX = new TextEncoder().encode("0123456789abcdef");
+let scratch = new Uint8Array(1 << 16);
+
+/**
+ * Encodes records as lines, in one buffer.
+ *
+ * @returns The bytes and the end offset of each line within them.
+ */
+export function encodeRecords(records: readonly RecordInput[]): { bytes: Uint8Array; ends: number[] } {
+  let pos = 0;
+  const ends: number[] = new Array(records.length);
+  for (let r = 0; r < records.length; r++) {
+    const { kind, seq, key, value } = records[r];
+    const body = JSON.stringify(value) ?? "null";
+    const head = `{"crc":"00000000","seq":${seq},"key":${JSON.stringify(key)},"${kind}":`;
+    const need = pos + (head.length + body.length) * 3 + 2;
+    if (need > scratch.length) {
+      const grown = new Uint8Array(Math.max(need, scratch.length * 2));
+      grown.set(scratch.subarray(0, pos));
+      scratch = grown;
+    }
+    const crcAt = pos + 8;
+    pos += encoder.encodeInto(head, scratch.subarray(pos)).written;
+    const bodyStart = pos;
+    pos += encoder.encodeInto(body, scratch.subarray(pos)).written;
+    let crc = crc32(scratch, bodyStart, pos);
+    for (let k = 7; k >= 0; k--) {
+      scratch[crcAt + k] = HEX[crc & 0xf];
+      crc >>>= 4;
+    }
+    scratch[pos++] = 0x7d; // }
+    scratch[pos++] = 0x0a; // \n
+    ends[r] = pos;
+  }
+  return { bytes: scratch.slice(0, pos), ends };
 }
 
 /** Encodes one record as a line. */
 export function encodeRecord(kind: string, seq: number, key: string, value: unknown): Uint8Array {
-  const body = encoder.encode(JSON.stringify(value));
-  const head = encoder.encode(`{"crc":${crc32(body)},"seq":${seq},"key":${JSON.stringify(key)},"${kind}":`);
-  const line = new Uint8Array(head.length + body.length + 2);
-  line.set(head, 0);
-  line.set(body, head.length);
-  line[line.length - 2] = 0x7d; // }
-  line[line.length - 1] = 0x0a; // \n
-  return line;
+  return encodeRecords([{ kind, seq, key, value }]).bytes;
 }
 
 /** A record's header, found by {@linkcode scanRecord}. */
@@ -57,8 +96,8 @@ export interface RecordHeader {
   bodyEnd: number;
 }
 
-const PREFIX = encoder.encode('{"crc":');
-const SEQ = encoder.encode(',"seq":');
+const PREFIX = encoder.encode('{"crc":"');
+const SEQ = encoder.encode('","seq":');
 const KEY = encoder.encode(',"key":"');
 
 function expect(bytes: Uint8Array, at: number, what: Uint8Array): boolean {
@@ -74,6 +113,18 @@ function readUint(bytes: Uint8Array, at: number, end: number): [number, number] 
   return i === at ? undefined : [value, i];
 }
 
+function readHex(bytes: Uint8Array, at: number, end: number): number | undefined {
+  if (at + 8 > end) return undefined;
+  let value = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = bytes[i];
+    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (digit < 0) return undefined;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
 /**
  * Checks the line `bytes[start, end)` (without its newline): header shape and checksum.
  *
@@ -82,9 +133,9 @@ function readUint(bytes: Uint8Array, at: number, end: number): [number, number] 
 export function scanRecord(bytes: Uint8Array, start: number, end: number): RecordHeader | string {
   if (end === start) return "empty line";
   if (!expect(bytes, start, PREFIX)) return "not a record";
-  const crc = readUint(bytes, start + PREFIX.length, end);
-  if (crc === undefined || !expect(bytes, crc[1], SEQ)) return "bad header";
-  const seq = readUint(bytes, crc[1] + SEQ.length, end);
+  const crc = readHex(bytes, start + PREFIX.length, end);
+  if (crc === undefined || !expect(bytes, start + PREFIX.length + 8, SEQ)) return "bad header";
+  const seq = readUint(bytes, start + PREFIX.length + 8 + SEQ.length, end);
   if (seq === undefined || !expect(bytes, seq[1], KEY)) return "bad header";
   const keyStart = seq[1] + KEY.length - 1; // at the opening quote
   let i = keyStart + 1;
@@ -109,7 +160,7 @@ export function scanRecord(bytes: Uint8Array, start: number, end: number): Recor
   const bodyStart = k + 2;
   const bodyEnd = end - 1;
   if (bodyEnd < bodyStart || bytes[bodyEnd] !== 0x7d) return "truncated record";
-  if (crc32(bytes, bodyStart, bodyEnd) !== crc[0]) return "checksum mismatch";
+  if (crc32(bytes, bodyStart, bodyEnd) !== crc) return "checksum mismatch";
   return { seq: seq[0], key, kind, bodyStart, bodyEnd };
 }
 

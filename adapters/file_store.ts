@@ -13,7 +13,16 @@ import {
   type RunCheckpoint,
   type StoredRun,
 } from "../mod.ts";
-import { type Damage, encodeRecord, parseBody, scanFile, type ScannedLine, scanRecord } from "./_records.ts";
+import {
+  type Damage,
+  encodeRecord,
+  encodeRecords,
+  parseBody,
+  type RecordInput,
+  scanFile,
+  type ScannedLine,
+  scanRecord,
+} from "./_records.ts";
 
 /**
  * When the file store syncs what it wrote:
@@ -33,7 +42,7 @@ export interface FileLogStoreOptions {
   /**
    * The log writes a checkpoint of a run every this many of its events (at
    * least as many as the run has tasks), so that resuming it reads only the
-   * records after the checkpoint.
+   * records after the checkpoint. `Infinity`: no checkpoints.
    * @default {10000}
    */
   runCheckpointEvery?: number;
@@ -153,7 +162,7 @@ interface Line {
 }
 
 type Job =
-  | { kind: "write"; lines: Line[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: "write"; lines: Line[]; bytes?: Uint8Array; resolve: () => void; reject: (error: unknown) => void }
   | { kind: "task"; run: () => Promise<void> };
 
 /**
@@ -206,9 +215,9 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
     );
   }
   const runCheckpointEvery = options.runCheckpointEvery ?? 10_000;
-  if (!Number.isInteger(runCheckpointEvery) || runCheckpointEvery < 1) {
+  if (!(runCheckpointEvery === Infinity || (Number.isInteger(runCheckpointEvery) && runCheckpointEvery >= 1))) {
     throw new RangeError(
-      `Cannot open file log store: runCheckpointEvery ${runCheckpointEvery} must be an integer >= 1`,
+      `Cannot open file log store: runCheckpointEvery ${runCheckpointEvery} must be an integer >= 1 or Infinity`,
     );
   }
   const onRecover = options.onRecover ??
@@ -313,8 +322,12 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
             written([line]);
           }
         } else {
-          const lines = jobs.flatMap((j) => j.lines);
-          await writeAll(concat(lines.map((l) => l.bytes)));
+          const lines = jobs.length === 1 ? jobs[0].lines : jobs.flatMap((j) => j.lines);
+          await writeAll(
+            jobs.length === 1 && jobs[0].bytes !== undefined
+              ? jobs[0].bytes
+              : concat(jobs.map((j) => j.bytes ?? concat(j.lines.map((l) => l.bytes)))),
+          );
           if (flush === "batch") await file.syncData();
           written(lines);
         }
@@ -335,10 +348,10 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
       pump();
     }
   };
-  const write = (lines: Line[]): Promise<void> => {
+  const write = (lines: Line[], bytes?: Uint8Array): Promise<void> => {
     if (closed) return Promise.reject(new TypeError(`Cannot write to log "${path}": the store is closed`));
     if (failure !== undefined) return Promise.reject(failure.error);
-    return new Promise<void>((resolve, reject) => push({ kind: "write", lines, resolve, reject }));
+    return new Promise<void>((resolve, reject) => push({ kind: "write", lines, bytes, resolve, reject }));
   };
   /** Runs `fn` in the queue: after every write queued before it, before any queued after. */
   const inQueue = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -402,13 +415,18 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
       return size;
     },
     append(events) {
-      const lines: Line[] = new Array(events.length);
+      const records: RecordInput[] = new Array(events.length);
       for (let i = 0; i < events.length; i++) {
         const e = events[i];
-        lines[i] = { bytes: encodeRecord("event", e.seq, e.runId, e), kind: "event", key: e.runId, seq: e.seq };
+        records[i] = { kind: "event", seq: e.seq, key: e.runId, value: e };
         if (e.seq > lastSeq) lastSeq = e.seq;
       }
-      return write(lines);
+      const { bytes, ends } = encodeRecords(records);
+      const lines: Line[] = new Array(events.length);
+      for (let i = 0, start = 0; i < events.length; start = ends[i++]) {
+        lines[i] = { bytes: bytes.subarray(start, ends[i]), kind: "event", key: events[i].runId, seq: events[i].seq };
+      }
+      return write(lines, bytes);
     },
     read(runId) {
       return inQueue(() => {

@@ -27,7 +27,7 @@ export interface KvLogStoreOptions {
    */
   flush?: "event" | "batch";
   /**
-   * The log writes a checkpoint of a run every this many of its events (at least as many as it has tasks).
+   * The log writes a checkpoint of a run every this many of its events (at least as many as it has tasks); `Infinity`: none.
    * @default {10000}
    */
   runCheckpointEvery?: number;
@@ -127,8 +127,10 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     throw new RangeError(`Cannot open KV log store: flush ${JSON.stringify(flush)} must be "event" or "batch"`);
   }
   const runCheckpointEvery = options.runCheckpointEvery ?? 10_000;
-  if (!Number.isInteger(runCheckpointEvery) || runCheckpointEvery < 1) {
-    throw new RangeError(`Cannot open KV log store: runCheckpointEvery ${runCheckpointEvery} must be an integer >= 1`);
+  if (!(runCheckpointEvery === Infinity || (Number.isInteger(runCheckpointEvery) && runCheckpointEvery >= 1))) {
+    throw new RangeError(
+      `Cannot open KV log store: runCheckpointEvery ${runCheckpointEvery} must be an integer >= 1 or Infinity`,
+    );
   }
   const p = options.prefix ?? "nerv-flow";
   const kv = options.kv ?? await openKv(options.path);

@@ -9,10 +9,11 @@
  * Immutable's transient mutations, so the engine's hot path only pushes to an
  * array.
  *
- * On a durable store (`store.durable`), batches are handed to the store at
- * the end of each microtask burst, and `durableSeq`, `sync()` and
- * `onDurable()` say which events the store has acknowledged; the engine
- * acknowledges nothing before that.
+ * On a durable store (`store.durable`), `durableSeq`, `whenDurable()`,
+ * `sync()` and `onDurable()` say which events the store has acknowledged; the
+ * engine acknowledges nothing before that. Batches go to the store at the end
+ * of each macrotask, or at the end of the current microtask burst when
+ * someone waits for them (`whenDurable`).
  *
  * @module
  */
@@ -494,7 +495,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   if (!Number.isInteger(storeSeq) || storeSeq < 0) {
     throw new RangeError(`Cannot create snapshot log: the store's lastSeq ${storeSeq} must be an integer >= 0`);
   }
-  const runCheckpointEvery = store?.writeCheckpoint === undefined ? 0 : store.runCheckpointEvery ?? 10_000;
+  // 0: no checkpoints (the store takes none, or asks for none with Infinity).
+  const every = store?.writeCheckpoint === undefined ? 0 : store.runCheckpointEvery ?? 10_000;
+  const runCheckpointEvery = Number.isFinite(every) && every > 0 ? every : 0;
   let events = List<AnyFlowEvent>();
   let pending: AnyFlowEvent[] = [];
   let core: Core = EMPTY_CORE;
@@ -603,6 +606,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const whenDurable = (seq: number): Promise<void> => {
     if (failure !== undefined) return Promise.reject(failure.error);
     if (durableSeq >= seq) return Promise.resolve();
+    if (pending.length > 0 && seq >= pending[0].seq && !burst) {
+      // Someone waits for events not handed over yet: hand them over at the end of this burst, not after a timer.
+      burst = true;
+      queueMicrotask(endBurst);
+    }
     return new Promise<void>((resolve, reject) => {
       // Kept in seq order, so the oldest waiters are served first.
       let k = waiters.length;
@@ -648,16 +656,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       lastSeq = event.seq;
       pending.push(event);
       if (pending.length >= batchSize) flush();
-      else if (pending.length === 1) {
-        if (durable) {
-          // Waiting for a timer would hold every acknowledgement back; hand the burst over now.
-          if (!burst) {
-            burst = true;
-            queueMicrotask(endBurst);
-          }
-        } else if (listeners.size > 0 || store !== undefined) {
-          timer = setTimeout(flush, 0);
-        }
+      else if (pending.length === 1 && (listeners.size > 0 || store !== undefined)) {
+        timer = setTimeout(flush, 0);
       }
     },
     sync() {

@@ -559,7 +559,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       return;
     }
     if (this.#cancelling) return;
-    if (code === CODE.completed && this.#durable) {
+    if (code === CODE.completed && this.#durable && g.outStart[i] < g.outStart[i + 1]) {
       // Dependents start once the completion is stored.
       const log = this.#env.log;
       log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
