@@ -420,6 +420,12 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     if (any) store.update(state.seq, runs);
   };
   const unsubscribeLog = log.subscribe(syncStore);
+  // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
+  if (log.durable) {
+    log.whenDurable(Infinity).catch((error) => {
+      for (const run of live.values()) run.cancel(error);
+    });
+  }
   // On a durable store, listeners hear an event once it is stored.
   const unsubscribeDurable = log.durable
     ? log.onDurable((batch) => {

@@ -181,3 +181,31 @@ Deno.test("on the memory store, events are delivered at once and any value may b
   assert.deepEqual(heard, ["a"]);
   await engine.close();
 });
+
+Deno.test("a failing durable store cancels every live run, even one that waits on no acknowledgement", async () => {
+  const store = gatedStore();
+  const engine = createEngine({ logStore: store });
+  const original = console.error;
+  console.error = () => {};
+  try {
+    let calls = 0;
+    const wf = defineWorkflow({
+      name: "wide",
+      tasks: [{
+        id: "a",
+        run: (
+          { signal },
+        ) => (calls++, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))),
+      }],
+    });
+    const result = engine.run(wf);
+    await settle();
+    assert.equal(calls, 1);
+    const disk = new Error("disk gone");
+    store.fail(disk);
+    await assert.rejects(result, (e) => e === disk);
+  } finally {
+    console.error = original;
+    await engine.close();
+  }
+});

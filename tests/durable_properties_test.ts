@@ -159,6 +159,8 @@ async function check(s: Scenario): Promise<void> {
       assert.equal(runs.get(id), undefined, `task ${id} completed before the crash and ran again`);
       assert.deepEqual(result.tasks[id].result, value);
     }
+    // Invariant 6 in the resuming engine: replaying its log gives its state.
+    assert.ok(engine.log.replay(engine.log.events()).equals(engine.log.state()));
     // Loaded projections of the resumed run equal the live ones.
     const loaded = await loadLog(store);
     for (const name of PROJECTIONS) assert.deepEqual(loaded.project(name, "r"), engine.project(name, "r"), name);
