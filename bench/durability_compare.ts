@@ -112,7 +112,7 @@ console.log(
   "| checkpoints | events stored | file MB | open (verify) ms | readRun + fold ms | events read | resume to end ms |",
 );
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const [label, every] of [["none", Infinity], ["every 10,000 events", 10_000]] as const) {
+for (const [label, every] of [["none", Infinity], ["default (10,000, at least the task count)", 10_000]] as const) {
   const path = `${dir}/resume-${label.replaceAll(/\W/g, "")}.log`;
   const { runId, events } = await crashedLog(path, every);
   const best = { open: Infinity, read: Infinity, total: Infinity };
