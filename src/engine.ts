@@ -14,7 +14,6 @@ import {
   type BuiltinProjections,
   createMemoryLogStore,
   createSnapshotLog,
-  foldRun,
   type LogState,
   type RunView,
   type SnapshotLog,
@@ -23,7 +22,7 @@ import {
 import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { findJsonIssue } from "./json.ts";
-import { resultFromState } from "./resume.ts";
+import { loadRestore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
@@ -509,43 +508,15 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         if (live.has(runId)) throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
       };
       busy();
-      const stored = logStore.readRun !== undefined
-        ? await logStore.readRun(runId)
-        : { events: await logStore.read(runId) };
-      const state = foldRun(stored);
-      if (state === undefined) throw new NotFoundError("run", runId, " in the log store");
-      const name = workflow.name;
-      if (state.workflowId !== name && !state.workflowId.startsWith(`${name}#`)) {
-        throw new TypeError(
-          `Cannot resume run "${runId}" with workflow "${name}": it was started by workflow "${state.workflowId}"`,
-        );
-      }
-      const known = new Set(state.taskIds);
-      const missing = graph.ids.find((id) => !known.has(id)) ?? state.taskIds.find((id) => !graph.index.has(id));
-      if (missing !== undefined || known.size !== graph.n) {
-        throw new TypeError(
-          `Cannot resume run "${runId}" with workflow "${name}": task "${missing}" is in ${
-            graph.index.has(missing!) ? "the workflow but not in the run" : "the run but not in the workflow"
-          }`,
-        );
-      }
-      if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
-        return resultFromState(state);
-      }
-      if (state.status === "created") {
-        // Stopped between its creation and its start: its input was never stored, and nothing ran.
-        throw new NotFoundError("run", runId, " started in the log store (only its creation was stored); run it again");
-      }
+      const restore = await loadRestore(logStore, workflow.name, graph, runId);
+      if (!("state" in restore)) return restore; // It had ended: its stored result.
       if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
       busy();
-      const lastSeq = stored.events.length > 0
-        ? stored.events[stored.events.length - 1].seq
-        : stored.checkpoint?.seq ?? 0;
       const run = new Run(workflow as Workflow<unknown>, graph, env, {
         id: runId,
-        workflowId: state.workflowId,
-        input: state.input,
-        restore: { state, lastSeq },
+        workflowId: restore.state.workflowId,
+        input: restore.state.input,
+        restore,
       });
       live.set(runId, run);
       executions.set(runId, { workflowId: run.workflowId, taskIds: graph.index });

@@ -5,9 +5,19 @@
  *
  * @module
  */
-import { CancelledError, TaskFailedError, TaskSkippedError } from "./errors.ts";
+import { CancelledError, NotFoundError, TaskFailedError, TaskSkippedError } from "./errors.ts";
+import type { Graph } from "./graph.ts";
+import { foldRun } from "./log.ts";
 import { deserializeError } from "./serialize.ts";
-import type { ErrorData, RunResult, RunStateData, TaskResult, TaskStateData, TerminalTaskStatus } from "./types.ts";
+import type {
+  ErrorData,
+  LogStore,
+  RunResult,
+  RunStateData,
+  TaskResult,
+  TaskStateData,
+  TerminalTaskStatus,
+} from "./types.ts";
 
 /** A stored run to resume: its state and the seq of the last event stored for it. */
 export interface Restore {
@@ -15,6 +25,48 @@ export interface Restore {
   readonly state: RunStateData;
   /** The highest seq stored for the run; the resumed run's events come after it. */
   readonly lastSeq: number;
+}
+
+/**
+ * Reads a run back from a store for `engine.resume()`, and checks that the
+ * workflow given is the run's.
+ *
+ * @param store The engine's log store.
+ * @param name The workflow's name.
+ * @param graph The workflow's graph.
+ * @param runId The run.
+ * @returns What to restore, or the result of a run that had ended.
+ * @throws {NotFoundError} Nothing stored, or only the run's creation (it never started).
+ * @throws {TypeError} The workflow's name or task ids are not the run's.
+ */
+export async function loadRestore(
+  store: LogStore,
+  name: string,
+  graph: Graph,
+  runId: string,
+): Promise<Restore | RunResult> {
+  const stored = store.readRun !== undefined ? await store.readRun(runId) : { events: await store.read(runId) };
+  const state = foldRun(stored);
+  if (state === undefined) throw new NotFoundError("run", runId, " in the log store");
+  const where = `Cannot resume run "${runId}" with workflow "${name}"`;
+  if (state.workflowId !== name && !state.workflowId.startsWith(`${name}#`)) {
+    throw new TypeError(`${where}: it was started by workflow "${state.workflowId}"`);
+  }
+  const known = new Set(state.taskIds);
+  const extra = graph.ids.find((id) => !known.has(id));
+  if (extra !== undefined) throw new TypeError(`${where}: task "${extra}" is in the workflow but not in the run`);
+  const missing = state.taskIds.find((id) => !graph.index.has(id));
+  if (missing !== undefined) throw new TypeError(`${where}: task "${missing}" is in the run but not in the workflow`);
+  if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
+    return resultFromState(state);
+  }
+  if (state.status === "created") {
+    // Stopped between its creation and its start: its input was never stored, and nothing ran.
+    throw new NotFoundError("run", runId, " started in the log store (only its creation was stored); run it again");
+  }
+  const events = stored.events;
+  const lastSeq = events.length > 0 ? events[events.length - 1].seq : stored.checkpoint?.seq ?? 0;
+  return { state, lastSeq };
 }
 
 /**
