@@ -246,24 +246,16 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     runCheckpointEvery,
     flush,
     append(batch) {
-      const mutations: Mutation[] = [];
-      let seq = 0;
-      for (const e of batch) {
-        if (e.type === "workflow.created") mutations.push({ key: [p, "r", e.seq, e.runId], value: true });
-        chunked([p, "e", e.runId, e.seq], e, mutations);
-        if (e.seq > seq) seq = e.seq;
-      }
-      if (seq > lastSeq) lastSeq = seq;
-      if (flush === "batch" || batch.length <= 1) return enqueue(mutations, seq);
-      // One commit per event: split the mutations back per event.
-      const parts: Promise<void>[] = [];
-      for (const e of batch) {
+      const perEvent: Mutation[][] = batch.map((e) => {
         const own: Mutation[] = [];
         if (e.type === "workflow.created") own.push({ key: [p, "r", e.seq, e.runId], value: true });
         chunked([p, "e", e.runId, e.seq], e, own);
-        parts.push(enqueue(own, e.seq));
-      }
-      return Promise.all(parts).then(() => {});
+        if (e.seq > lastSeq) lastSeq = e.seq;
+        return own;
+      });
+      if (flush === "batch") return enqueue(perEvent.flat(), batch.length > 0 ? batch[batch.length - 1].seq : 0);
+      // One commit per event.
+      return Promise.all(perEvent.map((own, i) => enqueue(own, batch[i].seq))).then(() => {});
     },
     async read(runId) {
       await tail;
@@ -346,7 +338,18 @@ async function check(done: Promise<Deno.KvCommitResult | Deno.KvCommitError>): P
  *
  * @param path Where; Deno's default database when omitted.
  * @returns The database.
- * @throws {TypeError} `Deno.openKv` is missing (no `--unstable-kv`).
+ * @throws {TypeError} `Deno.openKv` is missing (no `--unstable-kv`) (as a rejection).
+ *
+ * @example Sharing one database between the log store and the cache
+ * ```ts
+ * import { openKv, openKvLogStore, openKvTaskCache } from "@nerv/flow/adapters";
+ * const kv = await openKv(":memory:");
+ * const store = await openKvLogStore({ kv });
+ * const cache = await openKvTaskCache({ kv });
+ * await store.close();
+ * await cache.close();
+ * kv.close();
+ * ```
  */
 export async function openKv(path?: string): Promise<Deno.Kv> {
   if (typeof (Deno as { openKv?: unknown }).openKv !== "function") {

@@ -21,6 +21,14 @@ export interface JsonIssue {
  *
  * @param value Any value.
  * @returns The first issue, or `undefined` when the value is JSON data.
+ *
+ * @example Checking a result before storing it
+ * ```ts
+ * import { findJsonIssue } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * assert.equal(findJsonIssue({ ok: [1, "two", null] }), undefined);
+ * assert.deepEqual(findJsonIssue({ items: [{ when: new Date(0) }] }), { path: "$.items[0].when", what: "a Date" });
+ * ```
  */
 export function findJsonIssue(value: unknown): JsonIssue | undefined {
   if (value === undefined) return undefined;

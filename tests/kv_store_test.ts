@@ -108,3 +108,30 @@ Deno.test("the file task cache keeps entries across reopening, drops expired one
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("without --unstable-kv, opening a KV store fails with a TypeError that says what to do", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-nokv-" });
+  try {
+    const script = `${dir}/main.js`;
+    const adapters = new URL("../adapters/mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { openKvLogStore } from ${JSON.stringify(adapters)};
+try { await openKvLogStore({ path: ":memory:" }); console.log("opened"); }
+catch (e) { console.log(e.name + ": " + e.message); }`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "--allow-read", script],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout).trim();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(stdout, /^TypeError: Cannot open Deno KV: Deno\.openKv is not available; run Deno with --unstable-kv/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
