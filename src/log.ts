@@ -550,6 +550,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     }
     // Acknowledge in order, whatever order the store's promises settle in.
     const stored = Promise.resolve(done);
+    stored.catch(() => {}); // Handled below, in order; not an unhandled rejection meanwhile.
     acked = acked.then(() => stored).then(() => acknowledge(batch), fail);
     if (runCheckpointEvery > 0) checkpointRuns(batch);
   };
