@@ -32,6 +32,8 @@
  */
 export type {
   AnyFlowEvent,
+  CacheEntry,
+  CachePolicy,
   Clock,
   ErrorData,
   EventDataMap,
@@ -42,14 +44,19 @@ export type {
   Priority,
   Profile,
   RetryPolicy,
+  RunCheckpoint,
   RunResult,
+  RunStateData,
   RunStatus,
+  StoredRun,
+  TaskCache,
   TaskContext,
   TaskDef,
   TaskFn,
   TaskPayload,
   TaskResult,
   TaskSpec,
+  TaskStateData,
   TaskStatus,
   TerminalTaskStatus,
   Workflow,
@@ -61,8 +68,10 @@ export {
   CycleError,
   DuplicateTaskError,
   type FlowErrorOptions,
+  LogCorruptedError,
   NotCloneableError,
   NotFoundError,
+  NotSerializableError,
   TaskFailedError,
   TaskModuleError,
   TaskSkippedError,
@@ -84,6 +93,7 @@ export {
   type BuiltinProjections,
   createMemoryLogStore,
   createSnapshotLog,
+  foldRun,
   importLog,
   type LogExport,
   type LogState,
@@ -94,6 +104,9 @@ export {
   type SnapshotLogOptions,
   type TaskView,
 } from "./src/log.ts";
+export { loadLog, type LoadLogOptions } from "./src/replay.ts";
+export { createMemoryTaskCache, type MemoryTaskCache, type MemoryTaskCacheOptions } from "./src/cache.ts";
+export { findJsonIssue, type JsonIssue } from "./src/json.ts";
 export { createProjectionStore, type ProjectionStore, type StoreState } from "./src/store.ts";
 export { createContainer, type EngineContainer, type Provider, type Token, TOKENS } from "./src/container.ts";
 export { type Dispatchable, Scheduler } from "./src/scheduler.ts";
@@ -103,6 +116,7 @@ export {
   type Engine,
   type EngineExtras,
   type EngineOptions,
+  type ResumeOptions,
   type RunHandle,
   type RunOptions,
   type RunSnapshot,

@@ -9,7 +9,7 @@ import { type DependencyContainer, rootContainer } from "./deps.ts";
 import type { EventBus } from "./bus.ts";
 import type { SnapshotLog } from "./log.ts";
 import type { Scheduler } from "./scheduler.ts";
-import type { Clock, Executor, LogStore, Profile } from "./types.ts";
+import type { Clock, Executor, LogStore, Profile, TaskCache } from "./types.ts";
 
 /** A typed injection token. */
 export type Token<T> = symbol & { readonly __type?: T };
@@ -27,6 +27,7 @@ export const TOKENS: {
   readonly executors: Token<Readonly<Record<Profile, Executor>>>;
   readonly scheduler: Token<Scheduler>;
   readonly random: Token<() => number>;
+  readonly cache: Token<TaskCache>;
 } = Object.freeze({
   clock: token<Clock>("clock"),
   bus: token<EventBus>("bus"),
@@ -35,6 +36,7 @@ export const TOKENS: {
   executors: token<Readonly<Record<Profile, Executor>>>("executors"),
   scheduler: token<Scheduler>("scheduler"),
   random: token<() => number>("random"),
+  cache: token<TaskCache>("cache"),
 });
 
 /** How a component is provided: a value, or a factory called once per engine. */

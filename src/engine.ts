@@ -8,7 +8,7 @@
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
-import { DuplicateTaskError, NotFoundError } from "./errors.ts";
+import { DuplicateTaskError, NotFoundError, NotSerializableError } from "./errors.ts";
 import { defineWorkflow, describe, graphOf, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
@@ -20,6 +20,9 @@ import {
   type TaskView,
 } from "./log.ts";
 import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
+import { createMemoryTaskCache } from "./cache.ts";
+import { findJsonIssue } from "./json.ts";
+import { loadRestore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
@@ -29,6 +32,7 @@ import type {
   LogStore,
   Profile,
   RunResult,
+  TaskCache,
   TaskDef,
   Workflow,
   WorkflowStatus,
@@ -62,8 +66,15 @@ export interface EngineOptions {
   workers?: false | Partial<Record<"cpu" | "mixed" | "memory", number>>;
   /** Time source for timestamps, timeouts and backoff. Default: the system clock. */
   clock?: Clock;
-  /** Where the log's events go besides memory. Default: an in-memory store. */
+  /**
+   * Where the log's events go besides memory, and where `resume()` reads runs
+   * back. Default: an in-memory store. On a durable store (a file or Deno KV
+   * store from `@nerv/flow/adapters`) nothing is acknowledged before it is
+   * stored: see {@linkcode LogStore}.
+   */
   logStore?: LogStore;
+  /** Where cached task results are kept. Default: an in-memory cache of 10,000 entries. */
+  cache?: TaskCache;
   /**
    * Events the bus keeps in `history()`.
    * @default {1000}
@@ -134,6 +145,12 @@ export interface RunSnapshot {
   workflow: RunView;
   /** Every task's status, attempts, times, result or error. */
   tasks: Record<string, TaskView>;
+}
+
+/** Options of `resume()`. */
+export interface ResumeOptions {
+  /** Cancels the resumed run when aborted. */
+  signal?: AbortSignal;
 }
 
 /** A started run. */
@@ -221,6 +238,27 @@ export interface Engine {
    * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
    */
   start<I>(workflow: Workflow<I>, options?: RunOptions<I>): RunHandle;
+  /**
+   * Resumes a run from the engine's log store (after a crash, in a new
+   * process): the tasks that completed keep their stored results and never
+   * run again; the tasks that were running, waiting or retrying run again,
+   * their attempt numbers carried on (an attempt cut off by the crash is not
+   * charged to the retry policy); failed and skipped tasks stay so; a run
+   * that was being cancelled ends cancelled. The run keeps its id, input and
+   * workflow id. A run that had already ended is not run again: its stored
+   * result is returned.
+   *
+   * Task bodies are not in the log, so the caller passes the workflow the run
+   * was started with (the same task ids; the bodies may be fixed versions).
+   *
+   * @param workflow The run's workflow, from `defineWorkflow`.
+   * @param runId The run to resume.
+   * @param options A signal that cancels it.
+   * @returns The run's result, as `run()` gives it.
+   * @throws {NotFoundError} The store has no events of that run, or only its creation (it never started; run it again) (as a rejection).
+   * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
+   */
+  resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
   /**
    * Reads a projection from the log (see `SnapshotLog.project`).
    *
@@ -365,6 +403,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
   container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? createMemoryLogStore() });
   container.register(TOKENS.log, { useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore) }) });
+  container.register(TOKENS.cache, {
+    useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
+  });
   container.register(TOKENS.executors, {
     useFactory: () => {
       const inline = createInlineExecutor();
@@ -397,6 +438,8 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const executors = container.resolve(TOKENS.executors);
   const scheduler = container.resolve(TOKENS.scheduler);
   const random = container.resolve(TOKENS.random);
+  const cache = container.resolve(TOKENS.cache);
+  const logStore = container.resolve(TOKENS.logStore);
   const store = createProjectionStore();
   const live = new Map<string, Run>();
   const ended = new Set<string>();
@@ -421,6 +464,18 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     if (any) store.update(state.seq, runs);
   };
   const unsubscribeLog = log.subscribe(syncStore);
+  // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
+  if (log.durable) {
+    log.whenDurable(Infinity).catch((error) => {
+      for (const run of live.values()) run.cancel(error);
+    });
+  }
+  // On a durable store, listeners hear an event once it is stored.
+  const unsubscribeDurable = log.durable
+    ? log.onDurable((batch) => {
+      for (const event of batch) bus.emit(event);
+    })
+    : undefined;
 
   const env = {
     bus,
@@ -432,6 +487,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     taskLogic,
     ordering,
     inspect: options.inspect as RunEnv["inspect"],
+    cache,
     onEnd(run: Run) {
       live.delete(run.id);
       ended.add(run.id);
@@ -447,6 +503,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
     }
     if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    if (log.durable) {
+      const issue = findJsonIssue(runOptions.input);
+      if (issue !== undefined) throw new NotSerializableError("input", id, issue.path, issue.what);
+    }
     let notice: { profiles: Profile[]; reason: string } | undefined;
     if (!workersAvailable && !fallbackAnnounced) {
       const profiles = new Set<Profile>();
@@ -501,6 +561,31 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     },
     start(workflow, runOptions) {
       return handleOf(start(workflow, runOptions));
+    },
+    async resume(workflow, runId, resumeOptions = {}) {
+      if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
+      const graph = graphOf(workflow);
+      if (typeof runId !== "string" || runId.length === 0) {
+        throw new TypeError(`Cannot resume a run: runId ${describe(runId)} must be a non-empty string`);
+      }
+      const busy = () => {
+        if (live.has(runId)) throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
+      };
+      busy();
+      const restore = await loadRestore(logStore, workflow.name, graph, runId);
+      if (!("state" in restore)) return restore; // It had ended: its stored result.
+      if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
+      busy();
+      const run = new Run(workflow as Workflow<unknown>, graph, env, {
+        id: runId,
+        workflowId: restore.state.workflowId,
+        input: restore.state.input,
+        restore,
+      });
+      live.set(runId, run);
+      executions.set(runId, { workflowId: run.workflowId, taskIds: graph.index });
+      run.start(resumeOptions.signal);
+      return run.result;
     },
     project(name: string, runId?: string) {
       return log.project(name as keyof BuiltinProjections, runId) as never;
@@ -590,7 +675,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       closed = true;
       const pending = [...live.values()];
       for (const run of pending) run.cancel(new Error("The engine was closed"));
-      await Promise.all(pending.map((r) => r.result));
+      await Promise.allSettled(pending.map((r) => r.result));
+      // Whatever was appended reaches the store before the engine says it is closed.
+      await log.sync().catch(() => {});
       const seen = new Set<Executor>();
       for (const p of PROFILES) {
         const ex = executors[p];
@@ -599,6 +686,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         await ex.close?.();
       }
       unsubscribeLog();
+      unsubscribeDurable?.();
       log.close();
     },
   };

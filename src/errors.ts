@@ -400,3 +400,89 @@ export class NotCloneableError extends TypeError {
     this.part = part;
   }
 }
+
+/**
+ * A value that must be stored as JSON is not JSON data: a task's result or
+ * the run's input on a durable log store, a cached task's result on a
+ * durable cache, or a cache key. JSON data is plain objects, arrays,
+ * strings, finite numbers, booleans and null (`undefined` object fields are
+ * dropped, as `JSON.stringify` does); `path` says where the culprit is.
+ *
+ * @example
+ * ```ts
+ * import { NotSerializableError } from "@nerv/flow";
+ * const e = new NotSerializableError("result", "parse", "$.when", "a Date");
+ * console.log(e.message); // Cannot store the result of task "parse" as JSON: $.when is a Date
+ * ```
+ */
+export class NotSerializableError extends TypeError {
+  /** What was being stored. */
+  readonly part: "input" | "result" | "cache key";
+  /** The task (for `result` and `cache key`) or the run (for `input`). */
+  readonly owner: string;
+  /** Where in the value the culprit is, from `$` (the value itself). */
+  readonly path: string;
+  /** What the culprit is, e.g. `a function`, `a Date`, `NaN`, `a cycle`. */
+  readonly what: string;
+  /**
+   * Creates the error.
+   *
+   * @param part What was being stored.
+   * @param owner The task id (result, cache key) or the run id (input).
+   * @param path Where in the value the culprit is.
+   * @param what What the culprit is.
+   */
+  constructor(part: "input" | "result" | "cache key", owner: string, path: string, what: string) {
+    super(
+      `Cannot store the ${part} of ${part === "input" ? "run" : "task"} "${owner}" as JSON: ${path} is ${what}`,
+    );
+    this.name = "NotSerializableError";
+    this.part = part;
+    this.owner = owner;
+    this.path = path;
+    this.what = what;
+  }
+}
+
+/**
+ * A stored log is damaged before its end: a record that is not valid (bad
+ * JSON, a checksum mismatch) is followed by valid ones. A damaged tail (a
+ * half-written last record, garbage bytes after the last valid one) is not
+ * this error: the store recovers up to the last valid record and reports it.
+ *
+ * @example
+ * ```ts
+ * import { LogCorruptedError } from "@nerv/flow";
+ * const e = new LogCorruptedError("/var/flow.log", 12, 3456, "checksum mismatch");
+ * console.log(e.message);
+ * // Cannot open log "/var/flow.log": line 12 (byte 3456) is damaged (checksum mismatch) and valid records follow it
+ * ```
+ */
+export class LogCorruptedError extends Error {
+  /** The log's path or name. */
+  readonly path: string;
+  /** The damaged line, from 1. */
+  readonly line: number;
+  /** Its byte offset in the file. */
+  readonly offset: number;
+  /** What is wrong with it. */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   *
+   * @param path The log's path or name.
+   * @param line The damaged line, from 1.
+   * @param offset Its byte offset.
+   * @param reason What is wrong with it.
+   */
+  constructor(path: string, line: number, offset: number, reason: string) {
+    super(
+      `Cannot open log "${path}": line ${line} (byte ${offset}) is damaged (${reason}) and valid records follow it`,
+    );
+    this.name = "LogCorruptedError";
+    this.path = path;
+    this.line = line;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}

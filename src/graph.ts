@@ -7,7 +7,7 @@
  * @module
  */
 import { CycleError, DuplicateTaskError, UnknownDependencyError } from "./errors.ts";
-import type { Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
+import type { CachePolicy, Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
 
 /** The compiled form of a workflow the runtime reads: indices, not ids. */
 export interface Graph {
@@ -265,7 +265,23 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     profile,
     tags,
     metadata: def.metadata === undefined ? NO_METADATA : Object.freeze({ ...def.metadata }),
+    cache: resolveCache(where, def.cache),
   });
+}
+
+function resolveCache<I>(where: string, cache: CachePolicy<I> | undefined): Readonly<CachePolicy<I>> | undefined {
+  if (cache === undefined) return undefined;
+  if (cache === null || typeof cache !== "object") {
+    throw new TypeError(`${where} has "cache" ${describe(cache)}, expected an object`);
+  }
+  positive(where, "cache.ttlMs", cache.ttlMs);
+  if (cache.key !== undefined && typeof cache.key !== "function") {
+    throw new TypeError(`${where} has cache.key ${describe(cache.key)}, expected a function`);
+  }
+  if (cache.version !== undefined && typeof cache.version !== "string") {
+    throw new TypeError(`${where} has cache.version ${describe(cache.version)}, expected a string`);
+  }
+  return Object.freeze({ ttlMs: cache.ttlMs, key: cache.key, version: cache.version ?? "" });
 }
 
 function resolveRetry(where: string, retry: RetryPolicy | undefined): Readonly<Required<RetryPolicy>> {

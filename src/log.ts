@@ -9,11 +9,27 @@
  * Immutable's transient mutations, so the engine's hot path only pushes to an
  * array.
  *
+ * On a durable store (`store.durable`), `durableSeq`, `whenDurable()`,
+ * `sync()` and `onDurable()` say which events the store has acknowledged; the
+ * engine acknowledges nothing before that. Batches go to the store at the end
+ * of each macrotask, or at the end of the current microtask burst when
+ * someone waits for them (`whenDurable`).
+ *
  * @module
  */
 import { IMap, IRecord, is, List } from "./deps.ts";
 import { NotFoundError, skippedMessage } from "./errors.ts";
-import type { AnyFlowEvent, ErrorData, LogStore, TaskStatus, WorkflowStatus } from "./types.ts";
+import type {
+  AnyFlowEvent,
+  ErrorData,
+  LogStore,
+  RunCheckpoint,
+  RunStateData,
+  StoredRun,
+  TaskStateData,
+  TaskStatus,
+  WorkflowStatus,
+} from "./types.ts";
 
 /** A projection a user registers: a fold over every event of the log. */
 export interface ProjectionDef<T> {
@@ -45,6 +61,8 @@ export interface TaskView {
   endedAt?: number;
   /** Its result, when completed. */
   result?: unknown;
+  /** `true` when its result came from the cache (it did not run). */
+  cached?: true;
   /** Its error, when failed, skipped or cancelled. */
   error?: ErrorData;
 }
@@ -117,6 +135,14 @@ export interface LogState {
    */
   project<T = unknown>(name: string): T;
   /**
+   * One run's whole state as JSON data: what a checkpoint or a resume keeps.
+   *
+   * @param runId The run.
+   * @returns Its state.
+   * @throws {NotFoundError} No such run.
+   */
+  runState(runId: string): RunStateData;
+  /**
    * Value equality with another state (events compared by value, results by identity).
    *
    * @param other Another state.
@@ -147,6 +173,32 @@ export interface SnapshotLogOptions {
 export interface SnapshotLog {
   /** The seq of the last appended event. */
   readonly seq: number;
+  /** Whether the store is durable: events count as acknowledged only once it has stored them. */
+  readonly durable: boolean;
+  /** The seq of the last event the store acknowledged (every event, at once, on a store that is not durable). */
+  readonly durableSeq: number;
+  /**
+   * Hands pending events to the store and waits until it has acknowledged every event appended so far.
+   *
+   * @returns When they are stored.
+   * @throws {Error} The store failed (the promise rejects with its error); later calls reject too.
+   */
+  sync(): Promise<void>;
+  /**
+   * Waits until the store has acknowledged the event with this seq and every one before it (without handing pending events over now).
+   *
+   * @param seq A seq of this log.
+   * @returns When they are stored.
+   * @throws {Error} The store failed (the promise rejects with its error).
+   */
+  whenDurable(seq: number): Promise<void>;
+  /**
+   * Listens to acknowledged batches: called with each batch, in order, once the store has it.
+   *
+   * @param listener Receives the batch's events.
+   * @returns A function that stops listening.
+   */
+  onDurable(listener: (events: readonly AnyFlowEvent[]) => void): () => void;
   /**
    * Appends an event; its `seq` must be greater than every earlier one.
    *
@@ -251,6 +303,7 @@ class TaskState {
   readonly startedAt: number | undefined;
   readonly endedAt: number | undefined;
   readonly result: unknown;
+  readonly cached: boolean;
   readonly error: ErrorData | undefined;
   readonly order: number;
   constructor(d: TaskDraft) {
@@ -259,6 +312,7 @@ class TaskState {
     this.startedAt = d.startedAt;
     this.endedAt = d.endedAt;
     this.result = d.result;
+    this.cached = d.cached;
     this.error = d.error;
     this.order = d.order;
     Object.freeze(this);
@@ -266,7 +320,7 @@ class TaskState {
   equals(other: unknown): boolean {
     return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
       other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
-      deepEqual(other.result, this.result) && deepEqual(other.error, this.error);
+      other.cached === this.cached && deepEqual(other.result, this.result) && deepEqual(other.error, this.error);
   }
   hashCode(): number {
     return (this.attempts * 31 + this.order) | 0;
@@ -279,6 +333,7 @@ interface TaskDraft {
   startedAt: number | undefined;
   endedAt: number | undefined;
   result: unknown;
+  cached: boolean;
   error: ErrorData | undefined;
   order: number;
 }
@@ -338,6 +393,7 @@ type RunRecProps = {
   startedAt: number | undefined;
   endedAt: number | undefined;
   error: Deep<ErrorData> | undefined;
+  input: Deep<unknown> | undefined;
   taskIds: List<string>;
   tasks: List<TaskState | undefined>;
   counts: List<number>;
@@ -351,6 +407,7 @@ const RunRec = IRecord<RunRecProps>({
   startedAt: undefined,
   endedAt: undefined,
   error: undefined,
+  input: undefined,
   taskIds: List<string>(),
   tasks: List<TaskState | undefined>(),
   counts: List<number>(),
@@ -433,15 +490,92 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const store = options.store;
   const onStoreError = options.onStoreError ??
     ((error: unknown) => console.error("nerv-flow: the log store rejected a batch", error));
+  const durable = store?.durable === true;
+  const storeSeq = store?.lastSeq ?? 0;
+  if (!Number.isInteger(storeSeq) || storeSeq < 0) {
+    throw new RangeError(`Cannot create snapshot log: the store's lastSeq ${storeSeq} must be an integer >= 0`);
+  }
+  // 0: no checkpoints (the store takes none, or asks for none with Infinity).
+  const every = store?.writeCheckpoint === undefined ? 0 : store.runCheckpointEvery ?? 10_000;
+  const runCheckpointEvery = Number.isFinite(every) && every > 0 ? every : 0;
   let events = List<AnyFlowEvent>();
   let pending: AnyFlowEvent[] = [];
   let core: Core = EMPTY_CORE;
   let view: StateView | undefined;
-  let lastSeq = 0;
+  let lastSeq = storeSeq;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let burst = false;
   const projections: ProjectionDef<unknown>[] = [];
   const checkpoints: Core[] = [EMPTY_CORE];
   const listeners = new Set<(state: LogState) => void>();
+  // Acknowledgement: what the store has, in order.
+  let durableSeq = lastSeq;
+  let acked: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
+  const waiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  const durableListeners = new Set<(events: readonly AnyFlowEvent[]) => void>();
+  const sinceCheckpoint = new Map<string, number>();
+
+  const acknowledge = (batch: readonly AnyFlowEvent[]) => {
+    if (failure !== undefined) return;
+    durableSeq = batch[batch.length - 1].seq;
+    for (const listener of durableListeners) {
+      try {
+        listener(batch);
+      } catch (error) {
+        console.error("nerv-flow: a durability listener threw", error);
+      }
+    }
+    let k = 0;
+    while (k < waiters.length && waiters[k].seq <= durableSeq) waiters[k++].resolve();
+    if (k > 0) waiters.splice(0, k);
+  };
+  const fail = (error: unknown) => {
+    if (failure !== undefined) return;
+    failure = { error };
+    onStoreError(error);
+    for (const w of waiters.splice(0)) w.reject(error);
+  };
+  const toStore = (batch: AnyFlowEvent[]) => {
+    let done: void | Promise<void>;
+    try {
+      done = store!.append(batch);
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    if (!durable) {
+      if (done instanceof Promise) done.catch(onStoreError);
+      acknowledge(batch);
+      return;
+    }
+    // Acknowledge in order, whatever order the store's promises settle in.
+    const stored = Promise.resolve(done);
+    stored.catch(() => {}); // Handled below, in order; not an unhandled rejection meanwhile.
+    acked = acked.then(() => stored).then(() => acknowledge(batch), fail);
+    if (runCheckpointEvery > 0) checkpointRuns(batch);
+  };
+  const checkpointRuns = (batch: readonly AnyFlowEvent[]) => {
+    for (let i = 0; i < batch.length; i++) {
+      const runId = batch[i].runId;
+      sinceCheckpoint.set(runId, (sinceCheckpoint.get(runId) ?? 0) + 1);
+    }
+    for (const [runId, count] of sinceCheckpoint) {
+      const run = core.runs.get(runId);
+      if (run === undefined || isRunEnded(run.status)) {
+        sinceCheckpoint.delete(runId);
+        continue;
+      }
+      if (count < Math.max(runCheckpointEvery, run.taskIds.size)) continue;
+      sinceCheckpoint.set(runId, 0);
+      const checkpoint: RunCheckpoint = { runId, seq: core.seq, state: exportRun(run) };
+      try {
+        const done = store!.writeCheckpoint!(checkpoint);
+        if (done instanceof Promise) done.catch(fail);
+      } catch (error) {
+        fail(error);
+      }
+    }
+  };
 
   const flush = () => {
     if (timer !== undefined) {
@@ -457,14 +591,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     core = fold(core, batch, 0, batch.length, projections);
     view = undefined;
     if (core.size - checkpoints[checkpoints.length - 1].size >= checkpointEvery) checkpoints.push(core);
-    if (store !== undefined) {
-      try {
-        const done = store.append(batch);
-        if (done instanceof Promise) done.catch(onStoreError);
-      } catch (error) {
-        onStoreError(error);
-      }
-    }
+    if (store !== undefined) toStore(batch);
+    else acknowledge(batch);
     if (listeners.size > 0) {
       const state = current();
       for (const listener of listeners) {
@@ -475,6 +603,25 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         }
       }
     }
+  };
+  const whenDurable = (seq: number): Promise<void> => {
+    if (failure !== undefined) return Promise.reject(failure.error);
+    if (durableSeq >= seq) return Promise.resolve();
+    if (pending.length > 0 && seq >= pending[0].seq && !burst) {
+      // Someone waits for events not handed over yet: hand them over at the end of this burst, not after a timer.
+      burst = true;
+      queueMicrotask(endBurst);
+    }
+    return new Promise<void>((resolve, reject) => {
+      // Kept in seq order, so the oldest waiters are served first.
+      let k = waiters.length;
+      while (k > 0 && waiters[k - 1].seq > seq) k--;
+      waiters.splice(k, 0, { seq, resolve, reject });
+    });
+  };
+  const endBurst = () => {
+    burst = false;
+    flush();
   };
   const current = (): StateView => {
     flush();
@@ -496,6 +643,10 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     get seq() {
       return lastSeq;
     },
+    durable,
+    get durableSeq() {
+      return durableSeq;
+    },
     nextSeq() {
       return lastSeq + 1;
     },
@@ -509,6 +660,15 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       else if (pending.length === 1 && (listeners.size > 0 || store !== undefined)) {
         timer = setTimeout(flush, 0);
       }
+    },
+    sync() {
+      flush();
+      return whenDurable(lastSeq);
+    },
+    whenDurable,
+    onDurable(listener) {
+      durableListeners.add(listener);
+      return () => durableListeners.delete(listener);
     },
     events(runId) {
       flush();
@@ -603,8 +763,10 @@ export function importLog(data: LogExport, options?: SnapshotLogOptions): Snapsh
   return log;
 }
 
-/** The in-memory `LogStore`: synchronous. */
+/** The in-memory `LogStore`: synchronous, not durable. */
 export interface MemoryLogStore extends LogStore {
+  /** The highest seq appended (0 when empty): a second engine on this store numbers after it. */
+  readonly lastSeq: number;
   /**
    * Appends events, in order.
    *
@@ -618,6 +780,12 @@ export interface MemoryLogStore extends LogStore {
    * @returns A copy of its events (empty for an unknown run).
    */
   read(runId: string): AnyFlowEvent[];
+  /**
+   * The runs stored, oldest first.
+   *
+   * @returns Their ids.
+   */
+  runs(): string[];
 }
 
 /**
@@ -634,8 +802,13 @@ export interface MemoryLogStore extends LogStore {
  */
 export function createMemoryLogStore(): MemoryLogStore {
   const runs = new Map<string, AnyFlowEvent[]>();
+  let lastSeq = 0;
   return {
+    get lastSeq() {
+      return lastSeq;
+    },
     append(events) {
+      if (events.length > 0) lastSeq = Math.max(lastSeq, events[events.length - 1].seq);
       let runId = "";
       let list: AnyFlowEvent[] | undefined;
       for (const e of events) {
@@ -649,6 +822,9 @@ export function createMemoryLogStore(): MemoryLogStore {
     },
     read(runId) {
       return runs.get(runId)?.slice() ?? [];
+    },
+    runs() {
+      return [...runs.keys()];
     },
   };
 }
@@ -692,6 +868,11 @@ class StateView implements LogState {
     const value = projectRun(name as keyof BuiltinProjections, run);
     this.#memo.set(key, value);
     return value as never;
+  }
+  runState(runId: string): RunStateData {
+    const run = this.#core.runs.get(runId);
+    if (run === undefined) throw new NotFoundError("run", runId, " in the log");
+    return exportRun(run);
   }
   equals(other: LogState): boolean {
     if (!(other instanceof StateView)) return false;
@@ -755,7 +936,10 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
         if (t !== undefined) {
           if (t.startedAt !== undefined) v.startedAt = t.startedAt;
           if (t.endedAt !== undefined) v.endedAt = t.endedAt;
-          if (t.status === "completed") v.result = t.result;
+          if (t.status === "completed") {
+            v.result = t.result;
+            if (t.cached) v.cached = true;
+          }
           if (t.error !== undefined) v.error = t.error;
         }
         out[id] = v;
@@ -766,6 +950,8 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
 }
 
 interface RunDraft {
+  /** The run's state was replaced (`workflow.resumed`): build it afresh, not on `rec`. */
+  reset: boolean;
   rec: RunRec;
   fields: Partial<RunRecProps>;
   ids: List<string>;
@@ -797,6 +983,7 @@ function fold(
         const rec = base.runs.get(draftRun) ??
           RunRec({ runId: e.runId, workflowId: e.workflowId, createdAt: e.timestamp, counts: ZERO_COUNTS });
         draft = {
+          reset: false,
           rec,
           fields: {},
           ids: rec.taskIds,
@@ -824,10 +1011,11 @@ function fold(
         });
         indexCache.set(ids, index);
       }
-      const tasks = d.touched.size === 0 ? d.rec.tasks : d.rec.tasks.withMutations((l) => {
+      const rec = d.reset ? RunRec({ runId }) : d.rec;
+      const tasks = d.touched.size === 0 ? rec.tasks : rec.tasks.withMutations((l) => {
         for (const [k, t] of d.touched) l.set(k, new TaskState(t));
       });
-      m.set(runId, d.rec.merge({ ...d.fields, taskIds: ids, tasks, counts: List(d.counts), ends: d.ends }));
+      m.set(runId, rec.merge({ ...d.fields, taskIds: ids, tasks, counts: List(d.counts), ends: d.ends }));
     }
   });
   let custom = base.custom;
@@ -860,6 +1048,10 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "workflow.started":
       d.fields.status = "running";
       d.fields.startedAt = e.timestamp;
+      d.fields.input = new Deep(e.data.input);
+      return;
+    case "workflow.resumed":
+      restoreDraft(d, e.data.state);
       return;
     case "workflow.completed":
       d.fields.status = "completed";
@@ -900,6 +1092,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
         startedAt: undefined,
         endedAt: undefined,
         result: undefined,
+        cached: false,
         error: undefined,
         order: 0,
       }
@@ -926,6 +1119,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "task.completed":
       t.status = "completed";
       t.result = e.data.result;
+      t.cached = e.data.cached === true;
       t.error = undefined;
       break;
     case "task.failed":
@@ -949,6 +1143,119 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     d.counts[STATUS_CODE[before]]--;
     d.counts[STATUS_CODE[t.status]]++;
   }
+}
+
+/** Replaces a run's state in a draft by `state` (a `workflow.resumed` event). */
+function restoreDraft(d: RunDraft, state: RunStateData): void {
+  d.reset = true;
+  d.fields = {
+    workflowId: state.workflowId,
+    status: state.status,
+    createdAt: state.createdAt,
+    startedAt: state.startedAt,
+    endedAt: state.endedAt,
+    error: state.error === undefined ? undefined : new Deep(state.error),
+    input: new Deep(state.input),
+  };
+  const ids = List(state.taskIds);
+  d.ids = ids;
+  d.index = indexOf(ids);
+  d.added = [];
+  d.touched = new Map();
+  const counts = [ids.size, 0, 0, 0, 0, 0, 0, 0];
+  for (let k = 0; k < state.tasks.length; k++) {
+    const t = state.tasks[k];
+    if (t === null || t === undefined) continue;
+    d.touched.set(k, {
+      status: t.status,
+      attempts: t.attempts,
+      startedAt: t.startedAt,
+      endedAt: t.endedAt,
+      result: t.result,
+      cached: t.cached === true,
+      error: t.error,
+      order: t.order,
+    });
+    counts[0]--;
+    counts[STATUS_CODE[t.status]]++;
+  }
+  d.counts = counts;
+  d.ends = state.ends;
+}
+
+/** A run record as JSON data. */
+function exportRun(run: RunRec): RunStateData {
+  const tasks: (TaskStateData | null)[] = new Array(run.taskIds.size).fill(null);
+  run.tasks.forEach((t, k) => {
+    if (t === undefined) return;
+    const out: TaskStateData = { status: t.status, attempts: t.attempts, order: t.order };
+    if (t.startedAt !== undefined) out.startedAt = t.startedAt;
+    if (t.endedAt !== undefined) out.endedAt = t.endedAt;
+    if (t.status === "completed" && t.result !== undefined) out.result = t.result;
+    if (t.cached) out.cached = true;
+    if (t.error !== undefined) out.error = t.error;
+    tasks[k] = out;
+  });
+  const state: RunStateData = {
+    runId: run.runId,
+    workflowId: run.workflowId,
+    status: run.status,
+    createdAt: run.createdAt,
+    taskIds: run.taskIds.toArray(),
+    tasks,
+    ends: run.ends,
+  };
+  if (run.startedAt !== undefined) state.startedAt = run.startedAt;
+  if (run.endedAt !== undefined) state.endedAt = run.endedAt;
+  if (run.error !== undefined) state.error = run.error.value;
+  if (run.input !== undefined && run.input.value !== undefined) state.input = run.input.value;
+  return state;
+}
+
+function isRunEnded(status: WorkflowStatus): boolean {
+  return status === "completed" || status === "failed" || status === "cancelled";
+}
+
+/**
+ * Folds a stored run (its checkpoint, if any, then its events) into its state.
+ *
+ * @param stored What a store's `readRun` returned (or `{ events }`).
+ * @returns The run's state, or `undefined` when there is nothing stored.
+ *
+ * @example
+ * ```ts
+ * import { createEngine, createMemoryLogStore, defineWorkflow, foldRun } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const store = createMemoryLogStore();
+ * const engine = createEngine({ logStore: store });
+ * const { runId } = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * await engine.close();
+ * const state = foldRun({ events: store.read(runId) })!;
+ * assert.equal(state.status, "completed");
+ * assert.equal(state.tasks[0]?.result, 1);
+ * ```
+ */
+export function foldRun(stored: StoredRun): RunStateData | undefined {
+  const events: AnyFlowEvent[] = [];
+  const cp = stored.checkpoint;
+  if (cp !== undefined) events.push(restoreEvent(cp));
+  for (const e of stored.events) if (cp === undefined || e.seq > cp.seq) events.push(e);
+  if (events.length === 0) return undefined;
+  const runId = events[0].runId;
+  const run = fold(EMPTY_CORE, events, 0, events.length, []).runs.get(runId);
+  return run === undefined ? undefined : exportRun(run);
+}
+
+/** A checkpoint as the event that installs it (internal: never appended to a log). */
+function restoreEvent(cp: RunCheckpoint): AnyFlowEvent {
+  return {
+    type: "workflow.resumed",
+    seq: cp.seq,
+    runId: cp.runId,
+    workflowId: cp.state.workflowId,
+    timestamp: cp.state.createdAt,
+    data: { state: cp.state, rerun: [], interrupted: [] },
+  };
 }
 
 function skippedErrorData(taskId: string, dependency: string, status: string): ErrorData {

@@ -7,6 +7,10 @@
  * the first fails), so only the tasks that matter are alive; the actor's
  * guards then decide ready or skipped. Finished actors are dropped at once.
  *
+ * On a durable log store a completed task's dependents start, and the run's
+ * result resolves, only once the store acknowledged the task's event; a
+ * resumed run starts from the state its store kept.
+ *
  * @module
  */
 import {
@@ -22,9 +26,11 @@ import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
-import { CancelledError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
+import { CancelledError, NotSerializableError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
+import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
+import { type Restore, restoreTaskError } from "./resume.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
@@ -36,6 +42,7 @@ import type {
   Profile,
   RunResult,
   RunStatus,
+  TaskCache,
   TaskContext,
   TaskResult,
   TaskSpec,
@@ -73,6 +80,8 @@ export interface RunEnv {
   taskLogic: TaskLogicMode;
   ordering: "critical-path" | "fifo";
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Results of cached tasks. */
+  cache: TaskCache;
   onEnd(run: Run): void;
 }
 
@@ -177,12 +186,31 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #depth = 0;
   #detachSignal: (() => void) | undefined;
   #final: RunResult | undefined;
+  #reject!: (error: unknown) => void;
+  /** The log's store is durable: acknowledge completions once stored; results must be JSON. */
+  readonly #durable: boolean;
+  /** Per task: 1 = result from the cache. Allocated when the workflow caches or the run is resumed. */
+  #cached: Uint8Array | undefined;
+  /** Per task: 1 = no retry (the result cannot be stored, the cache key failed). */
+  #noRetry: Uint8Array | undefined;
+  /** Per task: attempts cut off by a crash (not charged to the retry policy). */
+  #interrupted: Int32Array | undefined;
+  /** Per cached task: its cache key once looked up. */
+  #cacheKeys: (string | undefined)[] | undefined;
+  readonly #restore: Restore | undefined;
+  #resumeCancel: Error | undefined;
 
   constructor(
     workflow: Workflow<unknown>,
     graph: Graph,
     env: RunEnv,
-    init: { id: string; workflowId: string; input: unknown; notice?: EventDataMap["executor.inline"] },
+    init: {
+      id: string;
+      workflowId: string;
+      input: unknown;
+      restore?: Restore;
+      notice?: EventDataMap["executor.inline"];
+    },
   ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
@@ -212,9 +240,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
     for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
     this.#backlog = new IndexHeap(keys);
-    this.result = new Promise<RunResult>((resolve) => {
+    this.result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
+      this.#reject = reject;
     });
+    this.#durable = env.log.durable;
+    this.#restore = init.restore;
+    if (workflow.tasks.some((t) => t.cache !== undefined)) {
+      this.#cached = new Uint8Array(n);
+      this.#cacheKeys = new Array(n);
+    }
     this.#workflowActor = createActor(workflowMachine, {
       input: { host: this },
       id: `workflow:${this.id}`,
@@ -222,7 +257,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       inspect: env.inspect,
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
-    this.#emit("workflow.created", -1, undefined, { name: workflow.name, taskIds: graph.ids });
+    if (init.restore !== undefined) this.#restoreTasks(init.restore);
+    else this.#emit("workflow.created", -1, undefined, { name: workflow.name, taskIds: graph.ids });
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
   }
 
@@ -286,6 +322,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {
+    if (this.#restore !== undefined) {
+      this.#resumeTasks(this.#restore);
+      return;
+    }
     this.#startedAtRun = this.#env.clock.now();
     const now = this.#startedAtRun;
     this.#emit("workflow.started", -1, undefined, { input: this.#input }, now);
@@ -300,7 +340,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   cancelTasks(reason: unknown): void {
     this.#cancelling = true;
-    const error = new CancelledError(this.id, { cause: reason });
+    const error = this.#resumeCancel ?? new CancelledError(this.id, { cause: reason });
     this.#cancelReason = error;
     this.#runController.abort(error);
     const event: TaskActorEvent = { type: "cancel", reason: error };
@@ -309,6 +349,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       const actor = this.#actors[i] ?? this.#spawn(i);
       actor.send(event);
     }
+    // A resumed run whose tasks had all ended while it was being cancelled.
+    if (this.#settled === this.#g.n) this.#workflowActor.send(SETTLED);
     this.#env.scheduler.drain();
   }
 
@@ -337,8 +379,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const tasks: Record<string, TaskResult> = {};
     for (let i = 0; i < this.#g.n; i++) {
       const r: TaskResult = { status: STATUS_OF[this.#status[i]]!, attempts: this.#attempts[i] };
-      if (this.#status[i] === CODE.completed) r.result = this.#results[i];
-      else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
+      if (this.#status[i] === CODE.completed) {
+        r.result = this.#results[i];
+        if (this.#cached?.[i] === 1) r.cached = true;
+      } else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
       if (!Number.isNaN(this.#startedAt[i])) {
         r.startedAt = this.#startedAt[i];
         r.completedAt = this.#endedAt[i];
@@ -357,9 +401,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     };
     if (error !== undefined) result.error = error;
     this.#final = result;
-    this.#env.log.flush();
+    const log = this.#env.log;
+    log.flush();
     this.#env.onEnd(this);
-    this.#resolve(result);
+    if (!this.#durable) this.#resolve(result);
+    else log.whenDurable(log.seq).then(() => this.#resolve(result), this.#reject);
   }
 
   // ---- TaskHost --------------------------------------------------------
@@ -378,7 +424,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   canRetry(i: number): boolean {
-    return !this.#cancelling && this.#attempts[i] < this.#tasks[i].retry.maxAttempts;
+    if (this.#cancelling || this.#noRetry?.[i] === 1) return false;
+    return this.#attempts[i] - (this.#interrupted?.[i] ?? 0) < this.#tasks[i].retry.maxAttempts;
   }
 
   enqueue(i: number): void {
@@ -409,11 +456,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   execute(i: number): void {
+    const spec = this.#tasks[i];
+    if (spec.cache !== undefined && this.#cacheKeys![i] === undefined && this.#attempts[i] === 0) {
+      this.#lookUp(i, spec.cache);
+      return;
+    }
     const attempt = ++this.#attempts[i];
     const clock = this.#env.clock;
     const now = clock.now();
     if (attempt === 1) this.#startedAt[i] = now;
-    const spec = this.#tasks[i];
     this.#emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
     let signal = this.#runController.signal;
     if (spec.timeoutMs !== undefined) {
@@ -488,13 +539,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const attempt = this.#attempts[i] || undefined;
     switch (status) {
       case "completed":
-        this.#emit(
-          "task.completed",
-          i,
-          attempt,
-          { result: this.#results[i], durationMs: now - this.#startedAt[i] },
-          now,
-        );
+        if (this.#cacheKeys !== undefined && this.#cacheKeys[i] !== undefined) this.#completeCached(i, attempt, now);
+        else {
+          this.#emit(
+            "task.completed",
+            i,
+            attempt,
+            { result: this.#results[i], durationMs: now - this.#startedAt[i] },
+            now,
+          );
+        }
         break;
       case "failed":
         if (this.#firstFailure < 0) this.#firstFailure = i;
@@ -527,6 +581,17 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       return;
     }
     if (this.#cancelling) return;
+    if (code === CODE.completed && this.#durable && g.outStart[i] < g.outStart[i + 1]) {
+      // Dependents start once the completion is stored.
+      const log = this.#env.log;
+      log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
+      return;
+    }
+    this.#propagate(i, code);
+  }
+
+  #propagate(i: number, code: number): void {
+    const g = this.#g;
     for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
       const d = g.outList[k];
       if (this.#spawned[d] === 1) continue;
@@ -535,6 +600,21 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     this.#spawnBlocked();
     this.#admit();
+  }
+
+  #propagateStored(i: number): void {
+    if (this.#cancelling || this.#final !== undefined) return;
+    this.#depth++;
+    try {
+      this.#propagate(i, CODE.completed);
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
+    }
+  }
+
+  /** The store failed: nothing more can be acknowledged, so the run is cancelled and its result rejects. */
+  #storeFailed(error: unknown): void {
+    if (this.#final === undefined) this.cancel(error);
   }
 
   // ---- internals -------------------------------------------------------
@@ -600,7 +680,186 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     // A late result of an attempt that timed out or was cancelled is dropped;
     // a result arriving while the actor is no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (this.#durable || this.#cacheKeys?.[i] !== undefined) {
+      const error = this.#unstorable(i, result);
+      if (error !== undefined) {
+        (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+        this.#deliver(i, { type: "run.error", error });
+        return;
+      }
+    }
     this.#deliver(i, { type: "run.done", result });
+  }
+
+  /** Why a result cannot be kept (a durable store or a durable cache needs JSON), if it cannot. */
+  #unstorable(i: number, result: unknown): NotSerializableError | undefined {
+    const json = this.#durable || (this.#cacheKeys?.[i] !== undefined && this.#env.cache.durable === true);
+    if (!json) return undefined;
+    const issue = findJsonIssue(result);
+    return issue === undefined ? undefined : new NotSerializableError("result", this.#g.ids[i], issue.path, issue.what);
+  }
+
+  // ---- caching ---------------------------------------------------------
+
+  /**
+   * Looks a cached task up (first attempt only): a live entry completes the
+   * task without running it; a miss runs it as usual and stores its result.
+   */
+  #lookUp(i: number, policy: NonNullable<TaskSpec["cache"]>): void {
+    const clock = this.#env.clock;
+    this.#startedAt[i] = clock.now();
+    const spec = this.#tasks[i];
+    const keyOf = async (): Promise<string> => {
+      const ctx = new Context(this, i, this.#input, this.#runController.signal, 1, spec.id);
+      const value = policy.key === undefined ? { input: this.#input, deps: this.depsOf(i) } : policy.key(ctx);
+      const issue = findJsonIssue(value);
+      if (issue !== undefined) throw new NotSerializableError("cache key", spec.id, issue.path, issue.what);
+      const hash = await sha256Hex(stableStringify(value ?? null));
+      return JSON.stringify([this.workflow.name, spec.id, policy.version ?? "", hash]);
+    };
+    keyOf().then(
+      async (key) => {
+        let entry;
+        try {
+          entry = await this.#env.cache.get(key);
+        } catch (error) {
+          console.error(`nerv-flow: the task cache failed to look up task "${spec.id}"; running it`, error);
+        }
+        if (this.#status[i] !== UNSETTLED || this.#attempts[i] !== 0) return;
+        this.#cacheKeys![i] = key;
+        if (entry !== undefined && entry.expiresAt > clock.now()) {
+          const error = this.#durable ? this.#unstorable(i, entry.value) : undefined;
+          if (error === undefined) {
+            this.#cached![i] = 1;
+            this.#deliver(i, { type: "run.done", result: entry.value });
+            return;
+          }
+        }
+        this.execute(i);
+      },
+      (error) => {
+        if (this.#status[i] !== UNSETTLED || this.#attempts[i] !== 0) return;
+        (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+        this.#deliver(i, { type: "run.error", error });
+      },
+    );
+  }
+
+  /** Emits a cached task's completion; a result that was computed goes into the cache. */
+  #completeCached(i: number, attempt: number | undefined, now: number): void {
+    const result = this.#results[i];
+    const cached = this.#cached![i] === 1;
+    const data: EventDataMap["task.completed"] = { result, durationMs: now - this.#startedAt[i] };
+    if (cached) data.cached = true;
+    this.#emit("task.completed", i, attempt, data, now);
+    if (cached) return;
+    const policy = this.#tasks[i].cache!;
+    try {
+      const done = this.#env.cache.set(this.#cacheKeys![i]!, {
+        value: result,
+        createdAt: now,
+        expiresAt: now + policy.ttlMs,
+      });
+      if (done instanceof Promise) done.catch((error) => reportCacheError(this.#g.ids[i], error));
+    } catch (error) {
+      reportCacheError(this.#g.ids[i], error);
+    }
+  }
+
+  // ---- resume ----------------------------------------------------------
+
+  /** Loads the stored state into the run's arrays: terminal tasks keep their outcome. */
+  #restoreTasks(restore: Restore): void {
+    const g = this.#g;
+    const state = restore.state;
+    this.#cached ??= new Uint8Array(g.n);
+    this.#interrupted = new Int32Array(g.n);
+    let firstOrder = Infinity;
+    state.taskIds.forEach((id, k) => {
+      const i = g.index.get(id);
+      const t = state.tasks[k];
+      if (i === undefined || t == null) return;
+      this.#attempts[i] = t.attempts;
+      if (t.startedAt !== undefined) this.#startedAt[i] = t.startedAt;
+      switch (t.status) {
+        case "completed":
+          this.#status[i] = CODE.completed;
+          this.#results[i] = t.result;
+          if (t.cached) this.#cached![i] = 1;
+          break;
+        case "failed":
+        case "skipped":
+        case "cancelled":
+          this.#status[i] = CODE[t.status];
+          if (t.error !== undefined) this.#errors[i] = restoreTaskError(id, t.status, t.error);
+          if (t.status === "failed" && t.order < firstOrder) {
+            firstOrder = t.order;
+            this.#firstFailure = i;
+          }
+          if (t.status === "cancelled" && this.#resumeCancel === undefined) {
+            const reason = this.#errors[i];
+            this.#resumeCancel = reason instanceof CancelledError ? reason : new CancelledError(this.id);
+          }
+          break;
+        case "running":
+          this.#interrupted![i] = 1;
+          break;
+      }
+      if (this.#status[i] !== UNSETTLED) {
+        this.#settled++;
+        this.#spawned[i] = 1;
+        this.#endedAt[i] = t.endedAt ?? NaN;
+      }
+    });
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] !== CODE.completed) continue;
+      for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) this.#remaining[g.outList[k]]--;
+    }
+    this.#startedAtRun = state.startedAt ?? state.createdAt;
+  }
+
+  /** Starts a resumed run: one `workflow.resumed` event, then the tasks that did not end run again. */
+  #resumeTasks(restore: Restore): void {
+    const g = this.#g;
+    const env = this.#env;
+    const now = env.clock.now();
+    const rerun: string[] = [];
+    const interrupted: string[] = [];
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] !== UNSETTLED) continue;
+      rerun.push(g.ids[i]);
+      if (this.#interrupted![i] === 1) interrupted.push(g.ids[i]);
+    }
+    const event = {
+      type: "workflow.resumed",
+      seq: Math.max(env.log.nextSeq(), restore.lastSeq + 1),
+      runId: this.id,
+      workflowId: this.workflowId,
+      taskId: undefined,
+      attempt: undefined,
+      timestamp: now,
+      data: { state: { ...restore.state, status: "running" }, rerun, interrupted },
+    } as AnyFlowEvent;
+    env.log.append(event);
+    if (!this.#durable) env.bus.emit(event);
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] === UNSETTLED) {
+        this.#emit("task.pending", i, this.#attempts[i] || undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
+      }
+    }
+    if (this.#resumeCancel !== undefined) {
+      // The run was being cancelled when it stopped: finish cancelling it.
+      this.#workflowActor.send({ type: "cancel", reason: this.#resumeCancel.cause });
+      return;
+    }
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] !== UNSETTLED) continue;
+      if (this.#blockingDep(i) >= 0) this.#blocked.push(i);
+      else if (this.#remaining[i] === 0) this.#backlog.push(i);
+    }
+    this.#spawnBlocked();
+    this.#admit();
+    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
   }
 
   #onError(i: number, attempt: number, error: unknown): void {
@@ -660,6 +919,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       data,
     } as AnyFlowEvent;
     env.log.append(event);
-    env.bus.emit(event);
+    if (!this.#durable) env.bus.emit(event);
   }
+}
+
+function reportCacheError(taskId: string, error: unknown): void {
+  console.error(`nerv-flow: the task cache failed to store the result of task "${taskId}"`, error);
 }

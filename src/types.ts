@@ -1,7 +1,7 @@
 /**
  * The shapes users write and read: task and workflow definitions, the task
  * context, run results, events and the ports (`Executor`, `LogStore`,
- * `Clock`).
+ * `TaskCache`, `Clock`).
  *
  * @module
  */
@@ -78,6 +78,27 @@ export interface TaskContext<I = unknown> {
 /** A task body: a plain (sync or async) function of the task context. */
 export type TaskFn<I = unknown, R = unknown> = (ctx: TaskContext<I>) => R | Promise<R>;
 
+/**
+ * Result caching of one task (opt-in): a completed result is kept under a key
+ * made of the workflow, the task id, `version` and a stable hash of the
+ * task's input and dependency results (or of what `key` returns), and served
+ * instead of running the task until `ttlMs` has passed.
+ */
+export interface CachePolicy<I = unknown> {
+  /** How long an entry is served after it was stored, in milliseconds (> 0). */
+  ttlMs: number;
+  /**
+   * What identifies the task's input, as JSON data (plain objects, arrays,
+   * strings, finite numbers, booleans, null). Default: `{ input, deps }`.
+   */
+  key?: (ctx: TaskContext<I>) => unknown;
+  /**
+   * Part of the key: change it when the task's code changes, so older entries are not served.
+   * @default {""}
+   */
+  version?: string;
+}
+
 /** One task of a workflow, as a user writes it. */
 export interface TaskDef<I = unknown> {
   /** Unique within the workflow. */
@@ -114,6 +135,8 @@ export interface TaskDef<I = unknown> {
   tags?: readonly string[];
   /** Free-form data carried with the task. */
   metadata?: Readonly<Record<string, unknown>>;
+  /** Serve a stored result instead of running the task (see {@linkcode CachePolicy}). Default: no caching. */
+  cache?: CachePolicy<I>;
 }
 
 /** A workflow as a user writes it. */
@@ -152,6 +175,8 @@ export interface TaskSpec<I = unknown> {
   readonly tags: readonly string[];
   /** Its metadata. */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** Its cache policy, if it has one. */
+  readonly cache: Readonly<CachePolicy<I>> | undefined;
 }
 
 /** A validated workflow, ready to run any number of times. */
@@ -172,8 +197,10 @@ export interface TaskResult {
   result?: unknown;
   /** Why it failed, was skipped or cancelled. */
   error?: Error;
-  /** Attempts made. */
+  /** Attempts made (0 for a cache hit). */
   attempts: number;
+  /** `true` when the result came from the cache and the task did not run. */
+  cached?: boolean;
   /** When the first attempt started (clock ms). */
   startedAt?: number;
   /** When the task ended (clock ms). */
@@ -222,6 +249,12 @@ export interface EventDataMap {
   "workflow.created": { name: string; taskIds: readonly string[] };
   /** A run started. */
   "workflow.started": { input: unknown };
+  /**
+   * A run was resumed from its stored log: `state` is what was kept (the
+   * run's state as the log had it), `rerun` the tasks that will run, and
+   * `interrupted` those among them whose attempt was cut off.
+   */
+  "workflow.resumed": { state: RunStateData; rerun: readonly string[]; interrupted: readonly string[] };
   /** Every task completed. */
   "workflow.completed": { durationMs: number };
   /** Every task ended and at least one failed. */
@@ -236,8 +269,8 @@ export interface EventDataMap {
   "task.started": { profile: Profile };
   /** An attempt failed; another follows after `delayMs`. */
   "task.retrying": { error: ErrorData; delayMs: number };
-  /** The task completed. */
-  "task.completed": { result: unknown; durationMs: number };
+  /** The task completed; `cached` when its result came from the cache and it did not run. */
+  "task.completed": { result: unknown; durationMs: number; cached?: boolean };
   /** The task failed for good. */
   "task.failed": { error: ErrorData; durationMs: number };
   /** A dependency failed, was skipped or cancelled. */
@@ -310,12 +343,99 @@ export interface Executor {
   close?(): void | Promise<void>;
 }
 
-/** The port that keeps events beyond memory: memory today, files and KV next. */
+/** One task's state as the log folds it, as JSON data. */
+export interface TaskStateData {
+  /** Its status. */
+  status: TaskStatus;
+  /** Attempts started. */
+  attempts: number;
+  /** When its first attempt started. */
+  startedAt?: number;
+  /** When it ended. */
+  endedAt?: number;
+  /** Its result, when completed. */
+  result?: unknown;
+  /** `true` when the result came from the cache. */
+  cached?: boolean;
+  /** Its error, when failed, skipped, cancelled or retrying. */
+  error?: ErrorData;
+  /** Its place among the run's ended tasks, from 1 (0 while not ended). */
+  order: number;
+}
+
+/** One run's state as the log folds it, as JSON data: what a checkpoint and a resume keep. */
+export interface RunStateData {
+  /** The run id. */
+  runId: string;
+  /** The workflow id. */
+  workflowId: string;
+  /** The run's status. */
+  status: WorkflowStatus;
+  /** When it was created. */
+  createdAt: number;
+  /** When it started. */
+  startedAt?: number;
+  /** When it ended. */
+  endedAt?: number;
+  /** Its error, when failed or cancelled. */
+  error?: ErrorData;
+  /** Its input. */
+  input?: unknown;
+  /** Its task ids, in order. */
+  taskIds: string[];
+  /** Each task's state by position in `taskIds`; `null` for a task no event touched yet (pending). */
+  tasks: (TaskStateData | null)[];
+  /** Tasks ended so far. */
+  ends: number;
+}
+
+/** A run's state at one seq, written by the log so that reading the run skips the events before it. */
+export interface RunCheckpoint {
+  /** The run. */
+  runId: string;
+  /** The seq of the last event folded into `state`. */
+  seq: number;
+  /** The run's state then. */
+  state: RunStateData;
+}
+
+/** What a store holds for one run: its latest checkpoint, if any, and the events after it. */
+export interface StoredRun {
+  /** The latest checkpoint. */
+  checkpoint?: RunCheckpoint;
+  /** The events after the checkpoint (all of them when there is none), in order. */
+  events: readonly AnyFlowEvent[];
+}
+
+/**
+ * The port that keeps events beyond memory: memory (default), an append-only
+ * file and Deno KV (`@nerv/flow/adapters`), a distributed log later.
+ *
+ * A store is `durable` when `append()` settles only once its events are
+ * stored by its flush policy. The engine then acknowledges nothing before
+ * that: dependents of a completed task start, bus listeners hear an event and
+ * a run's result resolves only after the events are durable; and inputs and
+ * results must be JSON data.
+ */
 export interface LogStore {
+  /**
+   * Whether `append()` settles only once the events are durable (see above).
+   * @default {false}
+   */
+  readonly durable?: boolean;
+  /** The highest seq stored; a log on this store numbers its events after it. */
+  readonly lastSeq?: number;
+  /**
+   * When the store takes checkpoints (`writeCheckpoint`): the log writes one
+   * for a run every this many of its events, and never more often than once
+   * per as many events as the run has tasks.
+   */
+  readonly runCheckpointEvery?: number;
   /**
    * Appends events, in order.
    *
    * @param events The events to append.
+   * @returns Nothing, or a promise that settles when the events are stored.
    */
   append(events: readonly AnyFlowEvent[]): void | Promise<void>;
   /**
@@ -325,6 +445,64 @@ export interface LogStore {
    * @returns Its events.
    */
   read(runId: string): readonly AnyFlowEvent[] | Promise<readonly AnyFlowEvent[]>;
+  /**
+   * Stores a checkpoint of a run, after every event appended before it.
+   *
+   * @param checkpoint The run's state at a seq.
+   * @returns Nothing, or a promise that settles when it is stored.
+   */
+  writeCheckpoint?(checkpoint: RunCheckpoint): void | Promise<void>;
+  /**
+   * Reads one run from its latest checkpoint: what resume and replay load.
+   *
+   * @param runId The run.
+   * @returns The checkpoint, if any, and the events after it.
+   */
+  readRun?(runId: string): StoredRun | Promise<StoredRun>;
+  /**
+   * The ids of the runs stored, oldest first.
+   *
+   * @returns The run ids.
+   */
+  runs?(): readonly string[] | Promise<readonly string[]>;
+}
+
+/** A cached task result. */
+export interface CacheEntry {
+  /** The task's result. */
+  value: unknown;
+  /** When it was stored (clock ms). */
+  createdAt: number;
+  /** When it stops being served (clock ms). */
+  expiresAt: number;
+}
+
+/**
+ * The port that keeps cached task results: memory by default
+ * (`createMemoryTaskCache`), a file or Deno KV in `@nerv/flow/adapters`.
+ * The engine never serves an entry whose `expiresAt` has passed, whatever the store returns.
+ */
+export interface TaskCache {
+  /**
+   * Whether values are stored as JSON; the results of cached tasks must then be JSON data.
+   * @default {false}
+   */
+  readonly durable?: boolean;
+  /**
+   * Looks an entry up.
+   *
+   * @param key The entry's key.
+   * @returns The entry, or `undefined`.
+   */
+  get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
+  /**
+   * Stores an entry, replacing any with the same key.
+   *
+   * @param key The entry's key.
+   * @param entry The entry.
+   * @returns Nothing, or a promise that settles when it is stored.
+   */
+  set(key: string, entry: CacheEntry): void | Promise<void>;
 }
 
 /** Time as a port, so tests drive it instead of sleeping. */

@@ -1,0 +1,154 @@
+/**
+ * What a resume keeps: a run's stored state turned back into the run's
+ * arrays (statuses, results, errors, attempts), and the result of a run that
+ * had already ended when it was read back.
+ *
+ * @module
+ */
+import { CancelledError, NotFoundError, TaskFailedError, TaskSkippedError } from "./errors.ts";
+import type { Graph } from "./graph.ts";
+import { foldRun } from "./log.ts";
+import { deserializeError } from "./serialize.ts";
+import type {
+  ErrorData,
+  LogStore,
+  RunResult,
+  RunStateData,
+  TaskResult,
+  TaskStateData,
+  TerminalTaskStatus,
+} from "./types.ts";
+
+/** A stored run to resume: its state and the seq of the last event stored for it. */
+export interface Restore {
+  /** The run's state as the store had it. */
+  readonly state: RunStateData;
+  /** The highest seq stored for the run; the resumed run's events come after it. */
+  readonly lastSeq: number;
+}
+
+/**
+ * Reads a run back from a store for `engine.resume()`, and checks that the
+ * workflow given is the run's.
+ *
+ * @param store The engine's log store.
+ * @param name The workflow's name.
+ * @param graph The workflow's graph.
+ * @param runId The run.
+ * @returns What to restore, or the result of a run that had ended.
+ * @throws {NotFoundError} Nothing stored, or only the run's creation (it never started).
+ * @throws {TypeError} The workflow's name or task ids are not the run's.
+ */
+export async function loadRestore(
+  store: LogStore,
+  name: string,
+  graph: Graph,
+  runId: string,
+): Promise<Restore | RunResult> {
+  const stored = store.readRun !== undefined ? await store.readRun(runId) : { events: await store.read(runId) };
+  const state = foldRun(stored);
+  if (state === undefined) throw new NotFoundError("run", runId, " in the log store");
+  const where = `Cannot resume run "${runId}" with workflow "${name}"`;
+  if (state.workflowId !== name && !state.workflowId.startsWith(`${name}#`)) {
+    throw new TypeError(`${where}: it was started by workflow "${state.workflowId}"`);
+  }
+  const known = new Set(state.taskIds);
+  const extra = graph.ids.find((id) => !known.has(id));
+  if (extra !== undefined) throw new TypeError(`${where}: task "${extra}" is in the workflow but not in the run`);
+  const missing = state.taskIds.find((id) => !graph.index.has(id));
+  if (missing !== undefined) throw new TypeError(`${where}: task "${missing}" is in the run but not in the workflow`);
+  if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
+    return resultFromState(state);
+  }
+  if (state.status === "created") {
+    // Stopped between its creation and its start: its input was never stored, and nothing ran.
+    throw new NotFoundError("run", runId, " started in the log store (only its creation was stored); run it again");
+  }
+  const events = stored.events;
+  const lastSeq = events.length > 0 ? events[events.length - 1].seq : stored.checkpoint?.seq ?? 0;
+  return { state, lastSeq };
+}
+
+/**
+ * The `Error` a task had, from its stored form: skipped and cancelled tasks
+ * get their typed errors back; other errors keep name, message, stack, cause
+ * and own fields.
+ *
+ * @param taskId The task.
+ * @param status Its status.
+ * @param data Its stored error.
+ * @returns The error.
+ */
+export function restoreTaskError(taskId: string, status: TerminalTaskStatus, data: ErrorData): Error {
+  if (status === "skipped" && typeof data.dependency === "string") {
+    const depStatus = / (\w+)$/.exec(data.message)?.[1] ?? "failed";
+    return new TaskSkippedError(taskId, data.dependency, depStatus);
+  }
+  return restoreError(data);
+}
+
+/**
+ * An error from its stored form; a `CancelledError` comes back as one.
+ *
+ * @param data The stored error.
+ * @returns The error.
+ */
+export function restoreError(data: ErrorData): Error {
+  if (data.name === "CancelledError" && typeof data.runId === "string") {
+    const cause = data.cause !== null && typeof data.cause === "object" && "message" in data.cause
+      ? deserializeError(data.cause as ErrorData)
+      : data.cause;
+    const error = new CancelledError(data.runId, cause === undefined ? undefined : { cause });
+    if (data.stack !== undefined) error.stack = data.stack;
+    return error;
+  }
+  return deserializeError(data);
+}
+
+/**
+ * The result of a run that ended before it was read back, from its state.
+ *
+ * @param state The run's stored state (ended).
+ * @returns Its result, as `run()` returned it (times and values from the store).
+ */
+export function resultFromState(state: RunStateData): RunResult {
+  const tasks: Record<string, TaskResult> = {};
+  let first: { id: string; t: TaskStateData } | undefined;
+  state.taskIds.forEach((id, k) => {
+    const t = state.tasks[k];
+    const status = (t?.status ?? "cancelled") as TerminalTaskStatus;
+    const r: TaskResult = { status, attempts: t?.attempts ?? 0 };
+    if (t != null) {
+      if (status === "completed") {
+        r.result = t.result;
+        if (t.cached) r.cached = true;
+      } else if (t.error !== undefined) r.error = restoreTaskError(id, status, t.error);
+      if (t.startedAt !== undefined) {
+        r.startedAt = t.startedAt;
+        if (t.endedAt !== undefined) {
+          r.completedAt = t.endedAt;
+          r.durationMs = t.endedAt - t.startedAt;
+        }
+      }
+      if (status === "failed" && (first === undefined || t.order < first.t.order)) first = { id, t };
+    }
+    tasks[id] = r;
+  });
+  const startedAt = state.startedAt ?? state.createdAt;
+  const completedAt = state.endedAt ?? startedAt;
+  const result: RunResult = {
+    runId: state.runId,
+    workflowId: state.workflowId,
+    status: state.status as RunResult["status"],
+    tasks,
+    startedAt,
+    completedAt,
+    durationMs: completedAt - startedAt,
+  };
+  if (state.status === "failed" && first !== undefined) {
+    result.error = new TaskFailedError(first.id, first.t.attempts, { cause: tasks[first.id].error });
+  } else if (state.status === "cancelled" && state.error !== undefined) {
+    result.error = restoreError(state.error);
+  }
+  return result;
+}
