@@ -300,6 +300,19 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }
   };
 
+  // Calls made in one synchronous stretch (an engine dispatching many ready
+  // tasks) are pumped together at the next microtask: they fill batches
+  // instead of each going out alone.
+  let pumpScheduled = false;
+  const schedulePump = () => {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    queueMicrotask(() => {
+      pumpScheduled = false;
+      pump();
+    });
+  };
+
   const pump = () => {
     if (closed) return;
     let waiting = queue.length - head;
@@ -508,7 +521,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         };
         queue.push(p);
         watch(p);
-        pump();
+        schedulePump();
       });
     },
     async warm() {

@@ -80,23 +80,56 @@ function runOne(task: WireTask): WireResult | Promise<WireResult> {
       (error) => taskError(error, "load"),
     );
   }
-  const controller = new AbortController();
-  controllers.set(task.id, controller);
+  const ctx = new WorkerContext(task);
   let value: unknown;
   try {
-    value = fn({ ...task.payload, signal: controller.signal } as TaskContext);
+    value = fn(ctx);
   } catch (error) {
-    controllers.delete(task.id);
+    ctx.release();
     return taskError(error, "task");
   }
   if (value === null || typeof (value as Promise<unknown>)?.then !== "function") {
-    controllers.delete(task.id);
+    ctx.release();
     return { ok: true, value };
   }
   return Promise.resolve(value).then(
     (v): WireResult => ({ ok: true, value: v }),
     (error) => taskError(error, "task"),
-  ).finally(() => controllers.delete(task.id));
+  ).finally(() => ctx.release());
+}
+
+/**
+ * A task's context in the worker. Its abort signal is made on first read
+ * (a body that never reads it costs no controller), and registered so that
+ * the pool's `abort` reaches it.
+ */
+class WorkerContext implements TaskContext {
+  readonly input: unknown;
+  readonly deps: Readonly<Record<string, unknown>>;
+  readonly attempt: number;
+  readonly taskId: string;
+  readonly runId: string;
+  readonly #id: number;
+  #controller: AbortController | undefined;
+  constructor(task: WireTask) {
+    const p = task.payload;
+    this.input = p.input;
+    this.deps = p.deps;
+    this.attempt = p.attempt;
+    this.taskId = p.taskId;
+    this.runId = p.runId;
+    this.#id = task.id;
+  }
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      controllers.set(this.#id, this.#controller);
+    }
+    return this.#controller.signal;
+  }
+  release(): void {
+    if (this.#controller !== undefined) controllers.delete(this.#id);
+  }
 }
 
 /** Results that cannot be cloned become errors naming the task; the others go through. */
