@@ -19,7 +19,7 @@ import { NotCloneableError, TaskModuleError, WorkerCrashedError } from "../src/e
 import { deserializeError, serializeError } from "../src/serialize.ts";
 import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
 import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireBatch, type WireResult, type WorkerApi } from "./protocol.ts";
+import { CLOSING_MESSAGE, type WireBatch, type WireReply, type WireResult, type WorkerApi } from "./protocol.ts";
 
 /** Options of {@linkcode createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -385,11 +385,16 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       wire.attempts[i] = payload.attempt;
       wire.taskIds[i] = payload.taskId;
       wire.inputs[i] = payload.input;
-      wire.deps[i] = deps;
+      let hasDeps = false;
+      for (const _ in deps) {
+        hasDeps = true;
+        break;
+      }
+      wire.deps[i] = hasDeps ? deps : undefined;
       collect(payload.input, moved);
       for (const key in deps) collect(deps[key], moved);
     }
-    let call: Promise<WireResult[]>;
+    let call: Promise<WireReply>;
     slot.postError = undefined;
     try {
       call = moved.length > 0 ? slot.api.runBatch(markTransfer(wire, moved)) : slot.api.runBatch(wire);
@@ -410,7 +415,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     );
   };
 
-  const finish = (slot: Slot, batch: Pending[], results: WireResult[]) => {
+  const finish = (slot: Slot, batch: Pending[], reply: WireReply) => {
     const at = slot.inflight.indexOf(batch);
     if (slot.dead || at < 0) return;
     const now = performance.now();
@@ -426,13 +431,13 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       perTaskMs = perTaskMs * 0.7 + (elapsed / batch.length) * 0.3;
       batchSize = Math.max(1, Math.min(maxBatch, Math.floor(targetBatchMs / Math.max(perTaskMs, 1e-4))));
     }
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i];
-      p.slot = undefined;
-      const r = results[i];
-      if (r.ok) settle(p, true, r.value);
-      else settle(p, false, toTaskError(p, r));
+    for (const p of batch) p.slot = undefined;
+    for (let k = 0; k < reply.failed.length; k++) {
+      const p = batch[reply.failed[k]];
+      settle(p, false, toTaskError(p, { ok: false, error: reply.errors[k], kind: reply.kinds[k] }));
     }
+    const values = reply.values;
+    for (let i = 0; i < batch.length; i++) settle(batch[i], true, values[i]);
     pump();
   };
 

@@ -41,8 +41,45 @@ export interface WireBatch {
   taskIds: string[];
   /** Per task: the run input. */
   inputs: unknown[];
-  /** Per task: dependency results by id. */
-  deps: Readonly<Record<string, unknown>>[];
+  /** Per task: dependency results by id; `undefined` when it has none (an empty object costs ~1 µs to clone). */
+  deps: (Readonly<Record<string, unknown>> | undefined)[];
+}
+
+const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * The answer to a batch, in columns: cloning one small object per task costs
+ * about 2 µs in Deno, a column of values a tenth of that.
+ */
+export interface WireReply {
+  /** Per task: its result (undefined for a failed task). */
+  values: unknown[];
+  /** Indices of the failed tasks. */
+  failed: number[];
+  /** Per failed task (same order): its error. */
+  errors: ErrorData[];
+  /** Per failed task: what failed. */
+  kinds: ("task" | "load" | "clone")[];
+}
+
+/**
+ * Packs per-task outcomes into a reply (worker side).
+ *
+ * @param results One outcome per task.
+ * @returns The reply.
+ */
+export function pack(results: readonly WireResult[]): WireReply {
+  const reply: WireReply = { values: new Array(results.length), failed: [], errors: [], kinds: [] };
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (r.ok) reply.values[i] = r.value;
+    else {
+      reply.failed.push(i);
+      reply.errors.push(r.error);
+      reply.kinds.push(r.kind);
+    }
+  }
+  return reply;
 }
 
 /**
@@ -62,7 +99,7 @@ export function unpack(batch: WireBatch): WireTask[] {
       name,
       payload: {
         input: batch.inputs[i],
-        deps: batch.deps[i],
+        deps: batch.deps[i] ?? NO_DEPS,
         attempt: batch.attempts[i],
         taskId: batch.taskIds[i],
         runId: batch.runs[batch.run[i]],
@@ -88,7 +125,7 @@ export interface WorkerApi {
   /**
    * Runs tasks, each with its own abort signal; results in the same order.
    */
-  runBatch(batch: WireBatch): Promise<WireResult[]>;
+  runBatch(batch: WireBatch): Promise<WireReply>;
   /** Answers once the worker is up (for warming a pool). */
   ping(): number;
   /** Aborts running calls by id (effective for bodies that await). */

@@ -10,7 +10,7 @@ import { expose, transfer as comlinkTransfer } from "../src/deps_comlink.ts";
 import { TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
 import { serializeError } from "../src/serialize.ts";
 import type { ErrorData, TaskContext, TaskFn } from "../src/types.ts";
-import { CLOSING_MESSAGE, unpack, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
+import { CLOSING_MESSAGE, pack, unpack, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const controllers = new Map<number, AbortController>();
@@ -195,7 +195,8 @@ const api: WorkerApi = {
     }
     if (waiting !== undefined) await Promise.all(waiting);
     const moved = cloneable(results, tasks);
-    return moved.length > 0 ? comlinkTransfer(results, moved) : results;
+    const reply = pack(results);
+    return moved.length > 0 ? comlinkTransfer(reply, moved) : reply;
   },
   ping() {
     return Date.now();
