@@ -6,6 +6,8 @@
  * deno run -A jsr:@nerv/flow/cli pipeline.ts          # progress bar, then a summary table
  * deno task run examples/hello.ts --dashboard --keep-open
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --graph mermaid > pipeline.mmd
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log              # durable: prints the run id
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log --resume <run id>
  * ```
  *
  * The module exports a workflow made by `defineWorkflow`, as its default
@@ -16,10 +18,16 @@
  * run completed, 1 when it failed, 130 when Ctrl-C cancelled it, and 2 for a
  * usage or loading error.
  *
+ * With `--log <file>` the run goes on the durable file log store
+ * (`openFileLogStore` of `@nerv/flow/adapters`, flush policy `batch`): its
+ * events are written and synced as it goes, and a run cut off (the process
+ * killed, a crash, a second Ctrl-C) is finished later with
+ * `--resume <run id> --log <file>`.
+ *
  * @example From code
  * ```ts ignore
  * import { main } from "@nerv/flow/cli";
- * Deno.exit(await main(["pipeline.ts", "--log", "run.jsonl"]));
+ * Deno.exit(await main(["pipeline.ts", "--log", "runs.log"]));
  * ```
  *
  * @module
@@ -37,6 +45,7 @@ import {
   type Workflow,
 } from "../mod.ts";
 import { serveDashboard } from "./dashboard.ts";
+import { type FileLogStore, openFileLogStore } from "./file_store.ts";
 import { cliProgress } from "./deps.ts";
 import { eventLine, formatMs, formatRate, summaryTable } from "./_cli_format.ts";
 
@@ -53,10 +62,12 @@ as \`workflow\`, and may export \`input\`.
 Options:
   --graph <mermaid|dot>  print the workflow's graph (Mermaid or Graphviz DOT) and exit
   --input <json>         the run's input, as JSON (default: the module's \`input\` export)
-  --log <file>           write the run's log to <file> as JSON lines: a header line
-                         {"format":"nerv-flow/log","version":1}, then one event per line,
-                         written when the run ends (the log's toJSON(); a durable file store
-                         that writes as the run goes is planned)
+  --log <file>           run on the durable file log store <file> (created, or appended to): events
+                         are written and synced as the run goes (flush policy "batch"); the run id
+                         is printed at the start. Inputs and results must then be JSON data
+  --resume <runId>       with --log: finish a run of <file> that was cut off (killed, crashed, a
+                         second Ctrl-C); its completed tasks keep their results and do not run
+                         again, it keeps its input; a run that had ended shows its stored result
   --dashboard            serve a live dashboard on http://127.0.0.1 while the run goes on
   --port <n>             the dashboard's port (default: a free one)
   --keep-open            keep the dashboard served after the run, until Ctrl-C
@@ -67,7 +78,8 @@ Options:
 
 Ctrl-C cancels the run (running tasks are aborted); a second Ctrl-C exits at once.
 Exit code: 0 when the run completed, 1 when it failed, 130 when interrupted, 2 on
-a usage or loading error or when the log cannot be written.`;
+a usage or loading error, when the log cannot be opened or written, or when the
+run cannot be resumed.`;
 
 /** Where the CLI writes; tests replace it. */
 export interface CliIO {
@@ -98,7 +110,7 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): voi
  *
  * @param args The arguments (without the program), e.g. `Deno.args`.
  * @param io Where to write; defaults to the process's stdout and stderr.
- * @returns The exit code: 0 completed, 1 failed, 130 interrupted, 2 usage, loading or log-writing error.
+ * @returns The exit code: 0 completed, 1 failed, 130 interrupted, 2 usage, loading, log or resume error.
  */
 export async function main(args: readonly string[], io: CliIO = DENO_IO): Promise<number> {
   let parsed;
@@ -111,6 +123,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
         graph: { type: "string" },
         input: { type: "string" },
         log: { type: "string" },
+        resume: { type: "string" },
         dashboard: { type: "boolean" },
         port: { type: "string" },
         "keep-open": { type: "boolean" },
@@ -144,6 +157,13 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     return usage(`--port "${values.port}" must be an integer in [0, 65535]`);
   }
 
+  const resumeId = values.resume;
+  if (resumeId !== undefined) {
+    if (values.log === undefined) return usage("--resume needs --log <file>: the file that holds the run");
+    if (resumeId.length === 0) return usage("--resume needs a run id");
+    if (values.input !== undefined) return usage("--input cannot be used with --resume: the run keeps its input");
+  }
+
   const specifier = positionals[0];
   let mod: Record<string, unknown>;
   try {
@@ -174,34 +194,83 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     }
   }
 
-  const engine = createEngine();
+  let store: FileLogStore | undefined;
+  if (values.log !== undefined) {
+    const path = values.log;
+    const problem = await logFileProblem(path, resumeId !== undefined);
+    if (problem !== undefined) {
+      io.err(`${problem}\n`);
+      return 2;
+    }
+    try {
+      store = await openFileLogStore(path, {
+        flush: "batch",
+        onRecover: (r) =>
+          io.err(
+            `log "${r.path}": cut off a damaged tail from line ${r.line} (${r.reason}; ${r.droppedBytes} bytes), ` +
+              `left by a write the run never acknowledged\n`,
+          ),
+      });
+    } catch (error) {
+      io.err(`Cannot open the log "${path}": ${(error as Error)?.message ?? error}\n`);
+      return 2;
+    }
+    if (resumeId !== undefined && !store.runs().includes(resumeId)) {
+      const runs = store.runs();
+      const held = runs.length === 0
+        ? "it holds no run"
+        : runs.length <= 10
+        ? `it holds ${runs.map((id) => `"${id}"`).join(", ")}`
+        : `it holds ${runs.length} runs, the latest "${runs.at(-1)}"`;
+      io.err(`Cannot resume run "${resumeId}": the log "${path}" has no such run (${held})\n`);
+      await store.close();
+      return 2;
+    }
+  }
+
+  const engine = createEngine(store === undefined ? {} : { logStore: store });
   const dashboard = values.dashboard ? serveDashboard(engine, { port, title: workflow.name }) : undefined;
   if (dashboard !== undefined) io.out(`dashboard: ${dashboard.url}\n`);
   const mode = values.quiet ? "quiet" : io.isTerminal && !values.plain ? "bar" : "plain";
   const total = workflow.tasks.length;
-  const runId = crypto.randomUUID();
+  const runId = resumeId ?? crypto.randomUUID();
   let startedAt = Date.now();
   let offBus = () => {};
   let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
   let ticker: ReturnType<typeof setInterval> | undefined;
   let interrupted = false;
-  let logFailed = false;
+  let failedExit = false;
   let barStopped = false;
-  /** Draws the bar a last time and releases the line, once. */
-  const stopBar = () => {
-    if (bar === undefined || barStopped) return;
-    barStopped = true;
-    clearInterval(ticker);
-    const view = engine.project("workflowStatus", runId);
-    const c = view.counts;
+  /** Whether this process ran the run (an event of it was heard): a resumed run that had ended does not. */
+  let began = false;
+  const controller = new AbortController();
+  /** The run's status view, once the log has the run (a resumed run: once its `workflow.resumed` is in). */
+  const view = () => {
+    try {
+      return engine.project("workflowStatus", runId);
+    } catch {
+      return undefined;
+    }
+  };
+  const drawBar = () => {
+    const v = view();
+    if (v === undefined) return;
+    const c = v.counts;
     const done = c.completed + c.failed + c.skipped + c.cancelled;
-    const elapsed = (view.endedAt ?? Date.now()) - (view.startedAt ?? startedAt);
-    bar.update(done, {
+    const elapsed = (v.endedAt ?? Date.now()) - (v.startedAt ?? startedAt);
+    bar!.update(done, {
       running: c.running,
       failed: c.failed,
       elapsed: formatMs(elapsed),
       rate: formatRate(done, elapsed),
     });
+  };
+  /** Draws the bar a last time and releases the line, once. */
+  const stopBar = () => {
+    if (bar === undefined || barStopped) return;
+    barStopped = true;
+    clearInterval(ticker);
+    drawBar();
     bar.stop();
   };
   const onSigint = () => {
@@ -209,19 +278,36 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     interrupted = true;
     stopBar();
     io.err("Interrupted: cancelling the run (Ctrl-C again to force)\n");
-    handle?.cancel(new Error("Interrupted (SIGINT)"));
+    controller.abort(new Error("Interrupted (SIGINT)"));
   };
-  let handle: ReturnType<typeof engine.start> | undefined;
-  let result: RunResult;
+  let result: RunResult | undefined;
   try {
-    if (mode === "plain") {
-      offBus = engine.bus.onAny((e: AnyFlowEvent) => {
-        if (e.runId !== runId) return;
-        if (e.type === "workflow.started") startedAt = e.timestamp;
-        const line = eventLine(e, startedAt);
-        if (line !== undefined) io.out(`${line}\n`);
-      });
-    } else if (mode === "bar") {
+    offBus = engine.bus.onAny((e: AnyFlowEvent) => {
+      if (e.runId !== runId) return;
+      began = true;
+      if (mode !== "plain") return;
+      if (e.type === "workflow.started") startedAt = e.timestamp;
+      if (e.type === "workflow.resumed") {
+        startedAt = e.timestamp;
+        const kept = e.data.state.tasks.filter((t) => t?.status === "completed").length;
+        const cut = e.data.interrupted.length;
+        io.out(
+          `[${formatMs(0).padStart(8)}] resumed   ${e.workflowId} (run ${e.runId}): ${kept} completed kept, ` +
+            `${e.data.rerun.length} to run${cut > 0 ? ` (${cut} cut off)` : ""}\n`,
+        );
+        return;
+      }
+      const line = eventLine(e, startedAt);
+      if (line !== undefined) io.out(`${line}\n`);
+    });
+    if (store !== undefined) {
+      io.out(
+        resumeId === undefined
+          ? `run: ${runId}\nlog: ${store.path} (if the run is cut off: --resume ${runId} --log ${store.path})\n`
+          : `resuming run ${runId} from ${store.path}\n`,
+      );
+    }
+    if (mode === "bar") {
       bar = new cliProgress.SingleBar({
         format: `${workflow.name} {bar} {value}/{total} done | {running} running | {failed} failed | ` +
           `{elapsed} | {rate} tasks/s`,
@@ -232,34 +318,39 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
         etaBuffer: 50,
       }, cliProgress.Presets.shades_classic);
       bar.start(total, 0, { running: 0, failed: 0, elapsed: formatMs(0), rate: "0" });
-      const update = () => {
-        const view = engine.project("workflowStatus", runId);
-        const c = view.counts;
-        const done = c.completed + c.failed + c.skipped + c.cancelled;
-        const elapsed = (view.endedAt ?? Date.now()) - (view.startedAt ?? startedAt);
-        bar!.update(done, {
-          running: c.running,
-          failed: c.failed,
-          elapsed: formatMs(elapsed),
-          rate: formatRate(done, elapsed),
-        });
-      };
-      ticker = setInterval(update, 100);
+      ticker = setInterval(drawBar, 100);
     }
     Deno.addSignalListener("SIGINT", onSigint);
-    handle = engine.start(workflow, { runId, input });
-    result = await handle.result;
+    let pending: Promise<RunResult>;
+    try {
+      pending = resumeId === undefined
+        ? engine.start(workflow, { runId, input, signal: controller.signal }).result
+        : engine.resume(workflow, runId, { signal: controller.signal });
+    } catch (error) {
+      // A refused start (with --log: an input that is not JSON data).
+      stopBar();
+      io.err(`Cannot start the run: ${(error as Error)?.message ?? error}\n`);
+      return 2;
+    }
+    try {
+      result = await pending;
+    } catch (error) {
+      stopBar();
+      const message = (error as Error)?.message ?? error;
+      io.err(
+        resumeId !== undefined && !began
+          ? `Cannot resume run "${runId}" from "${store!.path}": ${message}\n`
+          : `Cannot write the log "${store?.path}": ${message}\n`,
+      );
+      failedExit = true;
+    }
     stopBar();
-    io.out(`\n${summaryTable(result, rows)}\n`);
-    if (values.log !== undefined) {
-      const path = values.log;
-      try {
-        await Deno.writeTextFile(path, logLines(engine.log.toJSON().events.filter((e) => e.runId === runId)));
-        io.out(`log: ${path}\n`);
-      } catch (error) {
-        io.err(`Cannot write the log to "${path}": ${(error as Error)?.message ?? error}\n`);
-        logFailed = true;
+    if (result !== undefined) {
+      if (resumeId !== undefined && !began) {
+        io.out(`run ${runId} had already ended (${result.status}); nothing ran again. Its stored result:\n`);
       }
+      io.out(`\n${summaryTable(result, rows)}\n`);
+      if (store !== undefined) io.out(`log: ${store.path}\n`);
     }
     if (dashboard !== undefined && values["keep-open"]) {
       io.out(`dashboard still served at ${dashboard.url}; press Ctrl-C to exit\n`);
@@ -283,13 +374,17 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     offBus();
     await dashboard?.close();
     await engine.close();
+    await store?.close();
   }
-  return interrupted ? 130 : logFailed ? 2 : result.status === "completed" ? 0 : 1;
+  if (failedExit || result === undefined) return 2;
+  return interrupted ? 130 : result.status === "completed" ? 0 : 1;
 }
 
 /**
  * The run's events as JSON lines: a header, then one event per line. Values
- * JSON cannot hold (BigInt, cycles) are written as strings.
+ * JSON cannot hold (BigInt, cycles) are written as strings. (`--log` wrote
+ * this when a run ended before it ran on the durable file store; kept for
+ * code that exports events, e.g. `logLines(engine.log.events(runId))`.)
  *
  * @param events The events.
  * @returns The text.
@@ -306,6 +401,43 @@ export function logLines(events: readonly AnyFlowEvent[]): string {
     lines.push(line);
   }
   return lines.join("\n") + "\n";
+}
+
+const RECORD_START = encoder.encode('{"crc":"');
+
+/**
+ * Why `--log <file>` must not use the file: opening a file store cuts off a
+ * damaged tail, and a file with no record at all is all tail, so a file that
+ * is not a log store (a JSON-lines log of an older CLI, a file named by
+ * mistake) is refused before it is opened. For `--resume`, the file must exist.
+ */
+async function logFileProblem(path: string, resuming: boolean): Promise<string | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (resuming && error instanceof Deno.errors.NotFound) return `Cannot resume: there is no log "${path}"`;
+    return undefined; // a new file, or an error opening the store reports
+  }
+  try {
+    const head = new Uint8Array(RECORD_START.length);
+    let n = 0;
+    try {
+      while (n < head.length) {
+        const read = await file.read(head.subarray(n));
+        if (read === null) break;
+        n += read;
+      }
+    } catch {
+      return undefined; // e.g. a directory: opening the store reports it
+    }
+    // Empty, or starts like a record (a torn first record is the store's to recover).
+    if (head.subarray(0, n).every((b, i) => b === RECORD_START[i])) return undefined;
+    return `Cannot use "${path}" as the log: it is not a nerv-flow log store file (its first line is not a ` +
+      `record; --log of an older nerv-flow wrote JSON lines); give another file`;
+  } finally {
+    file.close();
+  }
 }
 
 function moduleUrl(specifier: string): string {

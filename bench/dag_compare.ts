@@ -2,7 +2,8 @@
 //   - kahn:    a hand-written Kahn scheduler calling each no-op synchronously (the floor)
 //   - p-graph: the npm promise-DAG runner, concurrency as ours
 //   - nerv-flow: defineWorkflow + engine.run with actors, events and the log on
-// Each figure is the minimum of `--trials` runs, creation to final state.
+// Each figure is the minimum of `--trials` runs, creation to final state; the ratios are to kahn and p-graph
+// measured in the same run.
 // Usage: deno run --allow-env --allow-read bench/dag_compare.ts [--sizes 1000,10000,100000] [--trials 3] [--shapes wide,chain,layered]
 import { PGraph } from "npm:p-graph@^2.0.0";
 import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
@@ -72,12 +73,15 @@ async function nerv(dag: Dag): Promise<number> {
   return dt;
 }
 
-const rows: string[] = [];
 console.log(
-  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials}`,
+  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials} runs; ` +
+    `p-graph and nerv-flow at concurrency ${concurrency}`,
 );
-console.log("| shape | tasks | kahn µs/task | p-graph µs/task | nerv-flow µs/task | nerv / p-graph | nerv / kahn |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log(
+  "\n| shape | tasks | kahn (floor) µs/task | p-graph µs/task | nerv-flow µs/task | p-graph × kahn | nerv-flow × kahn | nerv-flow × p-graph |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+const summary = new Map<number, { nerv: number[]; vsPgraph: number[] }>();
 for (const n of sizes) {
   for (const shape of shapes) {
     const dag = makeDag(shape, n);
@@ -87,12 +91,29 @@ for (const n of sizes) {
       if (only === undefined || only === "p-graph") best.pgraph = Math.min(best.pgraph, await pgraph(dag));
       if (only === undefined || only === "nerv") best.nerv = Math.min(best.nerv, await nerv(dag));
     }
-    const us = (ms: number) => (ms * 1000) / n;
-    const row = `| ${shape} | ${n} | ${us(best.kahn).toFixed(2)} | ${us(best.pgraph).toFixed(2)} | ${
-      us(best.nerv).toFixed(2)
-    } | ${(best.nerv / best.pgraph).toFixed(2)}× | ${(best.nerv / best.kahn).toFixed(0)}× |`;
-    rows.push(row);
-    console.log(row);
+    const us = (ms: number) => Number.isFinite(ms) ? ((ms * 1000) / n).toFixed(2) : "—";
+    const x = (a: number, b: number) => Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}×` : "—";
+    console.log(
+      `| ${shape} | ${n} | ${us(best.kahn)} | ${us(best.pgraph)} | ${us(best.nerv)} | ${x(best.pgraph, best.kahn)} | ${
+        x(best.nerv, best.kahn)
+      } | ${x(best.nerv, best.pgraph)} |`,
+    );
+    const s = summary.get(n) ?? { nerv: [], vsPgraph: [] };
+    s.nerv.push((best.nerv * 1000) / n);
+    s.vsPgraph.push(best.nerv / best.pgraph);
+    summary.set(n, s);
+  }
+}
+if (only === undefined) {
+  const range = (xs: number[], digits: number) =>
+    `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+  console.log("");
+  for (const [n, s] of summary) {
+    console.log(
+      `summary: ${n.toLocaleString("en-US")} no-op tasks (${shapes.join(", ")}): nerv-flow ${
+        range(s.nerv, 2)
+      } µs/task, ${range(s.vsPgraph, 2)}× p-graph`,
+    );
   }
 }
 

@@ -51,11 +51,12 @@ async function dagRun(dag: Dag, kind: StoreKind, trial: number): Promise<number>
 }
 
 console.log(
-  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials}`,
+  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials} runs`,
 );
-console.log("\n## DAG of no-op tasks: memory store vs durable stores (µs/task; × = vs memory)\n");
+console.log("\n### DAG of no-op tasks: memory store vs durable stores (µs/task; × = vs memory, same run)\n");
+const summary: string[] = [];
 const kinds: StoreKind[] = ["memory", "file:none", "file:batch", "file:event", "kv:batch"];
-console.log(`| shape | tasks | ${kinds.join(" | ")} |`);
+console.log(`| shape | tasks | ${kinds.map((k) => k === "memory" ? "memory (baseline)" : k).join(" | ")} |`);
 console.log(`| --- | ---: | ${kinds.map(() => "---:").join(" | ")} |`);
 for (const n of sizes) {
   for (const shape of shapes) {
@@ -75,6 +76,9 @@ for (const n of sizes) {
       return k === "memory" ? us.toFixed(2) : `${us.toFixed(1)} (${(ms / best.memory!).toFixed(1)}×)`;
     });
     console.log(`| ${shape} | ${n} | ${cells.join(" | ")} |`);
+    if (n === Math.max(...sizes) && best["file:batch"] !== undefined) {
+      summary.push(`${shape} ${n}: file:batch ${(best["file:batch"] / best.memory!).toFixed(1)}× memory`);
+    }
   }
 }
 
@@ -107,11 +111,13 @@ const workflow = defineWorkflow({
     ...Array.from({ length: resumeTasks }, (_, i) => ({ id: `t${i}`, run: () => i })),
   ],
 });
-console.log(`\n## Resuming a run from a file log (wide run of ${resumeTasks + 1} tasks, one left to run)\n`);
+const resumeTitle = `Resuming a run from a file log (wide run of ${resumeTasks + 1} tasks, one left to run`;
+console.log(`\n### ${resumeTitle}; × = vs no checkpoints, same run)\n`);
 console.log(
   "| checkpoints | events stored | file MB | open (verify) ms | readRun + fold ms | events read | resume to end ms |",
 );
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+let noCheckpoints: { open: number; read: number; total: number; mb: number; events: number } | undefined;
 for (const [label, every] of [["none", Infinity], ["default (10,000, at least the task count)", 10_000]] as const) {
   const path = `${dir}/resume-${label.replaceAll(/\W/g, "")}.log`;
   const { runId, events } = await crashedLog(path, every);
@@ -140,12 +146,25 @@ for (const [label, every] of [["none", Infinity], ["default (10,000, at least th
     best.total = Math.min(best.total, (t1 - t0) + (t4 - t3));
   }
   const mb = (await Deno.stat(`${path}.crashed`)).size / 1e6;
+  const base = noCheckpoints ?? { open: best.open, read: best.read, total: best.total, mb, events: read };
+  const x = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
   console.log(
-    `| ${label} | ${events} | ${mb.toFixed(1)} | ${best.open.toFixed(0)} | ${best.read.toFixed(0)} | ${read} | ${
+    `| ${label} | ${events} | ${mb.toFixed(1)} (${x(mb, base.mb)}) | ${best.open.toFixed(0)} (${
+      x(best.open, base.open)
+    }) | ${best.read.toFixed(0)} (${x(best.read, base.read)}) | ${read} (${x(read, base.events)}) | ${
       best.total.toFixed(0)
-    } |`,
+    } (${x(best.total, base.total)}) |`,
   );
+  if (noCheckpoints === undefined) noCheckpoints = base;
+  else {
+    summary.push(
+      `resume of a ${events}-event run: ${best.total.toFixed(0)} ms with checkpoints (${
+        x(best.total, base.total)
+      } without)`,
+    );
+  }
 }
+console.log(`\nsummary: durability, ${summary.join("; ")}`);
 await Deno.remove(dir, { recursive: true });
 
 function parseArgs(argv: string[]): Record<string, string> {

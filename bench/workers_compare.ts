@@ -1,19 +1,29 @@
 // Worker benchmarks, side by side in one process (issue 3):
 //  (a) CPU-bound: 16 independent ~50 ms tasks, serial inline vs the engine's cpu pool vs 2 raw Workers (the floor)
 //  (b) dispatch throughput: 100,000 no-op worker tasks through the pool (batched) vs a raw postMessage
-//      batch loop (the floor) vs one Comlink call per task
+//      batch loop (the floor) vs one Comlink call per task vs the npm peers piscina and workerpool
+//      (run here under Deno, through node:worker_threads; bench/_node_peers.mjs runs them under Node)
 //  (c) single-task latency p50/p99 through a warm pool, vs a raw worker round trip
 //  (d) the core DAG benchmark (10,000 layered tasks) with worker tasks vs inline
-// Usage: deno run --allow-read --allow-env bench/workers_compare.ts [--trials 3]
+// Every pool has as many workers as there are hardware threads. Each figure is the minimum of `--trials` runs.
+// Usage: deno run --allow-read --allow-env --allow-sys=cpus bench/workers_compare.ts [--trials 3] [--no-peers]
+// (workerpool reads os.cpus() when loaded: without --allow-sys its row says so and the rest runs)
+import type { Piscina } from "npm:piscina@^5.3.2";
+import type WorkerPoolModule from "npm:workerpool@^10.0.3";
+import { fileURLToPath } from "node:url";
 import { wrap } from "../src/deps_comlink.ts";
 import { createEngine, createWorkerPool, defineWorkflow, type TaskDef, type TaskSpec } from "../mod.ts";
 import { spin, tasks } from "./_tasks.ts";
 import { makeDag } from "./_dags.ts";
 
-const trials = Number(Deno.args[Deno.args.indexOf("--trials") + 1] || 3);
+const trials = Deno.args.includes("--trials") ? Number(Deno.args[Deno.args.indexOf("--trials") + 1]) : 3;
+const peers = !Deno.args.includes("--no-peers");
 const threads = navigator.hardwareConcurrency;
 const rawUrl = new URL("./_raw_worker.ts", import.meta.url);
 const comlinkUrl = new URL("./_comlink_worker.ts", import.meta.url);
+const piscinaUrl = new URL("./_piscina_worker.ts", import.meta.url);
+const workerpoolUrl = new URL("./_workerpool_worker.ts", import.meta.url);
+const ratio = (x: number, base: number) => `${(x / base).toFixed(2)}×`;
 
 // Calibrate ~50 ms of pure computation.
 let rounds = 1_000_000;
@@ -39,6 +49,7 @@ function rawCall(w: Worker, msg: Record<string, unknown>): Promise<{ value?: num
 }
 
 console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} runs; spin(${rounds}) ≈ 50 ms\n`);
+const summary: string[] = [];
 
 // ---- (a) CPU-bound ---------------------------------------------------------
 {
@@ -76,18 +87,35 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
   await engine.close();
   const rawSpeedup = best.serial / best.raw;
   const poolSpeedup = best.serial / best.pool;
-  console.log("(a) CPU-bound, 16 tasks of ~50 ms");
-  console.log("| runner | ms | speedup vs serial |\n| --- | ---: | ---: |");
-  console.log(`| serial inline | ${best.serial.toFixed(0)} | 1.00× |`);
-  console.log(`| ${threads} raw Workers (floor) | ${best.raw.toFixed(0)} | ${rawSpeedup.toFixed(2)}× |`);
-  console.log(`| nerv-flow cpu pool (${threads}) | ${best.pool.toFixed(0)} | ${poolSpeedup.toFixed(2)}× |`);
-  console.log(`pool speedup / raw speedup: ${((poolSpeedup / rawSpeedup) * 100).toFixed(1)}%\n`);
+  console.log("### (a) CPU-bound, 16 tasks of ~50 ms\n");
+  console.log("| runner | ms | speedup vs serial | time / raw Workers |\n| --- | ---: | ---: | ---: |");
+  console.log(`| serial inline (baseline) | ${best.serial.toFixed(0)} | 1.00× | ${ratio(best.serial, best.raw)} |`);
+  console.log(`| ${threads} raw Workers (floor) | ${best.raw.toFixed(0)} | ${rawSpeedup.toFixed(2)}× | 1.00× |`);
+  console.log(
+    `| nerv-flow cpu pool (${threads}) | ${best.pool.toFixed(0)} | ${poolSpeedup.toFixed(2)}× | ${
+      ratio(best.pool, best.raw)
+    } |`,
+  );
+  console.log(`\npool speedup / raw speedup: ${((poolSpeedup / rawSpeedup) * 100).toFixed(1)}%\n`);
+  summary.push(
+    `CPU-bound (16 × 50 ms): the cpu pool is ${poolSpeedup.toFixed(2)}× serial, raw Workers ${
+      rawSpeedup.toFixed(2)
+    }× (${threads} threads)`,
+  );
 }
 
 // ---- (b) dispatch throughput --------------------------------------------------
 {
   const N = 100_000;
-  const best = { raw: Infinity, pool: Infinity, comlink: Infinity };
+  type Runner = "raw" | "pool" | "comlink" | "piscina" | "workerpool";
+  const best: Record<Runner, number> = {
+    raw: Infinity,
+    pool: Infinity,
+    comlink: Infinity,
+    piscina: NaN,
+    workerpool: NaN,
+  };
+  const failed: Partial<Record<Runner, string>> = {};
   const raw = startRaw(threads);
   const comlinkWorkers = Array.from({ length: threads }, () => new Worker(comlinkUrl, { type: "module" }));
   const comlinkApis = comlinkWorkers.map((w) => wrap<{ noop(): undefined }>(w));
@@ -97,6 +125,35 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
   await pool.warm();
   const spec = { id: "noop", run: tasks.noop, profile: "cpu" } as unknown as TaskSpec;
   const signal = new AbortController().signal;
+
+  // The npm peers, run under Deno through node:worker_threads, each with `threads` workers and its defaults otherwise.
+  let piscina: Piscina | undefined;
+  let wpool: ReturnType<typeof WorkerPoolModule.pool> | undefined;
+  if (peers) {
+    try {
+      const { Piscina } = await import("npm:piscina@^5.3.2");
+      piscina = new Piscina({ filename: piscinaUrl.href, minThreads: threads, maxThreads: threads });
+      await Promise.all(Array.from({ length: threads * 4 }, () => piscina!.run(null)));
+      best.piscina = Infinity;
+    } catch (e) {
+      failed.piscina = `failed under Deno: ${e}`;
+      piscina = undefined;
+    }
+    try {
+      const workerpool = (await import("npm:workerpool@^10.0.3")).default;
+      wpool = workerpool.pool(fileURLToPath(workerpoolUrl), {
+        minWorkers: threads,
+        maxWorkers: threads,
+        workerType: "thread",
+      });
+      await Promise.all(Array.from({ length: threads * 4 }, () => wpool!.exec("noop", [])));
+      best.workerpool = Infinity;
+    } catch (e) {
+      failed.workerpool = `failed under Deno: ${e}`;
+      wpool = undefined;
+    }
+  }
+
   for (let t = 0; t < trials; t++) {
     // Floor: batches of 1,000 per message, every worker kept busy.
     let t0 = performance.now();
@@ -123,21 +180,63 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
     for (let i = 0; i < N; i++) cl[i] = comlinkApis[i % threads].noop();
     await Promise.all(cl);
     best.comlink = Math.min(best.comlink, performance.now() - t0);
+
+    if (piscina !== undefined) {
+      t0 = performance.now();
+      const ps: Promise<unknown>[] = new Array(N);
+      for (let i = 0; i < N; i++) ps[i] = piscina.run(null);
+      await Promise.all(ps);
+      best.piscina = Math.min(best.piscina, performance.now() - t0);
+    }
+
+    if (wpool !== undefined) {
+      t0 = performance.now();
+      const ws: PromiseLike<unknown>[] = new Array(N);
+      for (let i = 0; i < N; i++) ws[i] = wpool.exec("noop", []);
+      await Promise.all(ws);
+      best.workerpool = Math.min(best.workerpool, performance.now() - t0);
+    }
   }
   raw.forEach((w) => w.terminate());
   comlinkWorkers.forEach((w) => w.terminate());
   await pool.close();
+  await piscina?.destroy();
+  await wpool?.terminate();
   const rate = (ms: number) => Math.round(N / (ms / 1000)).toLocaleString("en-US");
-  console.log("(b) dispatch throughput, 100,000 no-op worker tasks");
-  console.log("| runner | ms | tasks/s | µs/task |\n| --- | ---: | ---: | ---: |");
-  for (
-    const [label, ms] of [
-      ["raw postMessage, 1,000 per message (floor)", best.raw],
-      [`nerv-flow pool, adaptive batches (last batch size ${pool.batchSize})`, best.pool],
-      ["one Comlink call per task", best.comlink],
-    ] as const
-  ) console.log(`| ${label} | ${ms.toFixed(0)} | ${rate(ms)} | ${((ms * 1000) / N).toFixed(2)} |`);
+  const us = (ms: number) => ((ms * 1000) / N).toFixed(2);
+  console.log(`### (b) dispatch throughput, 100,000 no-op worker tasks, ${threads} workers each\n`);
+  console.log(
+    "| runner | runtime | ms | tasks/s | µs/task | × raw floor | × nerv-flow pool |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+  );
+  const rows: [Runner, string][] = [
+    ["raw", "raw postMessage, 1,000 per message (floor)"],
+    ["pool", `nerv-flow pool, adaptive batches (last batch size ${pool.batchSize})`],
+    ["comlink", "raw Comlink, one call per task"],
+    ["piscina", "piscina 5 (npm), one `run` per task"],
+    ["workerpool", "workerpool 10 (npm), one `exec` per task"],
+  ];
+  for (const [key, label] of rows) {
+    const ms = best[key];
+    if (Number.isNaN(ms)) {
+      const why = failed[key] ?? "skipped (--no-peers)";
+      console.log(`| ${label} | Deno | — | — | — | — | ${why.replaceAll("|", "\\|").replaceAll("\n", " ")} |`);
+      continue;
+    }
+    console.log(
+      `| ${label} | Deno ${Deno.version.deno} | ${ms.toFixed(0)} | ${rate(ms)} | ${us(ms)} | ${ratio(ms, best.raw)} | ${
+        ratio(ms, best.pool)
+      } |`,
+    );
+  }
   console.log("");
+  const peerText = (["comlink", "piscina", "workerpool"] as const).filter((k) => !Number.isNaN(best[k])).map((k) =>
+    `${k === "comlink" ? "raw Comlink" : k} ${us(best[k])} µs/task (${ratio(best[k], best.pool)} ours)`
+  ).join(", ");
+  summary.push(
+    `100,000 no-op worker tasks under Deno: nerv-flow pool ${us(best.pool)} µs/task (${
+      ratio(best.pool, best.raw)
+    } the raw postMessage floor); ${peerText}`,
+  );
 }
 
 // ---- (c) single-task latency ---------------------------------------------------
@@ -162,10 +261,18 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
   raw.terminate();
   await pool.close();
   const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))] * 1000;
-  console.log(`(c) single-task latency, one in flight, ${N} calls, warm`);
-  console.log("| runner | p50 µs | p99 µs |\n| --- | ---: | ---: |");
-  console.log(`| raw worker round trip (floor) | ${q(rawTimes, 0.5).toFixed(0)} | ${q(rawTimes, 0.99).toFixed(0)} |`);
-  console.log(`| nerv-flow pool | ${q(poolTimes, 0.5).toFixed(0)} | ${q(poolTimes, 0.99).toFixed(0)} |\n`);
+  const raw50 = q(rawTimes, 0.5), raw99 = q(rawTimes, 0.99), pool50 = q(poolTimes, 0.5), pool99 = q(poolTimes, 0.99);
+  console.log(`### (c) single-task latency, one in flight, ${N} calls, warm (percentiles, not minima)\n`);
+  console.log("| runner | p50 µs | p99 µs | p50 × floor | p99 × floor |\n| --- | ---: | ---: | ---: | ---: |");
+  console.log(`| raw worker round trip (floor) | ${raw50.toFixed(0)} | ${raw99.toFixed(0)} | 1.00× | 1.00× |`);
+  console.log(
+    `| nerv-flow pool | ${pool50.toFixed(0)} | ${pool99.toFixed(0)} | ${ratio(pool50, raw50)} | ${
+      ratio(pool99, raw99)
+    } |\n`,
+  );
+  summary.push(
+    `one task at a time through a warm pool: p50 ${pool50.toFixed(0)} µs (${ratio(pool50, raw50)} a raw round trip)`,
+  );
 }
 
 // ---- (d) DAG with worker tasks ----------------------------------------------------
@@ -189,8 +296,18 @@ console.log(`Deno ${Deno.version.deno}, ${threads} threads, min of ${trials} run
       await engine.close();
     }
   }
-  console.log(`(d) 10,000-task layered DAG of no-op task references (cpu profile)`);
-  console.log("| executor | µs/task |\n| --- | ---: |");
-  console.log(`| inline (workers: false) | ${((best.inline * 1000) / n).toFixed(2)} |`);
-  console.log(`| cpu pool (${threads} workers, limit 1,024 in flight) | ${((best.workers * 1000) / n).toFixed(2)} |`);
+  const us = (ms: number) => ((ms * 1000) / n).toFixed(2);
+  console.log(`### (d) 10,000-task layered DAG of no-op task references (cpu profile)\n`);
+  console.log("| executor | µs/task | × inline |\n| --- | ---: | ---: |");
+  console.log(`| inline (workers: false; baseline) | ${us(best.inline)} | 1.00× |`);
+  console.log(
+    `| cpu pool (${threads} workers, limit 1,024 in flight) | ${us(best.workers)} | ${
+      ratio(best.workers, best.inline)
+    } |\n`,
+  );
+  summary.push(
+    `10,000-task layered DAG on the cpu pool: ${us(best.workers)} µs/task (${ratio(best.workers, best.inline)} inline)`,
+  );
 }
+
+for (const line of summary) console.log(`summary: ${line}`);

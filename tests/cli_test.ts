@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { type CliIO, logLines, main, USAGE } from "../adapters/cli.ts";
 import { formatMs, formatRate, summaryTable } from "../adapters/_cli_format.ts";
-import type { RunResult } from "../mod.ts";
+import { openFileLogStore } from "../adapters/mod.ts";
+import { createEngine, foldRun, loadLog, type RunResult, type TaskView } from "../mod.ts";
+import resumeWorkflow from "./fixtures/cli_resume.ts";
 
 const CLI = new URL("../adapters/cli.ts", import.meta.url).pathname;
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -21,6 +23,7 @@ Deno.test("cli --help prints the usage and exits 0", async () => {
   assert.equal(out, `${USAGE}\n`);
   assert.match(USAGE, /--graph <mermaid\|dot>/);
   assert.match(USAGE, /--log <file>/);
+  assert.match(USAGE, /--resume <runId>/);
   assert.match(USAGE, /--dashboard/);
 });
 
@@ -63,22 +66,213 @@ Deno.test("cli --quiet prints only the summary", async () => {
   assert.match(out, /cli-ok completed/);
 });
 
-Deno.test("cli --log writes the run's events as JSON lines; --input overrides the module's input", async () => {
+/** A task's view without its times: what two runs of the same workflow share. */
+const timeless = (tasks: Record<string, TaskView>) =>
+  Object.fromEntries(
+    Object.entries(tasks).map(([id, { startedAt: _s, endedAt: _e, ...rest }]) => [id, rest]),
+  );
+
+/** The run id the CLI printed at the start of a run with --log. */
+const runIdOf = (out: string): string => {
+  const m = out.match(/^run: (\S+)$/m);
+  assert.ok(m, `no "run: <id>" line in:\n${out}`);
+  return m[1];
+};
+
+Deno.test("cli --log runs on the durable file store: the file holds the run, with the projections of the same run in memory", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
+  try {
+    const path = `${dir}/runs.log`;
+    const { code, out, err } = await cli(fixture("cli_resume.ts"), "--log", path, "--quiet", "--input", '{"n":5}');
+    assert.equal(err, "");
+    assert.equal(code, 0);
+    const runId = runIdOf(out);
+    assert.ok(
+      out.indexOf(`run: ${runId}`) < out.indexOf("task  "),
+      "the run id is printed at the start, before the summary",
+    );
+    assert.match(out, new RegExp(`--resume ${runId} --log ${path}`));
+    assert.match(out, new RegExp(`^log: ${path}$`, "m"));
+
+    // The reference: the same workflow and input, in memory.
+    const reference = createEngine();
+    const expected = await reference.run(resumeWorkflow, { input: { n: 5 } });
+    const expectedTasks = reference.project("tasks", expected.runId);
+    const expectedStatus = reference.project("workflowStatus", expected.runId);
+    await reference.close();
+
+    const store = await openFileLogStore(path);
+    try {
+      assert.deepEqual(store.runs(), [runId]);
+      const log = await loadLog(store);
+      assert.deepEqual(timeless(log.project("tasks", runId)), timeless(expectedTasks));
+      assert.deepEqual(log.project("taskStatus", runId), reference.project("taskStatus", expected.runId));
+      const status = log.project("workflowStatus", runId);
+      assert.equal(status.status, "completed");
+      assert.deepEqual(status.counts, expectedStatus.counts);
+      assert.deepEqual(log.project("tasks", runId).d.result, { sum: 14 }, "--input overrode the module's input");
+      const events = log.events(runId);
+      assert.equal(events[0].type, "workflow.created");
+      assert.equal(events.at(-1)!.type, "workflow.completed");
+      assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1].seq), "in seq order");
+      assert.equal(foldRun(await store.readRun(runId))?.status, "completed");
+    } finally {
+      await store.close();
+    }
+
+    // A second run is appended to the same file.
+    const second = await cli(fixture("cli_resume.ts"), "--log", path, "--quiet");
+    assert.equal(second.code, 0);
+    const again = await openFileLogStore(path);
+    try {
+      assert.deepEqual(again.runs(), [runId, runIdOf(second.out)]);
+      assert.equal((await loadLog(again)).project("tasks", runIdOf(second.out)).a.result, 21);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli --log: on the durable store a result that is not JSON data fails its task", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
+  try {
+    const { code, out } = await cli(fixture("cli_ok.ts"), "--log", `${dir}/runs.log`, "--quiet");
+    assert.equal(code, 1);
+    assert.match(out, /^c +failed +1 .*NotSerializableError: .*bigint/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli --log refuses a file that is not a log store (an older CLI's JSON lines) and leaves it as it was; --resume names the runs a log holds", async () => {
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
   try {
     const path = `${dir}/run.jsonl`;
-    const { code, out } = await cli(fixture("cli_ok.ts"), "--log", path, "--quiet", "--input", '{"n":5}');
-    assert.equal(code, 0);
-    assert.match(out, new RegExp(`log: ${path}`));
-    const lines = (await Deno.readTextFile(path)).trimEnd().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(lines[0], { format: "nerv-flow/log", version: 1 });
-    const events = lines.slice(1);
-    assert.equal(events[0].type, "workflow.created");
-    assert.equal(events.at(-1).type, "workflow.completed");
-    assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1].seq), "in seq order");
-    const c = events.find((e) => e.type === "task.completed" && e.taskId === "c");
-    assert.equal(c.data.result, "50n", "a BigInt result is written as a string");
-    assert.equal(events.find((e) => e.type === "task.completed" && e.taskId === "a").data.result, 5);
+    const old = logLines([]);
+    await Deno.writeTextFile(path, old);
+    const refused = await cli(fixture("cli_resume.ts"), "--log", path, "--quiet");
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /Cannot use ".*run\.jsonl" as the log: it is not a nerv-flow log store file/);
+    assert.equal(await Deno.readTextFile(path), old, "the file is untouched");
+
+    const logPath = `${dir}/runs.log`;
+    const ran = await cli(fixture("cli_resume.ts"), "--log", logPath, "--quiet");
+    assert.equal(ran.code, 0);
+    const unknown = await cli(fixture("cli_resume.ts"), "--log", logPath, "--resume", "nope");
+    assert.equal(unknown.code, 2);
+    assert.match(
+      unknown.err,
+      new RegExp(`Cannot resume run "nope": the log ".*" has no such run \\(it holds "${runIdOf(ran.out)}"\\)`),
+    );
+    const wrong = await cli(fixture("cli_ok.ts"), "--log", logPath, "--resume", runIdOf(ran.out));
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.err, /Cannot resume run ".*" from ".*": .*started by workflow "cli-resume"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Task, pid and attempt of each marker file. */
+function markersOf(dir: string): { task: string; pid: number; attempt: number }[] {
+  return [...Deno.readDirSync(dir)].map((e) => {
+    const [task, pid, attempt] = e.name.split(".");
+    return { task, pid: Number(pid), attempt: Number(attempt) };
+  });
+}
+
+Deno.test("cli --resume finishes a run whose process was killed (SIGKILL) mid-run; completed tasks do not run again", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
+  const path = `${dir}/runs.log`;
+  const markers = `${dir}/markers`;
+  await Deno.mkdir(markers);
+  const decoder = new TextDecoder();
+  const program = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write=/tmp", "--allow-env", CLI, fixture("cli_resume.ts"), ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    });
+  try {
+    // 1. The run, killed while `slow` runs (a and b completed, and stored: slow starts only after).
+    const child = program("--log", path, "--plain", "--input", JSON.stringify({ n: 4, markers })).spawn();
+    let out = "";
+    let errText = "";
+    const drained = Promise.all([
+      child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (t) => void (out += t) })),
+      child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+        new WritableStream({ write: (t) => void (errText += t) }),
+      ),
+    ]);
+    const deadline = Date.now() + 30_000;
+    while (!markersOf(markers).some((m) => m.task === "slow" && m.pid === child.pid)) {
+      assert.ok(Date.now() < deadline, `slow never started; stdout:\n${out}\nstderr:\n${errText}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill("SIGKILL");
+    const killed = await child.status;
+    await drained;
+    assert.equal(killed.signal, "SIGKILL", `the child ended before it was killed:\n${out}\n${errText}`);
+    const runId = runIdOf(out);
+    assert.doesNotMatch(out, /cli-resume completed/);
+
+    // What the file held as completed when the process died.
+    const store = await openFileLogStore(path, { onRecover: () => {} });
+    const state = foldRun(await store.readRun(runId));
+    await store.close();
+    assert.ok(state !== undefined);
+    const completedAtKill = new Set(state.taskIds.filter((_, k) => state.tasks[k]?.status === "completed"));
+    assert.ok(completedAtKill.has("a") && completedAtKill.has("b"), `completed at the kill: ${[...completedAtKill]}`);
+    assert.ok(!completedAtKill.has("slow") && !completedAtKill.has("d"));
+
+    // 2. --resume, as a program.
+    const resumer = program("--log", path, "--resume", runId, "--plain").spawn();
+    const resumed = await resumer.output();
+    const text = decoder.decode(resumed.stdout);
+    assert.equal(resumed.code, 0, `${text}\n${decoder.decode(resumed.stderr)}`);
+    assert.match(text, new RegExp(`^resuming run ${runId} from ${path}$`, "m"));
+    assert.match(text, new RegExp(`resumed +cli-resume \\(run ${runId}\\): ${completedAtKill.size} completed kept`));
+    assert.match(text, /completed slow in/);
+    assert.match(text, /^cli-resume completed in .*: 5 completed/m);
+
+    // The file: the run completed, with the results of an uninterrupted run (its input kept).
+    const after = await openFileLogStore(path);
+    try {
+      assert.deepEqual(after.runs(), [runId]);
+      const tasks = (await loadLog(after)).project("tasks", runId);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(tasks).map(([id, t]) => [id, [t.status, t.result]])),
+        {
+          a: ["completed", 4],
+          b: ["completed", 8],
+          c: ["completed", { label: "c", list: [1, 2, 3] }],
+          slow: ["completed", 9],
+          d: ["completed", { sum: 12 }],
+        },
+      );
+    } finally {
+      await after.close();
+    }
+
+    // The markers: no task the log had as completed ran again; slow and d ran in the resuming process.
+    const marks = markersOf(markers);
+    for (const m of marks.filter((m) => m.pid === resumer.pid)) {
+      assert.ok(!completedAtKill.has(m.task), `task ${m.task} was completed in the log, yet ran again`);
+    }
+    assert.ok(marks.some((m) => m.task === "slow" && m.pid === child.pid));
+    assert.ok(marks.some((m) => m.task === "slow" && m.pid === resumer.pid));
+    assert.deepEqual(marks.filter((m) => m.task === "d").map((m) => m.pid), [resumer.pid]);
+    for (const id of ["a", "b", "c", "slow", "d"]) assert.ok(marks.some((m) => m.task === id), `${id} never ran`);
+
+    // 3. Resuming the ended run shows its stored result and runs nothing.
+    const ended = await cli(fixture("cli_resume.ts"), "--log", path, "--resume", runId, "--quiet");
+    assert.equal(ended.code, 0);
+    assert.match(ended.out, new RegExp(`run ${runId} had already ended \\(completed\\); nothing ran again`));
+    assert.match(ended.out, /^cli-resume completed/m);
+    assert.equal(markersOf(markers).length, marks.length, "no task body ran");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -103,8 +297,19 @@ Deno.test("cli exits 2 on usage and loading errors, naming the problem", async (
     ["bad --rows", ["--rows", "some", fixture("cli_ok.ts")], /--rows "some"/],
     [
       "unwritable --log",
-      ["--log", "/tmp/nerv-no-such-dir/x.jsonl", "--quiet", fixture("cli_ok.ts")],
-      /Cannot write the log/,
+      ["--log", "/tmp/nerv-no-such-dir/x.log", "--quiet", fixture("cli_ok.ts")],
+      /Cannot open the log "\/tmp\/nerv-no-such-dir\/x.log"/,
+    ],
+    ["--resume without --log", ["--resume", "r1", fixture("cli_ok.ts")], /--resume needs --log <file>/],
+    [
+      "--resume with --input",
+      ["--resume", "r1", "--log", "/tmp/x.log", "--input", "{}", fixture("cli_ok.ts")],
+      /--input cannot be used with --resume/,
+    ],
+    [
+      "--resume of a missing log",
+      ["--resume", "r1", "--log", "/tmp/nerv-no-such-log.log", fixture("cli_ok.ts")],
+      /Cannot resume: there is no log "\/tmp\/nerv-no-such-log.log"/,
     ],
     ["bad --input", ["--input", "{", fixture("cli_ok.ts")], /--input is not valid JSON/],
     ["missing module", ["/tmp/nerv-no-such-module.ts"], /Cannot load workflow module/],
