@@ -21,11 +21,13 @@ import {
 } from "./log.ts";
 import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
+import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
 import { loadRestore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
+  BreakerPolicy,
   Clock,
   ErrorData,
   Executor,
@@ -107,6 +109,15 @@ export interface EngineOptions {
   inspect?: ((event: ActorInspectionEvent) => void) | ActorInspectionObserver<ActorInspectionEvent>;
   /** Replace components in the engine's container before it resolves them. */
   configure?: (container: EngineContainer) => void;
+  /**
+   * Engine-level circuit breakers by key: a task names one with `breaker: "key"`;
+   * a task policy with the same key uses this one instead. Default: none.
+   */
+  breakers?: Readonly<Record<string, Omit<BreakerPolicy, "key">>>;
+  /**
+   * Tasks of a `concurrencyKey` running at once, per key (a key not listed has no limit). Default: none.
+   */
+  keyLimits?: Readonly<Record<string, number>>;
 }
 
 /** An XState inspection event, as the `inspect` option receives it. */
@@ -387,6 +398,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   };
   for (const p of PROFILES) checkLimit(`limits.${p}`, limits[p]);
   const concurrency = checkLimit("concurrency", options.concurrency ?? Infinity);
+  const breakers = new BreakerRegistry(options.breakers);
   const taskLogic = options.taskLogic ?? "compiled";
   const ordering = options.ordering ?? "critical-path";
   if (ordering !== "critical-path" && ordering !== "fifo") {
@@ -488,6 +500,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     ordering,
     inspect: options.inspect as RunEnv["inspect"],
     cache,
+    breakers,
     onEnd(run: Run) {
       live.delete(run.id);
       ended.add(run.id);
@@ -663,6 +676,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         executionId === undefined ? " in any execution" : ` in execution "${executionId}"`,
       );
     },
+    breakerState(key) {
+      return breakers.state(key);
+    },
     wait(executionId) {
       const run = executions.get(executionId)?.run;
       if (run === undefined) {
@@ -703,6 +719,13 @@ export interface EngineExtras {
    * @throws {NotFoundError} Unknown execution id (as a rejection).
    */
   wait(executionId: string): Promise<RunResult>;
+  /**
+   * A circuit breaker's state now.
+   *
+   * @param key The breaker's key.
+   * @returns `closed`, `open` or `half-open`; `undefined` when no option or task defined the key yet.
+   */
+  breakerState(key: string): BreakerState | undefined;
 }
 
 function snapshotOf(state: LogState, runId: string): RunSnapshot {

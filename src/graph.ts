@@ -7,6 +7,7 @@
  * @module
  */
 import { CycleError, DuplicateTaskError, UnknownDependencyError } from "./errors.ts";
+import { resolveBreaker } from "./breaker.ts";
 import type { CachePolicy, Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
 
 /** The compiled form of a workflow the runtime reads: indices, not ids. */
@@ -252,6 +253,17 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
   if (def.metadata !== undefined && (def.metadata === null || typeof def.metadata !== "object")) {
     throw new TypeError(`${where} has "metadata" ${describe(def.metadata)}, expected an object`);
   }
+  if (def.fallback !== undefined && typeof def.fallback !== "function") {
+    throw new TypeError(`${where} has "fallback" ${describe(def.fallback)}, expected a function`);
+  }
+  if (def.concurrencyKey !== undefined && (typeof def.concurrencyKey !== "string" || def.concurrencyKey === "")) {
+    throw new TypeError(`${where} has "concurrencyKey" ${describe(def.concurrencyKey)}, expected a non-empty string`);
+  }
+  let breaker: TaskSpec<I>["breaker"];
+  if (typeof def.breaker === "string") {
+    if (def.breaker === "") throw new TypeError(`${where} has breaker "", expected a non-empty key`);
+    breaker = def.breaker;
+  } else if (def.breaker !== undefined) breaker = resolveBreaker(where, def.breaker);
   return Object.freeze({
     id,
     name: def.name ?? id,
@@ -266,6 +278,9 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     tags,
     metadata: def.metadata === undefined ? NO_METADATA : Object.freeze({ ...def.metadata }),
     cache: resolveCache(where, def.cache),
+    breaker,
+    fallback: def.fallback,
+    concurrencyKey: def.concurrencyKey,
   });
 }
 

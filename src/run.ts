@@ -26,7 +26,15 @@ import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
-import { CancelledError, NotSerializableError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
+import type { BreakerRegistry, CircuitBreaker } from "./breaker.ts";
+import {
+  CancelledError,
+  CircuitOpenError,
+  NotSerializableError,
+  TaskFailedError,
+  TaskSkippedError,
+  TaskTimeoutError,
+} from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
@@ -82,6 +90,8 @@ export interface RunEnv {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Results of cached tasks. */
   cache: TaskCache;
+  /** The engine's circuit breakers. */
+  breakers: BreakerRegistry;
   onEnd(run: Run): void;
 }
 
@@ -199,6 +209,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #cacheKeys: (string | undefined)[] | undefined;
   readonly #restore: Restore | undefined;
   #resumeCancel: Error | undefined;
+  /** Per task: its circuit breaker. Allocated when a task has one. */
+  #breakerOf: (CircuitBreaker | undefined)[] | undefined;
+  /** Per task: 1 = its attempt now is its breaker's half-open trial. */
+  #trial: Uint8Array | undefined;
+  /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
+  #path: Uint8Array | undefined;
 
   constructor(
     workflow: Workflow<unknown>,
@@ -246,6 +262,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     });
     this.#durable = env.log.durable;
     this.#restore = init.restore;
+    this.#resolveBreakers();
+    if (workflow.tasks.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
     if (workflow.tasks.some((t) => t.cache !== undefined)) {
       this.#cached = new Uint8Array(n);
       this.#cacheKeys = new Array(n);
@@ -382,6 +400,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#status[i] === CODE.completed) {
         r.result = this.#results[i];
         if (this.#cached?.[i] === 1) r.cached = true;
+        if (this.#tasks[i].fallback !== undefined) r.path = this.#path![i] === 1 ? "fallback" : "primary";
       } else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
       if (!Number.isNaN(this.#startedAt[i])) {
         r.startedAt = this.#startedAt[i];
@@ -461,8 +480,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#lookUp(i, spec.cache);
       return;
     }
-    const attempt = ++this.#attempts[i];
     const clock = this.#env.clock;
+    const breaker = this.#breakerOf?.[i];
+    if (breaker !== undefined && !this.#admitBreaker(i, breaker)) return;
+    const attempt = ++this.#attempts[i];
     const now = clock.now();
     if (attempt === 1) this.#startedAt[i] = now;
     this.#emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
@@ -488,6 +509,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   release(i: number, event: TaskActorEvent): void {
     this.#env.scheduler.release(this.#profile[i]);
+    if (this.#trial?.[i] === 1) {
+      this.#trial[i] = 0;
+      if (event.type === "cancel") this.#breakerOf![i]!.abandon();
+    }
     const timer = this.#timers[i];
     if (timer !== undefined) {
       this.#env.clock.clearTimeout(timer);
@@ -540,7 +565,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     switch (status) {
       case "completed":
         if (this.#cacheKeys !== undefined && this.#cacheKeys[i] !== undefined) this.#completeCached(i, attempt, now);
-        else {
+        else if (this.#path !== undefined && this.#tasks[i].fallback !== undefined) {
+          const path = this.#path[i] === 1 ? "fallback" : "primary";
+          this.#emit("task.completed", i, attempt, {
+            result: this.#results[i],
+            durationMs: now - this.#startedAt[i],
+            path,
+          }, now);
+        } else {
           this.#emit(
             "task.completed",
             i,
@@ -680,6 +712,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     // A late result of an attempt that timed out or was cancelled is dropped;
     // a result arriving while the actor is no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, true);
     if (this.#durable || this.#cacheKeys?.[i] !== undefined) {
       const error = this.#unstorable(i, result);
       if (error !== undefined) {
@@ -786,6 +819,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
           this.#status[i] = CODE.completed;
           this.#results[i] = t.result;
           if (t.cached) this.#cached![i] = 1;
+          if (t.path === "fallback" && this.#path !== undefined) this.#path[i] = 1;
           break;
         case "failed":
         case "skipped":
@@ -864,7 +898,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #onError(i: number, attempt: number, error: unknown): void {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    this.#deliver(i, { type: "run.error", error });
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    this.#fail(i, error);
   }
 
   #timeout(i: number, attempt: number): void {
@@ -872,7 +907,106 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
     const error = new TaskTimeoutError(this.#g.ids[i], attempt, this.#tasks[i].timeoutMs!);
     this.#controllers[i]?.abort(error);
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    this.#fail(i, error);
+  }
+
+  /** An attempt failed: the task retries, fails, or (failing for good) runs its fallback in the same attempt. */
+  #fail(i: number, error: unknown): void {
+    const fallback = this.#tasks[i].fallback;
+    if (fallback !== undefined && this.#path![i] === 0 && !this.canRetry(i)) {
+      this.#runFallback(i, fallback, error);
+      return;
+    }
     this.#deliver(i, { type: "run.error", error });
+  }
+
+  // ---- resilience --------------------------------------------------------
+
+  /** Looks up every task's breaker; a key no task and no engine option defines is refused before anything starts. */
+  #resolveBreakers(): void {
+    const tasks = this.#tasks;
+    let any = false;
+    for (let i = 0; i < tasks.length && !any; i++) any = tasks[i].breaker !== undefined;
+    if (!any) return;
+    const breakers = this.#env.breakers;
+    const out = new Array<CircuitBreaker | undefined>(tasks.length);
+    for (let i = 0; i < tasks.length; i++) {
+      const policy = tasks[i].breaker;
+      if (policy === undefined) continue;
+      if (typeof policy === "string") {
+        const breaker = breakers.byKey(policy);
+        if (breaker === undefined) {
+          throw new RangeError(
+            `Cannot run workflow "${this.workflow.name}": task "${
+              tasks[i].id
+            }" names breaker "${policy}", which the engine's breakers option does not define`,
+          );
+        }
+        out[i] = breaker;
+      } else out[i] = breakers.get(policy);
+    }
+    this.#breakerOf = out;
+    this.#trial = new Uint8Array(tasks.length);
+  }
+
+  /** Asks a task's breaker whether its attempt may run; when refused, the task fails fast (or takes its fallback). */
+  #admitBreaker(i: number, breaker: CircuitBreaker): boolean {
+    const now = this.#env.clock.now();
+    const verdict = breaker.request(now);
+    const key = breaker.policy.key;
+    if (verdict.halfOpened) this.#emit("breaker.half-opened", i, this.#attempts[i] || undefined, { key }, now);
+    if (verdict.allowed) {
+      if (verdict.trial) this.#trial![i] = 1;
+      return true;
+    }
+    if (Number.isNaN(this.#startedAt[i])) this.#startedAt[i] = now;
+    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+    const error = new CircuitOpenError(this.#g.ids[i], key, verdict.retryAfterMs);
+    const attempt = this.#attempts[i];
+    // Not from inside the actor's own transition: the refusal arrives as the next event.
+    Promise.resolve().then(() => {
+      if (this.#attempts[i] === attempt && this.#status[i] === UNSETTLED) this.#fail(i, error);
+    });
+    return false;
+  }
+
+  /** Tells a task's breaker how its attempt went; a state change is an event. */
+  #breakerOutcome(i: number, ok: boolean): void {
+    const breaker = this.#breakerOf![i];
+    if (breaker === undefined) return;
+    const trial = this.#trial![i] === 1;
+    this.#trial![i] = 0;
+    const key = breaker.policy.key;
+    if (ok) {
+      if (breaker.success(trial)) this.#emit("breaker.closed", i, this.#attempts[i] || undefined, { key });
+    } else if (breaker.failure(this.#env.clock.now(), trial)) {
+      const { threshold, cooldownMs } = breaker.policy;
+      this.#emit("breaker.opened", i, this.#attempts[i] || undefined, {
+        key,
+        failures: trial ? 1 : threshold,
+        cooldownMs,
+      });
+    }
+  }
+
+  /** Runs a task's fallback on the main thread, in its last attempt; its outcome is the task's. */
+  #runFallback(i: number, fallback: NonNullable<TaskSpec["fallback"]>, error: unknown): void {
+    this.#path![i] = 1;
+    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+    const attempt = this.#attempts[i];
+    this.#emit("task.fallback", i, attempt || undefined, { error: serializeError(toError(error)) });
+    const ctx = new Context(this, i, this.#input, this.#runController.signal, Math.max(1, attempt), this.#g.ids[i]);
+    let promise: Promise<unknown>;
+    try {
+      promise = Promise.resolve(fallback(ctx));
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    promise.then(
+      (result) => this.#onResult(i, attempt, result),
+      (e) => this.#onError(i, attempt, e),
+    );
   }
 
   #blockingDep(i: number): number {
