@@ -32,6 +32,7 @@ import type {
   ErrorData,
   Executor,
   LogStore,
+  Priority,
   Profile,
   RunResult,
   TaskCache,
@@ -176,6 +177,17 @@ export interface RunHandle {
    * @param reason Why; the tasks' `CancelledError` carries it as `cause`.
    */
   cancel(reason?: unknown): void;
+  /**
+   * Changes a task's priority during the run; the scheduler serves it by its
+   * new priority from now on. Emits `task.reprioritized`.
+   *
+   * @param taskId The task.
+   * @param priority Its new priority.
+   * @throws {NotFoundError} The run has no such task.
+   * @throws {RangeError} Not a priority.
+   * @throws {TypeError} The task has ended.
+   */
+  setPriority(taskId: string, priority: Priority): void;
   /**
    * The run's state now, from the log.
    *
@@ -439,7 +451,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       const executors = c.resolve(TOKENS.executors);
       const effective = {} as Record<Profile, number>;
       for (const p of PROFILES) effective[p] = Math.min(limits[p], executors[p].concurrency);
-      return new Scheduler(effective, concurrency);
+      return new Scheduler(effective, concurrency, options.keyLimits);
     },
   });
   options.configure?.(container);
@@ -551,6 +563,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     id: run.id,
     result: run.result,
     cancel: (reason?: unknown) => run.cancel(reason),
+    setPriority: (taskId: string, priority: Priority) => run.setPriority(taskId, priority),
     snapshot: () => snapshotOf(log.state(), run.id),
     actors: () => actorsOf(run, log.state()),
   });

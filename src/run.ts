@@ -30,6 +30,7 @@ import type { BreakerRegistry, CircuitBreaker } from "./breaker.ts";
 import {
   CancelledError,
   CircuitOpenError,
+  NotFoundError,
   NotSerializableError,
   TaskFailedError,
   TaskSkippedError,
@@ -47,6 +48,7 @@ import type {
   EventDataMap,
   Executor,
   FlowEventType,
+  Priority,
   Profile,
   RunResult,
   RunStatus,
@@ -118,6 +120,7 @@ const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Ob
   mixed: Object.freeze({ profile: "mixed" }),
   memory: Object.freeze({ profile: "memory" }),
 });
+const PRIORITY_NAMES: readonly Priority[] = ["low", "medium", "high", "critical"];
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
@@ -182,7 +185,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
   readonly #backlog: IndexHeap;
+  readonly #keys: Float64Array;
   readonly #rank: Float64Array;
+  /** Priority weight per task: the graph's until `setPriority` changes one (then a copy). */
+  #prio: Uint8Array;
+  /** Per task: its concurrency key's scheduler id (-1: none). Allocated when a task has a key. */
+  #group: Int32Array | undefined;
   #inQueue = 0;
   readonly #blocked: number[] = [];
   #skipping = false;
@@ -255,7 +263,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const keys = new Float64Array(n);
     this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
     for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
+    this.#keys = keys;
+    this.#prio = graph.priority;
     this.#backlog = new IndexHeap(keys);
+    if (workflow.tasks.some((t) => t.concurrencyKey !== undefined)) {
+      this.#group = Int32Array.from(workflow.tasks, (t) => env.scheduler.keyId(t.concurrencyKey));
+    }
     this.result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -313,6 +326,43 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   cancel(reason?: unknown): void {
     if (this.#final !== undefined) return;
     this.#deliverWorkflow({ type: "cancel", reason });
+  }
+
+  /**
+   * Changes a task's priority during the run: a waiting task (pending, ready,
+   * retrying) is dispatched by its new priority; a running one keeps it for
+   * its retries. Emits `task.reprioritized`.
+   *
+   * @param taskId The task.
+   * @param priority Its new priority.
+   * @throws {NotFoundError} The run has no such task.
+   * @throws {RangeError} Not a priority.
+   * @throws {TypeError} The task has ended.
+   */
+  setPriority(taskId: string, priority: Priority): void {
+    const i = this.#g.index.get(taskId);
+    if (i === undefined) throw new NotFoundError("task", taskId, ` in run "${this.id}"`);
+    const weight = PRIORITY_NAMES.indexOf(priority);
+    if (weight < 0) {
+      throw new RangeError(
+        `Cannot set the priority of task "${taskId}": ${String(priority)} is not low, medium, high or critical`,
+      );
+    }
+    if (this.#status[i] !== UNSETTLED || this.#final !== undefined) {
+      throw new TypeError(`Cannot set the priority of task "${taskId}": it has ended`);
+    }
+    const previous = this.#prio[i];
+    if (previous === weight) return;
+    if (this.#prio === this.#g.priority) this.#prio = this.#g.priority.slice();
+    this.#prio[i] = weight;
+    this.#keys[i] = dispatchKey(weight, this.#rank[i]);
+    if (this.#spawned[i] === 0 && this.#remaining[i] === 0) this.#backlog.rebuild();
+    if (this.#queued[i] === 1) this.#env.scheduler.update(this, i, weight, this.#rank[i]);
+    this.#emit("task.reprioritized", i, this.#attempts[i] || undefined, {
+      priority,
+      previous: PRIORITY_NAMES[previous],
+    });
+    if (this.#depth === 0) this.#env.scheduler.drain();
   }
 
   /** The run's final result, once it ended. */
@@ -451,11 +501,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#queued[i] = 1;
     this.#inQueue++;
     const g = this.#g;
+    const prio = this.#prio[i];
     this.#emit("task.ready", i, this.#attempts[i] || undefined, {
-      priority: this.#tasks[i].priority,
+      priority: prio === g.priority[i] ? this.#tasks[i].priority : PRIORITY_NAMES[prio],
       rank: g.rank[i],
     });
-    this.#env.scheduler.push(this, i, this.#profile[i], g.priority[i], this.#rank[i]);
+    this.#env.scheduler.push(this, i, this.#profile[i], prio, this.#rank[i], this.#group?.[i] ?? -1);
   }
 
   dequeue(i: number): void {
@@ -508,7 +559,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   release(i: number, event: TaskActorEvent): void {
-    this.#env.scheduler.release(this.#profile[i]);
+    this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
     if (this.#trial?.[i] === 1) {
       this.#trial[i] = 0;
       if (event.type === "cancel") this.#breakerOf![i]!.abandon();
