@@ -85,6 +85,7 @@ export {
 } from "./src/errors.ts";
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
+export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
 export {
   createEventBus,

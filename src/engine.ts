@@ -9,7 +9,7 @@ import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import { DuplicateTaskError, NotFoundError, NotSerializableError } from "./errors.ts";
-import { defineWorkflow, describe, graphOf, validateTask } from "./graph.ts";
+import { defineWorkflow, describe, graphOf, type Plan, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
   createMemoryLogStore,
@@ -188,6 +188,12 @@ export interface RunHandle {
    * @throws {TypeError} The task has ended.
    */
   setPriority(taskId: string, priority: Priority): void;
+  /**
+   * The run's execution plan now: it grows with the tasks added during the run (`ctx.spawn`).
+   *
+   * @returns The plan.
+   */
+  plan(): Plan;
   /**
    * The run's state now, from the log.
    *
@@ -564,6 +570,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     result: run.result,
     cancel: (reason?: unknown) => run.cancel(reason),
     setPriority: (taskId: string, priority: Priority) => run.setPriority(taskId, priority),
+    plan: () => run.plan(),
     snapshot: () => snapshotOf(log.state(), run.id),
     actors: () => actorsOf(run, log.state()),
   });

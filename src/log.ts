@@ -1081,6 +1081,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "breaker.closed":
     case "task.fallback":
     case "task.reprioritized":
+    case "task.spawned":
       return;
   }
   const taskId = e.taskId!;

@@ -32,11 +32,12 @@ import {
   CircuitOpenError,
   NotFoundError,
   NotSerializableError,
+  SpawnError,
   TaskFailedError,
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import type { Graph } from "./graph.ts";
+import { extendGraph, type Graph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
@@ -54,6 +55,7 @@ import type {
   RunStatus,
   TaskCache,
   TaskContext,
+  TaskDef,
   TaskResult,
   TaskSpec,
   TerminalTaskStatus,
@@ -134,10 +136,12 @@ class Context implements TaskContext {
   readonly taskId: string;
   readonly runId: string;
   #run: Run | undefined;
+  readonly #owner: Run;
   #index: number;
   #deps: Readonly<Record<string, unknown>> | undefined;
   constructor(run: Run, index: number, input: unknown, signal: AbortSignal, attempt: number, taskId: string) {
     this.#run = run;
+    this.#owner = run;
     this.#index = index;
     this.input = input;
     this.signal = signal;
@@ -152,6 +156,9 @@ class Context implements TaskContext {
     }
     return this.#deps;
   }
+  spawn(tasks: readonly TaskDef[]): readonly string[] {
+    return this.#owner.spawnFrom(this.#index, this.attempt, tasks);
+  }
   toJSON(): Record<string, unknown> {
     const { input, deps, attempt, taskId, runId } = this;
     return { input, deps, attempt, taskId, runId };
@@ -164,19 +171,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly workflowId: string;
   readonly workflow: Workflow<unknown>;
   readonly result: Promise<RunResult>;
-  readonly #g: Graph;
-  readonly #tasks: readonly TaskSpec<unknown>[];
+  #g: Graph;
+  #tasks: readonly TaskSpec<unknown>[];
   readonly #env: RunEnv;
   readonly #input: unknown;
   readonly #logic: AnyActorLogic;
-  readonly #status: Uint8Array;
-  readonly #remaining: Int32Array;
-  readonly #spawned: Uint8Array;
-  readonly #queued: Uint8Array;
-  readonly #attempts: Int32Array;
-  readonly #startedAt: Float64Array;
-  readonly #endedAt: Float64Array;
-  readonly #profile: Uint8Array;
+  #status: Uint8Array;
+  #remaining: Int32Array;
+  #spawned: Uint8Array;
+  #queued: Uint8Array;
+  #attempts: Int32Array;
+  #startedAt: Float64Array;
+  #endedAt: Float64Array;
+  #profile: Uint8Array;
   readonly #actors: (AnyActorRef | undefined)[];
   readonly #results: unknown[];
   readonly #errors: (Error | undefined)[];
@@ -184,9 +191,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #controllers: (AbortController | undefined)[];
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
-  readonly #backlog: IndexHeap;
-  readonly #keys: Float64Array;
-  readonly #rank: Float64Array;
+  #backlog: IndexHeap;
+  #keys: Float64Array;
+  #rank: Float64Array;
   /** Priority weight per task: the graph's until `setPriority` changes one (then a copy). */
   #prio: Uint8Array;
   /** Per task: its concurrency key's scheduler id (-1: none). Allocated when a task has a key. */
@@ -223,6 +230,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #trial: Uint8Array | undefined;
   /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
   #path: Uint8Array | undefined;
+  /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
+  #spawnErrors: Map<number, Error> | undefined;
 
   constructor(
     workflow: Workflow<unknown>,
@@ -363,6 +372,126 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       previous: PRIORITY_NAMES[previous],
     });
     if (this.#depth === 0) this.#env.scheduler.drain();
+  }
+
+  /**
+   * The run's execution plan now (it grows with the tasks added during the run).
+   *
+   * @returns The plan.
+   */
+  plan(): Plan {
+    return planGraph(this.#g, this.#tasks);
+  }
+
+  /** Task ids by index, including tasks added during the run. */
+  get taskIds(): readonly string[] {
+    return this.#g.ids;
+  }
+
+  /**
+   * Adds tasks to the run on behalf of a running task (`ctx.spawn`).
+   *
+   * @param i The spawning task.
+   * @param attempt Its attempt.
+   * @param defs The tasks.
+   * @returns Their ids.
+   * @throws {SpawnError} The tasks were rejected (the cause says why); the spawning task then fails with it.
+   * @throws {TypeError} The spawning attempt is over, or the run is ending.
+   */
+  spawnFrom(i: number, attempt: number, defs: readonly TaskDef[]): readonly string[] {
+    const taskId = this.#g.ids[i];
+    if (
+      this.#status[i] !== UNSETTLED || this.#attempts[i] !== attempt || this.#cancelling || this.#final !== undefined
+    ) {
+      throw new TypeError(`Task "${taskId}" cannot add tasks: its attempt ${attempt} is over`);
+    }
+    let grown: { graph: Graph; specs: TaskSpec<unknown>[] };
+    try {
+      grown = extendGraph(this.workflow.name, this.#g, this.#tasks, defs);
+    } catch (cause) {
+      const error = new SpawnError(taskId, toError(cause));
+      (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+      (this.#spawnErrors ??= new Map()).set(i, error);
+      throw error;
+    }
+    const from = this.#g.n;
+    this.#extend(grown.graph, grown.specs);
+    const g = this.#g;
+    const ids = g.ids.slice(from);
+    const now = this.#env.clock.now();
+    this.#emit("task.spawned", i, attempt, { taskIds: ids }, now);
+    for (let j = from; j < g.n; j++) {
+      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn }, now);
+    }
+    this.#depth++;
+    try {
+      for (let j = from; j < g.n; j++) {
+        let waiting = 0;
+        for (let k = g.depStart[j]; k < g.depStart[j + 1]; k++) {
+          if (this.#status[g.depList[k]] !== CODE.completed) waiting++;
+        }
+        this.#remaining[j] = waiting;
+        if (this.#blockingDep(j) >= 0) this.#blocked.push(j);
+        else if (waiting === 0) this.#backlog.push(j);
+      }
+      this.#spawnBlocked();
+      this.#admit();
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
+    }
+    return ids;
+  }
+
+  /** Grows the run's arrays to a larger graph; indices below the old size keep their state. */
+  #extend(graph: Graph, specs: TaskSpec<unknown>[]): void {
+    const old = this.#g.n;
+    const n = graph.n;
+    const prio = this.#prio === this.#g.priority ? graph.priority : grow(this.#prio, n);
+    if (prio !== graph.priority) prio.set(graph.priority.subarray(old), old);
+    this.#g = graph;
+    this.#tasks = specs;
+    this.#prio = prio;
+    this.#status = grow(this.#status, n);
+    this.#remaining = grow(this.#remaining, n);
+    this.#spawned = grow(this.#spawned, n);
+    this.#queued = grow(this.#queued, n);
+    this.#attempts = grow(this.#attempts, n);
+    this.#startedAt = grow(this.#startedAt, n, NaN);
+    this.#endedAt = grow(this.#endedAt, n, NaN);
+    this.#profile = grow(this.#profile, n);
+    for (let j = old; j < n; j++) this.#profile[j] = PROFILE_INDEX[specs[j].profile];
+    this.#rank = this.#env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
+    const keys = new Float64Array(n);
+    for (let j = 0; j < n; j++) keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+    this.#keys = keys;
+    const backlog = new IndexHeap(keys);
+    for (let j = this.#backlog.pop(); j >= 0; j = this.#backlog.pop()) backlog.push(j);
+    this.#backlog = backlog;
+    const added = specs.slice(old);
+    if (this.#noRetry !== undefined) this.#noRetry = grow(this.#noRetry, n);
+    if (this.#interrupted !== undefined) this.#interrupted = grow(this.#interrupted, n);
+    if (this.#trial !== undefined) this.#trial = grow(this.#trial, n);
+    if (this.#cached !== undefined) this.#cached = grow(this.#cached, n);
+    else if (added.some((t) => t.cache !== undefined)) {
+      this.#cached = new Uint8Array(n);
+      this.#cacheKeys = new Array(n);
+    }
+    if (this.#path !== undefined) this.#path = grow(this.#path, n);
+    else if (added.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
+    if (this.#group !== undefined || added.some((t) => t.concurrencyKey !== undefined)) {
+      const group = new Int32Array(n);
+      for (let j = 0; j < n; j++) group[j] = this.#group?.[j] ?? this.#env.scheduler.keyId(specs[j].concurrencyKey);
+      this.#group = group;
+    }
+    if (this.#breakerOf !== undefined || added.some((t) => t.breaker !== undefined)) {
+      const before = this.#breakerOf;
+      const trial = this.#trial;
+      this.#resolveBreakers();
+      if (before !== undefined) {
+        for (let j = 0; j < old; j++) this.#breakerOf![j] = before[j];
+        if (trial !== undefined) this.#trial!.set(trial.subarray(0, old));
+      }
+    }
   }
 
   /** The run's final result, once it ended. */
@@ -763,6 +892,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     // A late result of an attempt that timed out or was cancelled is dropped;
     // a result arriving while the actor is no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (this.#spawnErrors !== undefined && this.#spawnErrors.has(i)) {
+      const error = this.#spawnErrors.get(i)!;
+      this.#spawnErrors.delete(i);
+      this.#deliver(i, { type: "run.error", error });
+      return;
+    }
     if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, true);
     if (this.#durable || this.#cacheKeys?.[i] !== undefined) {
       const error = this.#unstorable(i, result);
@@ -1106,6 +1241,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
+}
+
+/** A copy of a typed array, longer, the new items set to `fill`. */
+function grow<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
+  const out = new (a.constructor as new (n: number) => T)(n);
+  out.set(a);
+  if (fill !== 0) out.fill(fill, a.length);
+  return out;
 }
 
 function reportCacheError(taskId: string, error: unknown): void {

@@ -73,6 +73,18 @@ export interface TaskContext<I = unknown> {
   readonly taskId: string;
   /** The run's id. */
   readonly runId: string;
+  /**
+   * Adds tasks to the run while this attempt runs (inline tasks only: not in
+   * a worker). They may depend on any task of the run, this one included (they
+   * then start once it completed), and on each other; they are validated like
+   * a workflow's tasks.
+   *
+   * @param tasks The tasks to add.
+   * @returns Their ids.
+   * @throws {SpawnError} A duplicate id, an unknown dependency, a cycle or a malformed task (in `cause`); this task then fails with it.
+   * @throws {TypeError} The attempt is over.
+   */
+  spawn(tasks: readonly TaskDef[]): readonly string[];
 }
 
 /** A task body: a plain (sync or async) function of the task context. */
@@ -328,6 +340,8 @@ export interface EventDataMap {
   "task.completed": { result: unknown; durationMs: number; cached?: boolean; path?: TaskPath };
   /** The task failed for good (`error`); its fallback runs now, in the same attempt. */
   "task.fallback": { error: ErrorData };
+  /** The task added tasks to its run (`ctx.spawn`); a `task.pending` event for each follows. */
+  "task.spawned": { taskIds: readonly string[] };
   /** The task's priority changed during the run. */
   "task.reprioritized": { priority: Priority; previous: Priority };
   /** A circuit breaker opened (`taskId` is the task whose failure opened it). */

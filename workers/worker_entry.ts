@@ -84,7 +84,7 @@ function runOne(task: WireTask): WireResult | Promise<WireResult> {
   controllers.set(task.id, controller);
   let value: unknown;
   try {
-    value = fn({ ...task.payload, signal: controller.signal } as TaskContext);
+    value = fn({ ...task.payload, signal: controller.signal, spawn: noSpawn } as TaskContext);
   } catch (error) {
     controllers.delete(task.id);
     return taskError(error, "task");
@@ -176,3 +176,7 @@ const api: WorkerApi = {
 };
 
 expose(api);
+
+function noSpawn(): never {
+  throw new TypeError("Cannot add tasks from a task that runs in a worker");
+}
