@@ -32,6 +32,7 @@
  */
 export type {
   AnyFlowEvent,
+  BreakerPolicy,
   CacheEntry,
   CachePolicy,
   Clock,
@@ -53,6 +54,7 @@ export type {
   TaskContext,
   TaskDef,
   TaskFn,
+  TaskPath,
   TaskPayload,
   TaskResult,
   TaskSpec,
@@ -65,6 +67,7 @@ export type {
 } from "./src/types.ts";
 export {
   CancelledError,
+  CircuitOpenError,
   CycleError,
   DuplicateTaskError,
   type FlowErrorOptions,
@@ -72,6 +75,7 @@ export {
   NotCloneableError,
   NotFoundError,
   NotSerializableError,
+  SpawnError,
   TaskFailedError,
   TaskModuleError,
   TaskSkippedError,
@@ -80,6 +84,8 @@ export {
   WorkerCrashedError,
 } from "./src/errors.ts";
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
+export type { BreakerState } from "./src/breaker.ts";
+export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
 export {
   createEventBus,

@@ -9,7 +9,7 @@ import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import { DuplicateTaskError, NotFoundError, NotSerializableError } from "./errors.ts";
-import { defineWorkflow, describe, graphOf, validateTask } from "./graph.ts";
+import { defineWorkflow, describe, graphOf, type Plan, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
   createMemoryLogStore,
@@ -21,15 +21,18 @@ import {
 } from "./log.ts";
 import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
+import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
 import { loadRestore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
+  BreakerPolicy,
   Clock,
   ErrorData,
   Executor,
   LogStore,
+  Priority,
   Profile,
   RunResult,
   TaskCache,
@@ -107,6 +110,15 @@ export interface EngineOptions {
   inspect?: ((event: ActorInspectionEvent) => void) | ActorInspectionObserver<ActorInspectionEvent>;
   /** Replace components in the engine's container before it resolves them. */
   configure?: (container: EngineContainer) => void;
+  /**
+   * Engine-level circuit breakers by key: a task names one with `breaker: "key"`;
+   * a task policy with the same key uses this one instead. Default: none.
+   */
+  breakers?: Readonly<Record<string, Omit<BreakerPolicy, "key">>>;
+  /**
+   * Tasks of a `concurrencyKey` running at once, per key (a key not listed has no limit). Default: none.
+   */
+  keyLimits?: Readonly<Record<string, number>>;
 }
 
 /** An XState inspection event, as the `inspect` option receives it. */
@@ -165,6 +177,23 @@ export interface RunHandle {
    * @param reason Why; the tasks' `CancelledError` carries it as `cause`.
    */
   cancel(reason?: unknown): void;
+  /**
+   * Changes a task's priority during the run; the scheduler serves it by its
+   * new priority from now on. Emits `task.reprioritized`.
+   *
+   * @param taskId The task.
+   * @param priority Its new priority.
+   * @throws {NotFoundError} The run has no such task.
+   * @throws {RangeError} Not a priority.
+   * @throws {TypeError} The task has ended.
+   */
+  setPriority(taskId: string, priority: Priority): void;
+  /**
+   * The run's execution plan now: it grows with the tasks added during the run (`ctx.spawn`).
+   *
+   * @returns The plan.
+   */
+  plan(): Plan;
   /**
    * The run's state now, from the log.
    *
@@ -387,6 +416,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   };
   for (const p of PROFILES) checkLimit(`limits.${p}`, limits[p]);
   const concurrency = checkLimit("concurrency", options.concurrency ?? Infinity);
+  const breakers = new BreakerRegistry(options.breakers);
   const taskLogic = options.taskLogic ?? "compiled";
   const ordering = options.ordering ?? "critical-path";
   if (ordering !== "critical-path" && ordering !== "fifo") {
@@ -427,7 +457,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       const executors = c.resolve(TOKENS.executors);
       const effective = {} as Record<Profile, number>;
       for (const p of PROFILES) effective[p] = Math.min(limits[p], executors[p].concurrency);
-      return new Scheduler(effective, concurrency);
+      return new Scheduler(effective, concurrency, options.keyLimits);
     },
   });
   options.configure?.(container);
@@ -488,6 +518,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     ordering,
     inspect: options.inspect as RunEnv["inspect"],
     cache,
+    breakers,
     onEnd(run: Run) {
       live.delete(run.id);
       ended.add(run.id);
@@ -538,6 +569,8 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     id: run.id,
     result: run.result,
     cancel: (reason?: unknown) => run.cancel(reason),
+    setPriority: (taskId: string, priority: Priority) => run.setPriority(taskId, priority),
+    plan: () => run.plan(),
     snapshot: () => snapshotOf(log.state(), run.id),
     actors: () => actorsOf(run, log.state()),
   });
@@ -663,6 +696,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         executionId === undefined ? " in any execution" : ` in execution "${executionId}"`,
       );
     },
+    breakerState(key) {
+      return breakers.state(key);
+    },
     wait(executionId) {
       const run = executions.get(executionId)?.run;
       if (run === undefined) {
@@ -703,6 +739,13 @@ export interface EngineExtras {
    * @throws {NotFoundError} Unknown execution id (as a rejection).
    */
   wait(executionId: string): Promise<RunResult>;
+  /**
+   * A circuit breaker's state now.
+   *
+   * @param key The breaker's key.
+   * @returns `closed`, `open` or `half-open`; `undefined` when no option or task defined the key yet.
+   */
+  breakerState(key: string): BreakerState | undefined;
 }
 
 function snapshotOf(state: LogState, runId: string): RunSnapshot {

@@ -486,3 +486,65 @@ export class LogCorruptedError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * The error of a task refused by an open circuit breaker: the task did not
+ * run. A task with a fallback takes it instead.
+ *
+ * @example Recognising a fast failure
+ * ```ts
+ * import { CircuitOpenError } from "@nerv/flow";
+ * const e = new CircuitOpenError("call", "search-api", 5000);
+ * console.log(e.message); // Task "call" did not run: circuit "search-api" is open (retry after 5000 ms)
+ * ```
+ */
+export class CircuitOpenError extends Error {
+  /** The task that was refused. */
+  readonly taskId: string;
+  /** The breaker's key. */
+  readonly key: string;
+  /** Milliseconds until the breaker lets a trial through. */
+  readonly retryAfterMs: number;
+  /**
+   * Creates the error.
+   *
+   * @param taskId The task that was refused.
+   * @param key The breaker's key.
+   * @param retryAfterMs Milliseconds until the breaker lets a trial through.
+   */
+  constructor(taskId: string, key: string, retryAfterMs: number) {
+    super(`Task "${taskId}" did not run: circuit "${key}" is open (retry after ${retryAfterMs} ms)`);
+    this.name = "CircuitOpenError";
+    this.taskId = taskId;
+    this.key = key;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * Thrown by `ctx.spawn()` (and failing the spawning task) when the tasks it
+ * adds cannot join the run: a duplicate id, an unknown dependency or a cycle
+ * is reported by the wrapped typed error in `cause`.
+ *
+ * @example Reading it
+ * ```ts
+ * import { DuplicateTaskError, SpawnError } from "@nerv/flow";
+ * const e = new SpawnError("split", new DuplicateTaskError("w", "item-1"));
+ * console.log(e.message);
+ * ```
+ */
+export class SpawnError extends Error {
+  /** The task that tried to add tasks. */
+  readonly taskId: string;
+  /**
+   * Creates the error.
+   *
+   * @param taskId The spawning task.
+   * @param cause Why the tasks were rejected (`DuplicateTaskError`, `UnknownDependencyError`, `CycleError`, `TypeError`, `RangeError`).
+   */
+  constructor(taskId: string, cause: Error) {
+    super(`Task "${taskId}" could not add tasks to its run: ${cause.message}`, { cause });
+    this.name = "SpawnError";
+    this.taskId = taskId;
+  }
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import { CycleError, DuplicateTaskError, UnknownDependencyError } from "./errors.ts";
+import { resolveBreaker } from "./breaker.ts";
 import type { CachePolicy, Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
 
 /** The compiled form of a workflow the runtime reads: indices, not ids. */
@@ -173,7 +174,55 @@ export interface Plan {
  * ```
  */
 export function plan<I>(workflow: Workflow<I>): Plan {
-  const g = graphOf(workflow);
+  return planGraph(graphOf(workflow), workflow.tasks as readonly TaskSpec<unknown>[]);
+}
+
+/**
+ * Grows a run's graph by tasks added during the run: the new tasks are
+ * validated like a workflow's (fields, duplicate ids, unknown dependencies,
+ * cycles) and the whole graph is compiled again (O(tasks + edges)), so ranks
+ * and levels take the new tasks into account. Existing indices do not change;
+ * the new tasks follow them in the order given.
+ *
+ * @param workflow The workflow's name, for messages.
+ * @param graph The run's graph now.
+ * @param specs Its tasks, by index.
+ * @param defs The tasks to add.
+ * @returns The grown graph and task list.
+ * @throws {TypeError} A field has the wrong type.
+ * @throws {RangeError} A number is out of range.
+ * @throws {DuplicateTaskError} An id is taken (by the run or another new task).
+ * @throws {UnknownDependencyError} A new task depends on an unknown id or on itself.
+ * @throws {CycleError} The new tasks' dependencies form a cycle.
+ */
+export function extendGraph(
+  workflow: string,
+  graph: Graph,
+  specs: readonly TaskSpec<unknown>[],
+  defs: readonly TaskDef<unknown>[],
+): { graph: Graph; specs: TaskSpec<unknown>[] } {
+  if (!Array.isArray(defs)) {
+    throw new TypeError(`Cannot add tasks to "${workflow}": expected an array, got ${describe(defs)}`);
+  }
+  const index = new Map(graph.index);
+  const all = specs.slice();
+  for (let k = 0; k < defs.length; k++) {
+    const spec = resolveTask(workflow, defs[k], graph.n + k);
+    if (index.has(spec.id)) throw new DuplicateTaskError(workflow, spec.id);
+    index.set(spec.id, all.length);
+    all.push(spec);
+  }
+  return { graph: compile(workflow, all, index), specs: all };
+}
+
+/**
+ * The execution plan of a compiled graph (see {@linkcode plan}).
+ *
+ * @param g The graph.
+ * @param tasks Its tasks, by index.
+ * @returns The plan.
+ */
+export function planGraph(g: Graph, tasks: readonly TaskSpec<unknown>[]): Plan {
   const byDispatch = (a: number, b: number) =>
     g.level[a] - g.level[b] || g.priority[b] - g.priority[a] || g.rank[b] - g.rank[a] || a - b;
   const sorted = Array.from(g.topo).sort(byDispatch);
@@ -187,7 +236,7 @@ export function plan<I>(workflow: Workflow<I>): Plan {
       level: g.level[i],
       priority: names[g.priority[i]],
       rank: g.rank[i],
-      dependsOn: workflow.tasks[i].dependsOn,
+      dependsOn: tasks[i].dependsOn,
     });
   }
   const criticalPath: string[] = [];
@@ -252,6 +301,17 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
   if (def.metadata !== undefined && (def.metadata === null || typeof def.metadata !== "object")) {
     throw new TypeError(`${where} has "metadata" ${describe(def.metadata)}, expected an object`);
   }
+  if (def.fallback !== undefined && typeof def.fallback !== "function") {
+    throw new TypeError(`${where} has "fallback" ${describe(def.fallback)}, expected a function`);
+  }
+  if (def.concurrencyKey !== undefined && (typeof def.concurrencyKey !== "string" || def.concurrencyKey === "")) {
+    throw new TypeError(`${where} has "concurrencyKey" ${describe(def.concurrencyKey)}, expected a non-empty string`);
+  }
+  let breaker: TaskSpec<I>["breaker"];
+  if (typeof def.breaker === "string") {
+    if (def.breaker === "") throw new TypeError(`${where} has breaker "", expected a non-empty key`);
+    breaker = def.breaker;
+  } else if (def.breaker !== undefined) breaker = resolveBreaker(where, def.breaker);
   return Object.freeze({
     id,
     name: def.name ?? id,
@@ -266,6 +326,9 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
     tags,
     metadata: def.metadata === undefined ? NO_METADATA : Object.freeze({ ...def.metadata }),
     cache: resolveCache(where, def.cache),
+    breaker,
+    fallback: def.fallback,
+    concurrencyKey: def.concurrencyKey,
   });
 }
 

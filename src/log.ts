@@ -26,6 +26,7 @@ import type {
   RunCheckpoint,
   RunStateData,
   StoredRun,
+  TaskPath,
   TaskStateData,
   TaskStatus,
   WorkflowStatus,
@@ -63,6 +64,8 @@ export interface TaskView {
   result?: unknown;
   /** `true` when its result came from the cache (it did not run). */
   cached?: true;
+  /** For a task with a fallback, once completed: which body produced the result. */
+  path?: TaskPath;
   /** Its error, when failed, skipped or cancelled. */
   error?: ErrorData;
 }
@@ -304,6 +307,7 @@ class TaskState {
   readonly endedAt: number | undefined;
   readonly result: unknown;
   readonly cached: boolean;
+  readonly path: TaskPath | undefined;
   readonly error: ErrorData | undefined;
   readonly order: number;
   constructor(d: TaskDraft) {
@@ -313,6 +317,7 @@ class TaskState {
     this.endedAt = d.endedAt;
     this.result = d.result;
     this.cached = d.cached;
+    this.path = d.path;
     this.error = d.error;
     this.order = d.order;
     Object.freeze(this);
@@ -320,7 +325,8 @@ class TaskState {
   equals(other: unknown): boolean {
     return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
       other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
-      other.cached === this.cached && deepEqual(other.result, this.result) && deepEqual(other.error, this.error);
+      other.cached === this.cached && other.path === this.path && deepEqual(other.result, this.result) &&
+      deepEqual(other.error, this.error);
   }
   hashCode(): number {
     return (this.attempts * 31 + this.order) | 0;
@@ -334,6 +340,7 @@ interface TaskDraft {
   endedAt: number | undefined;
   result: unknown;
   cached: boolean;
+  path: TaskPath | undefined;
   error: ErrorData | undefined;
   order: number;
 }
@@ -939,6 +946,7 @@ function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
           if (t.status === "completed") {
             v.result = t.result;
             if (t.cached) v.cached = true;
+            if (t.path !== undefined) v.path = t.path;
           }
           if (t.error !== undefined) v.error = t.error;
         }
@@ -1068,6 +1076,12 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       d.fields.error = new Deep(e.data.reason);
       return;
     case "executor.inline":
+    case "breaker.opened":
+    case "breaker.half-opened":
+    case "breaker.closed":
+    case "task.fallback":
+    case "task.reprioritized":
+    case "task.spawned":
       return;
   }
   const taskId = e.taskId!;
@@ -1093,6 +1107,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
         endedAt: undefined,
         result: undefined,
         cached: false,
+        path: undefined,
         error: undefined,
         order: 0,
       }
@@ -1120,6 +1135,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       t.status = "completed";
       t.result = e.data.result;
       t.cached = e.data.cached === true;
+      t.path = e.data.path;
       t.error = undefined;
       break;
     case "task.failed":
@@ -1173,6 +1189,7 @@ function restoreDraft(d: RunDraft, state: RunStateData): void {
       endedAt: t.endedAt,
       result: t.result,
       cached: t.cached === true,
+      path: t.path,
       error: t.error,
       order: t.order,
     });
@@ -1193,6 +1210,7 @@ function exportRun(run: RunRec): RunStateData {
     if (t.endedAt !== undefined) out.endedAt = t.endedAt;
     if (t.status === "completed" && t.result !== undefined) out.result = t.result;
     if (t.cached) out.cached = true;
+    if (t.path !== undefined) out.path = t.path;
     if (t.error !== undefined) out.error = t.error;
     tasks[k] = out;
   });

@@ -26,8 +26,18 @@ import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
-import { CancelledError, NotSerializableError, TaskFailedError, TaskSkippedError, TaskTimeoutError } from "./errors.ts";
-import type { Graph } from "./graph.ts";
+import type { BreakerRegistry, CircuitBreaker } from "./breaker.ts";
+import {
+  CancelledError,
+  CircuitOpenError,
+  NotFoundError,
+  NotSerializableError,
+  SpawnError,
+  TaskFailedError,
+  TaskSkippedError,
+  TaskTimeoutError,
+} from "./errors.ts";
+import { extendGraph, type Graph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
@@ -39,11 +49,13 @@ import type {
   EventDataMap,
   Executor,
   FlowEventType,
+  Priority,
   Profile,
   RunResult,
   RunStatus,
   TaskCache,
   TaskContext,
+  TaskDef,
   TaskResult,
   TaskSpec,
   TerminalTaskStatus,
@@ -82,6 +94,8 @@ export interface RunEnv {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Results of cached tasks. */
   cache: TaskCache;
+  /** The engine's circuit breakers. */
+  breakers: BreakerRegistry;
   onEnd(run: Run): void;
 }
 
@@ -108,6 +122,7 @@ const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Ob
   mixed: Object.freeze({ profile: "mixed" }),
   memory: Object.freeze({ profile: "memory" }),
 });
+const PRIORITY_NAMES: readonly Priority[] = ["low", "medium", "high", "critical"];
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
@@ -121,10 +136,12 @@ class Context implements TaskContext {
   readonly taskId: string;
   readonly runId: string;
   #run: Run | undefined;
+  readonly #owner: Run;
   #index: number;
   #deps: Readonly<Record<string, unknown>> | undefined;
   constructor(run: Run, index: number, input: unknown, signal: AbortSignal, attempt: number, taskId: string) {
     this.#run = run;
+    this.#owner = run;
     this.#index = index;
     this.input = input;
     this.signal = signal;
@@ -139,6 +156,9 @@ class Context implements TaskContext {
     }
     return this.#deps;
   }
+  spawn(tasks: readonly TaskDef[]): readonly string[] {
+    return this.#owner.spawnFrom(this.#index, this.attempt, tasks);
+  }
   toJSON(): Record<string, unknown> {
     const { input, deps, attempt, taskId, runId } = this;
     return { input, deps, attempt, taskId, runId };
@@ -151,19 +171,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly workflowId: string;
   readonly workflow: Workflow<unknown>;
   readonly result: Promise<RunResult>;
-  readonly #g: Graph;
-  readonly #tasks: readonly TaskSpec<unknown>[];
+  #g: Graph;
+  #tasks: readonly TaskSpec<unknown>[];
   readonly #env: RunEnv;
   readonly #input: unknown;
   readonly #logic: AnyActorLogic;
-  readonly #status: Uint8Array;
-  readonly #remaining: Int32Array;
-  readonly #spawned: Uint8Array;
-  readonly #queued: Uint8Array;
-  readonly #attempts: Int32Array;
-  readonly #startedAt: Float64Array;
-  readonly #endedAt: Float64Array;
-  readonly #profile: Uint8Array;
+  #status: Uint8Array;
+  #remaining: Int32Array;
+  #spawned: Uint8Array;
+  #queued: Uint8Array;
+  #attempts: Int32Array;
+  #startedAt: Float64Array;
+  #endedAt: Float64Array;
+  #profile: Uint8Array;
   readonly #actors: (AnyActorRef | undefined)[];
   readonly #results: unknown[];
   readonly #errors: (Error | undefined)[];
@@ -171,8 +191,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly #controllers: (AbortController | undefined)[];
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
-  readonly #backlog: IndexHeap;
-  readonly #rank: Float64Array;
+  #backlog: IndexHeap;
+  #keys: Float64Array;
+  #rank: Float64Array;
+  /** Priority weight per task: the graph's until `setPriority` changes one (then a copy). */
+  #prio: Uint8Array;
+  /** Per task: its concurrency key's scheduler id (-1: none). Allocated when a task has a key. */
+  #group: Int32Array | undefined;
   #inQueue = 0;
   readonly #blocked: number[] = [];
   #skipping = false;
@@ -199,6 +224,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #cacheKeys: (string | undefined)[] | undefined;
   readonly #restore: Restore | undefined;
   #resumeCancel: Error | undefined;
+  /** Per task: its circuit breaker. Allocated when a task has one. */
+  #breakerOf: (CircuitBreaker | undefined)[] | undefined;
+  /** Per task: 1 = its attempt now is its breaker's half-open trial. */
+  #trial: Uint8Array | undefined;
+  /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
+  #path: Uint8Array | undefined;
+  /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
+  #spawnErrors: Map<number, Error> | undefined;
 
   constructor(
     workflow: Workflow<unknown>,
@@ -239,13 +272,20 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const keys = new Float64Array(n);
     this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
     for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
+    this.#keys = keys;
+    this.#prio = graph.priority;
     this.#backlog = new IndexHeap(keys);
+    if (workflow.tasks.some((t) => t.concurrencyKey !== undefined)) {
+      this.#group = Int32Array.from(workflow.tasks, (t) => env.scheduler.keyId(t.concurrencyKey));
+    }
     this.result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     this.#durable = env.log.durable;
     this.#restore = init.restore;
+    this.#resolveBreakers();
+    if (workflow.tasks.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
     if (workflow.tasks.some((t) => t.cache !== undefined)) {
       this.#cached = new Uint8Array(n);
       this.#cacheKeys = new Array(n);
@@ -295,6 +335,163 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   cancel(reason?: unknown): void {
     if (this.#final !== undefined) return;
     this.#deliverWorkflow({ type: "cancel", reason });
+  }
+
+  /**
+   * Changes a task's priority during the run: a waiting task (pending, ready,
+   * retrying) is dispatched by its new priority; a running one keeps it for
+   * its retries. Emits `task.reprioritized`.
+   *
+   * @param taskId The task.
+   * @param priority Its new priority.
+   * @throws {NotFoundError} The run has no such task.
+   * @throws {RangeError} Not a priority.
+   * @throws {TypeError} The task has ended.
+   */
+  setPriority(taskId: string, priority: Priority): void {
+    const i = this.#g.index.get(taskId);
+    if (i === undefined) throw new NotFoundError("task", taskId, ` in run "${this.id}"`);
+    const weight = PRIORITY_NAMES.indexOf(priority);
+    if (weight < 0) {
+      throw new RangeError(
+        `Cannot set the priority of task "${taskId}": ${String(priority)} is not low, medium, high or critical`,
+      );
+    }
+    if (this.#status[i] !== UNSETTLED || this.#final !== undefined) {
+      throw new TypeError(`Cannot set the priority of task "${taskId}": it has ended`);
+    }
+    const previous = this.#prio[i];
+    if (previous === weight) return;
+    if (this.#prio === this.#g.priority) this.#prio = this.#g.priority.slice();
+    this.#prio[i] = weight;
+    this.#keys[i] = dispatchKey(weight, this.#rank[i]);
+    if (this.#spawned[i] === 0 && this.#remaining[i] === 0) this.#backlog.rebuild();
+    if (this.#queued[i] === 1) this.#env.scheduler.update(this, i, weight, this.#rank[i]);
+    this.#emit("task.reprioritized", i, this.#attempts[i] || undefined, {
+      priority,
+      previous: PRIORITY_NAMES[previous],
+    });
+    if (this.#depth === 0) this.#env.scheduler.drain();
+  }
+
+  /**
+   * The run's execution plan now (it grows with the tasks added during the run).
+   *
+   * @returns The plan.
+   */
+  plan(): Plan {
+    return planGraph(this.#g, this.#tasks);
+  }
+
+  /** Task ids by index, including tasks added during the run. */
+  get taskIds(): readonly string[] {
+    return this.#g.ids;
+  }
+
+  /**
+   * Adds tasks to the run on behalf of a running task (`ctx.spawn`).
+   *
+   * @param i The spawning task.
+   * @param attempt Its attempt.
+   * @param defs The tasks.
+   * @returns Their ids.
+   * @throws {SpawnError} The tasks were rejected (the cause says why); the spawning task then fails with it.
+   * @throws {TypeError} The spawning attempt is over, or the run is ending.
+   */
+  spawnFrom(i: number, attempt: number, defs: readonly TaskDef[]): readonly string[] {
+    const taskId = this.#g.ids[i];
+    if (
+      this.#status[i] !== UNSETTLED || this.#attempts[i] !== attempt || this.#cancelling || this.#final !== undefined
+    ) {
+      throw new TypeError(`Task "${taskId}" cannot add tasks: its attempt ${attempt} is over`);
+    }
+    let grown: { graph: Graph; specs: TaskSpec<unknown>[] };
+    try {
+      grown = extendGraph(this.workflow.name, this.#g, this.#tasks, defs);
+    } catch (cause) {
+      const error = new SpawnError(taskId, toError(cause));
+      (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+      (this.#spawnErrors ??= new Map()).set(i, error);
+      throw error;
+    }
+    const from = this.#g.n;
+    this.#extend(grown.graph, grown.specs);
+    const g = this.#g;
+    const ids = g.ids.slice(from);
+    const now = this.#env.clock.now();
+    this.#emit("task.spawned", i, attempt, { taskIds: ids }, now);
+    for (let j = from; j < g.n; j++) {
+      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn }, now);
+    }
+    this.#depth++;
+    try {
+      for (let j = from; j < g.n; j++) {
+        let waiting = 0;
+        for (let k = g.depStart[j]; k < g.depStart[j + 1]; k++) {
+          if (this.#status[g.depList[k]] !== CODE.completed) waiting++;
+        }
+        this.#remaining[j] = waiting;
+        if (this.#blockingDep(j) >= 0) this.#blocked.push(j);
+        else if (waiting === 0) this.#backlog.push(j);
+      }
+      this.#spawnBlocked();
+      this.#admit();
+    } finally {
+      if (--this.#depth === 0) this.#env.scheduler.drain();
+    }
+    return ids;
+  }
+
+  /** Grows the run's arrays to a larger graph; indices below the old size keep their state. */
+  #extend(graph: Graph, specs: TaskSpec<unknown>[]): void {
+    const old = this.#g.n;
+    const n = graph.n;
+    const prio = this.#prio === this.#g.priority ? graph.priority : grow(this.#prio, n);
+    if (prio !== graph.priority) prio.set(graph.priority.subarray(old), old);
+    this.#g = graph;
+    this.#tasks = specs;
+    this.#prio = prio;
+    this.#status = grow(this.#status, n);
+    this.#remaining = grow(this.#remaining, n);
+    this.#spawned = grow(this.#spawned, n);
+    this.#queued = grow(this.#queued, n);
+    this.#attempts = grow(this.#attempts, n);
+    this.#startedAt = grow(this.#startedAt, n, NaN);
+    this.#endedAt = grow(this.#endedAt, n, NaN);
+    this.#profile = grow(this.#profile, n);
+    for (let j = old; j < n; j++) this.#profile[j] = PROFILE_INDEX[specs[j].profile];
+    this.#rank = this.#env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
+    const keys = new Float64Array(n);
+    for (let j = 0; j < n; j++) keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+    this.#keys = keys;
+    const backlog = new IndexHeap(keys);
+    for (let j = this.#backlog.pop(); j >= 0; j = this.#backlog.pop()) backlog.push(j);
+    this.#backlog = backlog;
+    const added = specs.slice(old);
+    if (this.#noRetry !== undefined) this.#noRetry = grow(this.#noRetry, n);
+    if (this.#interrupted !== undefined) this.#interrupted = grow(this.#interrupted, n);
+    if (this.#trial !== undefined) this.#trial = grow(this.#trial, n);
+    if (this.#cached !== undefined) this.#cached = grow(this.#cached, n);
+    else if (added.some((t) => t.cache !== undefined)) {
+      this.#cached = new Uint8Array(n);
+      this.#cacheKeys = new Array(n);
+    }
+    if (this.#path !== undefined) this.#path = grow(this.#path, n);
+    else if (added.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
+    if (this.#group !== undefined || added.some((t) => t.concurrencyKey !== undefined)) {
+      const group = new Int32Array(n);
+      for (let j = 0; j < n; j++) group[j] = this.#group?.[j] ?? this.#env.scheduler.keyId(specs[j].concurrencyKey);
+      this.#group = group;
+    }
+    if (this.#breakerOf !== undefined || added.some((t) => t.breaker !== undefined)) {
+      const before = this.#breakerOf;
+      const trial = this.#trial;
+      this.#resolveBreakers();
+      if (before !== undefined) {
+        for (let j = 0; j < old; j++) this.#breakerOf![j] = before[j];
+        if (trial !== undefined) this.#trial!.set(trial.subarray(0, old));
+      }
+    }
   }
 
   /** The run's final result, once it ended. */
@@ -382,6 +579,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#status[i] === CODE.completed) {
         r.result = this.#results[i];
         if (this.#cached?.[i] === 1) r.cached = true;
+        if (this.#tasks[i].fallback !== undefined) r.path = this.#path![i] === 1 ? "fallback" : "primary";
       } else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
       if (!Number.isNaN(this.#startedAt[i])) {
         r.startedAt = this.#startedAt[i];
@@ -432,11 +630,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#queued[i] = 1;
     this.#inQueue++;
     const g = this.#g;
+    const prio = this.#prio[i];
     this.#emit("task.ready", i, this.#attempts[i] || undefined, {
-      priority: this.#tasks[i].priority,
+      priority: prio === g.priority[i] ? this.#tasks[i].priority : PRIORITY_NAMES[prio],
       rank: g.rank[i],
     });
-    this.#env.scheduler.push(this, i, this.#profile[i], g.priority[i], this.#rank[i]);
+    this.#env.scheduler.push(this, i, this.#profile[i], prio, this.#rank[i], this.#group?.[i] ?? -1);
   }
 
   dequeue(i: number): void {
@@ -461,8 +660,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#lookUp(i, spec.cache);
       return;
     }
-    const attempt = ++this.#attempts[i];
     const clock = this.#env.clock;
+    const breaker = this.#breakerOf?.[i];
+    if (breaker !== undefined && !this.#admitBreaker(i, breaker)) return;
+    const attempt = ++this.#attempts[i];
     const now = clock.now();
     if (attempt === 1) this.#startedAt[i] = now;
     this.#emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
@@ -487,7 +688,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   release(i: number, event: TaskActorEvent): void {
-    this.#env.scheduler.release(this.#profile[i]);
+    this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    if (this.#trial?.[i] === 1) {
+      this.#trial[i] = 0;
+      if (event.type === "cancel") this.#breakerOf![i]!.abandon();
+    }
     const timer = this.#timers[i];
     if (timer !== undefined) {
       this.#env.clock.clearTimeout(timer);
@@ -540,7 +745,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     switch (status) {
       case "completed":
         if (this.#cacheKeys !== undefined && this.#cacheKeys[i] !== undefined) this.#completeCached(i, attempt, now);
-        else {
+        else if (this.#path !== undefined && this.#tasks[i].fallback !== undefined) {
+          const path = this.#path[i] === 1 ? "fallback" : "primary";
+          this.#emit("task.completed", i, attempt, {
+            result: this.#results[i],
+            durationMs: now - this.#startedAt[i],
+            path,
+          }, now);
+        } else {
           this.#emit(
             "task.completed",
             i,
@@ -680,6 +892,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     // A late result of an attempt that timed out or was cancelled is dropped;
     // a result arriving while the actor is no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (this.#spawnErrors !== undefined && this.#spawnErrors.has(i)) {
+      const error = this.#spawnErrors.get(i)!;
+      this.#spawnErrors.delete(i);
+      this.#deliver(i, { type: "run.error", error });
+      return;
+    }
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, true);
     if (this.#durable || this.#cacheKeys?.[i] !== undefined) {
       const error = this.#unstorable(i, result);
       if (error !== undefined) {
@@ -786,6 +1005,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
           this.#status[i] = CODE.completed;
           this.#results[i] = t.result;
           if (t.cached) this.#cached![i] = 1;
+          if (t.path === "fallback" && this.#path !== undefined) this.#path[i] = 1;
           break;
         case "failed":
         case "skipped":
@@ -864,7 +1084,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #onError(i: number, attempt: number, error: unknown): void {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    this.#deliver(i, { type: "run.error", error });
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    this.#fail(i, error);
   }
 
   #timeout(i: number, attempt: number): void {
@@ -872,7 +1093,106 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
     const error = new TaskTimeoutError(this.#g.ids[i], attempt, this.#tasks[i].timeoutMs!);
     this.#controllers[i]?.abort(error);
+    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    this.#fail(i, error);
+  }
+
+  /** An attempt failed: the task retries, fails, or (failing for good) runs its fallback in the same attempt. */
+  #fail(i: number, error: unknown): void {
+    const fallback = this.#tasks[i].fallback;
+    if (fallback !== undefined && this.#path![i] === 0 && !this.canRetry(i)) {
+      this.#runFallback(i, fallback, error);
+      return;
+    }
     this.#deliver(i, { type: "run.error", error });
+  }
+
+  // ---- resilience --------------------------------------------------------
+
+  /** Looks up every task's breaker; a key no task and no engine option defines is refused before anything starts. */
+  #resolveBreakers(): void {
+    const tasks = this.#tasks;
+    let any = false;
+    for (let i = 0; i < tasks.length && !any; i++) any = tasks[i].breaker !== undefined;
+    if (!any) return;
+    const breakers = this.#env.breakers;
+    const out = new Array<CircuitBreaker | undefined>(tasks.length);
+    for (let i = 0; i < tasks.length; i++) {
+      const policy = tasks[i].breaker;
+      if (policy === undefined) continue;
+      if (typeof policy === "string") {
+        const breaker = breakers.byKey(policy);
+        if (breaker === undefined) {
+          throw new RangeError(
+            `Cannot run workflow "${this.workflow.name}": task "${
+              tasks[i].id
+            }" names breaker "${policy}", which the engine's breakers option does not define`,
+          );
+        }
+        out[i] = breaker;
+      } else out[i] = breakers.get(policy);
+    }
+    this.#breakerOf = out;
+    this.#trial = new Uint8Array(tasks.length);
+  }
+
+  /** Asks a task's breaker whether its attempt may run; when refused, the task fails fast (or takes its fallback). */
+  #admitBreaker(i: number, breaker: CircuitBreaker): boolean {
+    const now = this.#env.clock.now();
+    const verdict = breaker.request(now);
+    const key = breaker.policy.key;
+    if (verdict.halfOpened) this.#emit("breaker.half-opened", i, this.#attempts[i] || undefined, { key }, now);
+    if (verdict.allowed) {
+      if (verdict.trial) this.#trial![i] = 1;
+      return true;
+    }
+    if (Number.isNaN(this.#startedAt[i])) this.#startedAt[i] = now;
+    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+    const error = new CircuitOpenError(this.#g.ids[i], key, verdict.retryAfterMs);
+    const attempt = this.#attempts[i];
+    // Not from inside the actor's own transition: the refusal arrives as the next event.
+    Promise.resolve().then(() => {
+      if (this.#attempts[i] === attempt && this.#status[i] === UNSETTLED) this.#fail(i, error);
+    });
+    return false;
+  }
+
+  /** Tells a task's breaker how its attempt went; a state change is an event. */
+  #breakerOutcome(i: number, ok: boolean): void {
+    const breaker = this.#breakerOf![i];
+    if (breaker === undefined) return;
+    const trial = this.#trial![i] === 1;
+    this.#trial![i] = 0;
+    const key = breaker.policy.key;
+    if (ok) {
+      if (breaker.success(trial)) this.#emit("breaker.closed", i, this.#attempts[i] || undefined, { key });
+    } else if (breaker.failure(this.#env.clock.now(), trial)) {
+      const { threshold, cooldownMs } = breaker.policy;
+      this.#emit("breaker.opened", i, this.#attempts[i] || undefined, {
+        key,
+        failures: trial ? 1 : threshold,
+        cooldownMs,
+      });
+    }
+  }
+
+  /** Runs a task's fallback on the main thread, in its last attempt; its outcome is the task's. */
+  #runFallback(i: number, fallback: NonNullable<TaskSpec["fallback"]>, error: unknown): void {
+    this.#path![i] = 1;
+    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+    const attempt = this.#attempts[i];
+    this.#emit("task.fallback", i, attempt || undefined, { error: serializeError(toError(error)) });
+    const ctx = new Context(this, i, this.#input, this.#runController.signal, Math.max(1, attempt), this.#g.ids[i]);
+    let promise: Promise<unknown>;
+    try {
+      promise = Promise.resolve(fallback(ctx));
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    promise.then(
+      (result) => this.#onResult(i, attempt, result),
+      (e) => this.#onError(i, attempt, e),
+    );
   }
 
   #blockingDep(i: number): number {
@@ -921,6 +1241,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
+}
+
+/** A copy of a typed array, longer, the new items set to `fill`. */
+function grow<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
+  const out = new (a.constructor as new (n: number) => T)(n);
+  out.set(a);
+  if (fill !== 0) out.fill(fill, a.length);
+  return out;
 }
 
 function reportCacheError(taskId: string, error: unknown): void {

@@ -73,6 +73,18 @@ export interface TaskContext<I = unknown> {
   readonly taskId: string;
   /** The run's id. */
   readonly runId: string;
+  /**
+   * Adds tasks to the run while this attempt runs (inline tasks only: not in
+   * a worker). They may depend on any task of the run, this one included (they
+   * then start once it completed), and on each other; they are validated like
+   * a workflow's tasks.
+   *
+   * @param tasks The tasks to add.
+   * @returns Their ids.
+   * @throws {SpawnError} A duplicate id, an unknown dependency, a cycle or a malformed task (in `cause`); this task then fails with it.
+   * @throws {TypeError} The attempt is over.
+   */
+  spawn(tasks: readonly TaskDef[]): readonly string[];
 }
 
 /** A task body: a plain (sync or async) function of the task context. */
@@ -98,6 +110,33 @@ export interface CachePolicy<I = unknown> {
    */
   version?: string;
 }
+
+/**
+ * A circuit breaker shared by the tasks that name its key (see
+ * `TaskDef.breaker`); an engine-level breaker of the same key (`EngineOptions.breakers`) wins.
+ */
+export interface BreakerPolicy {
+  /** Tasks with the same key share one breaker, across runs of the engine. */
+  key: string;
+  /**
+   * Failed attempts within `windowMs` that open the breaker.
+   * @default {5}
+   */
+  threshold?: number;
+  /**
+   * The window failures are counted in, in milliseconds.
+   * @default {60000}
+   */
+  windowMs?: number;
+  /**
+   * How long the breaker stays open before it lets one trial through, in milliseconds.
+   * @default {30000}
+   */
+  cooldownMs?: number;
+}
+
+/** Which body produced a task's result. */
+export type TaskPath = "primary" | "fallback";
 
 /** One task of a workflow, as a user writes it. */
 export interface TaskDef<I = unknown> {
@@ -137,6 +176,23 @@ export interface TaskDef<I = unknown> {
   metadata?: Readonly<Record<string, unknown>>;
   /** Serve a stored result instead of running the task (see {@linkcode CachePolicy}). Default: no caching. */
   cache?: CachePolicy<I>;
+  /**
+   * A circuit breaker around the task: a policy, or the key of an engine-level
+   * breaker (`EngineOptions.breakers`). While it is open the task fails with
+   * `CircuitOpenError` without running (or takes its fallback). Default: none.
+   */
+  breaker?: BreakerPolicy | string;
+  /**
+   * An alternative body, run on the main thread when the task has failed for
+   * good (after its retries, or refused by an open breaker); its result
+   * completes the task with `path: "fallback"`, its error fails it. Default: none.
+   */
+  fallback?: TaskFn<I>;
+  /**
+   * Tasks sharing a key run at most `EngineOptions.keyLimits[key]` at once
+   * (besides their profile's limit). Default: none.
+   */
+  concurrencyKey?: string;
 }
 
 /** A workflow as a user writes it. */
@@ -177,6 +233,12 @@ export interface TaskSpec<I = unknown> {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Its cache policy, if it has one. */
   readonly cache: Readonly<CachePolicy<I>> | undefined;
+  /** Its breaker: a resolved policy, the key of an engine-level breaker, or none. */
+  readonly breaker: Readonly<Required<BreakerPolicy>> | string | undefined;
+  /** Its fallback body, if any. */
+  readonly fallback: TaskFn<I> | undefined;
+  /** Its concurrency key, if any. */
+  readonly concurrencyKey: string | undefined;
 }
 
 /** A validated workflow, ready to run any number of times. */
@@ -201,6 +263,8 @@ export interface TaskResult {
   attempts: number;
   /** `true` when the result came from the cache and the task did not run. */
   cached?: boolean;
+  /** For a completed task that has a fallback: which body produced the result. */
+  path?: TaskPath;
   /** When the first attempt started (clock ms). */
   startedAt?: number;
   /** When the task ended (clock ms). */
@@ -269,8 +333,23 @@ export interface EventDataMap {
   "task.started": { profile: Profile };
   /** An attempt failed; another follows after `delayMs`. */
   "task.retrying": { error: ErrorData; delayMs: number };
-  /** The task completed; `cached` when its result came from the cache and it did not run. */
-  "task.completed": { result: unknown; durationMs: number; cached?: boolean };
+  /**
+   * The task completed; `cached` when its result came from the cache and it
+   * did not run; `path` (tasks with a fallback) which body produced it.
+   */
+  "task.completed": { result: unknown; durationMs: number; cached?: boolean; path?: TaskPath };
+  /** The task failed for good (`error`); its fallback runs now, in the same attempt. */
+  "task.fallback": { error: ErrorData };
+  /** The task added tasks to its run (`ctx.spawn`); a `task.pending` event for each follows. */
+  "task.spawned": { taskIds: readonly string[] };
+  /** The task's priority changed during the run. */
+  "task.reprioritized": { priority: Priority; previous: Priority };
+  /** A circuit breaker opened (`taskId` is the task whose failure opened it). */
+  "breaker.opened": { key: string; failures: number; cooldownMs: number };
+  /** A circuit breaker's cool-down passed: one trial (`taskId`) is let through. */
+  "breaker.half-opened": { key: string };
+  /** A circuit breaker's trial (`taskId`) succeeded: it closed. */
+  "breaker.closed": { key: string };
   /** The task failed for good. */
   "task.failed": { error: ErrorData; durationMs: number };
   /** A dependency failed, was skipped or cancelled. */
@@ -357,6 +436,8 @@ export interface TaskStateData {
   result?: unknown;
   /** `true` when the result came from the cache. */
   cached?: boolean;
+  /** Which body produced the result (tasks with a fallback). */
+  path?: TaskPath;
   /** Its error, when failed, skipped, cancelled or retrying. */
   error?: ErrorData;
   /** Its place among the run's ended tasks, from 1 (0 while not ended). */

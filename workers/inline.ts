@@ -45,7 +45,9 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
     concurrency,
     run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown> {
       // The engine passes the task context itself as payload; another caller may not.
-      const ctx = (payload as Partial<TaskContext>).signal === signal ? payload as TaskContext : { ...payload, signal };
+      const ctx = (payload as Partial<TaskContext>).signal === signal
+        ? payload as TaskContext
+        : { ...payload, signal, spawn: noSpawn };
       try {
         const value = task.run(ctx);
         return value instanceof Promise ? value : Promise.resolve(value);
@@ -54,4 +56,8 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
       }
     },
   };
+}
+
+function noSpawn(): never {
+  throw new TypeError("Cannot add tasks: this task was not started by a run");
 }

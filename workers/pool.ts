@@ -501,7 +501,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         try {
           const ctx = (payload as Partial<TaskContext>).signal === signal
             ? payload as TaskContext
-            : { ...payload, signal };
+            : { ...payload, signal, spawn: noSpawn };
           return Promise.resolve(task.run(ctx));
         } catch (error) {
           return Promise.reject(error);
@@ -578,4 +578,8 @@ function markTransfer<T extends object>(value: T, buffers: Transferable[]): T {
 export function defaultPoolSize(profile: Exclude<Profile, "io">, threads: number): number {
   const n = Math.max(1, threads);
   return profile === "cpu" ? n : profile === "mixed" ? 2 * n : Math.max(1, Math.floor(n / 2));
+}
+
+function noSpawn(): never {
+  throw new TypeError("Cannot add tasks: this task was not started by a run");
 }

@@ -120,6 +120,8 @@ class WorkerContext implements TaskContext {
     this.runId = p.runId;
     this.#id = task.id;
   }
+  /** Tasks cannot be added from a worker (the run lives on the main thread). */
+  readonly spawn = noSpawn;
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
@@ -210,3 +212,7 @@ const api: WorkerApi = {
 };
 
 expose(api);
+
+function noSpawn(): never {
+  throw new TypeError("Cannot add tasks from a task that runs in a worker");
+}
