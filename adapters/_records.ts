@@ -8,6 +8,8 @@
 // (log) or the cache key (cache); `kind` is a lowercase word (`event`,
 // `checkpoint`, `entry`).
 
+import { LogCorruptedError } from "../src/errors.ts";
+
 // Slicing-by-4 tables: T0 is the classic byte table, Tk[n] advances T0[n] by k zero bytes.
 const T = (() => {
   const t = new Int32Array(4 * 256);
@@ -217,4 +219,47 @@ export function scanFile(
     line++;
   }
   return bad === undefined ? { validEnd } : { validEnd, tail: bad };
+}
+
+/** What cutting a damaged tail removed. */
+export interface CutTail {
+  /** The file. */
+  path: string;
+  /** The first damaged line, from 1. */
+  line: number;
+  /** What was wrong with it. */
+  reason: string;
+  /** Bytes kept. */
+  validBytes: number;
+  /** Bytes cut. */
+  droppedBytes: number;
+}
+
+/**
+ * Acts on a scan of a whole file: damage followed by valid records is an
+ * error naming the line (nothing is cut); a damaged tail is cut off and synced.
+ *
+ * @returns What was cut, or `undefined` for an intact file.
+ * @throws {LogCorruptedError} Damage in the middle (the file is closed).
+ */
+export async function cutDamagedTail(
+  file: Deno.FsFile,
+  path: string,
+  size: number,
+  scan: { validEnd: number; tail?: Damage; middle?: Damage },
+): Promise<CutTail | undefined> {
+  if (scan.middle !== undefined) {
+    file.close();
+    throw new LogCorruptedError(path, scan.middle.line, scan.middle.offset, scan.middle.reason);
+  }
+  if (scan.tail === undefined) return undefined;
+  await file.truncate(scan.validEnd);
+  await file.syncData();
+  return {
+    path,
+    line: scan.tail.line,
+    reason: scan.tail.reason,
+    validBytes: scan.validEnd,
+    droppedBytes: size - scan.validEnd,
+  };
 }

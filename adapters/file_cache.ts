@@ -6,9 +6,8 @@
  * @module
  */
 import type { CacheEntry, Clock, TaskCache } from "../mod.ts";
-import { LogCorruptedError } from "../mod.ts";
 import type { FlushPolicy, RecoveryReport } from "./file_store.ts";
-import { encodeRecord, parseBody, scanFile } from "./_records.ts";
+import { cutDamagedTail, encodeRecord, parseBody, scanFile } from "./_records.ts";
 
 /** Options of {@linkcode openFileTaskCache}. */
 export interface FileTaskCacheOptions {
@@ -99,7 +98,6 @@ export async function openFileTaskCache(path: string, options: FileTaskCacheOpti
   }
   const now = () => (options.clock ?? Date).now();
   const entries = new Map<string, CacheEntry>();
-  let recovery: RecoveryReport | undefined;
   let file = await Deno.open(path, { read: true, append: true, create: true });
   const bytes = await Deno.readFile(path);
   const scan = scanFile(bytes, (line) => {
@@ -108,20 +106,8 @@ export async function openFileTaskCache(path: string, options: FileTaskCacheOpti
     entries.delete(line.key);
     entries.set(line.key, entry);
   });
-  if (scan.middle !== undefined) {
-    file.close();
-    throw new LogCorruptedError(path, scan.middle.line, scan.middle.offset, scan.middle.reason);
-  }
-  if (scan.tail !== undefined) {
-    await file.truncate(scan.validEnd);
-    await file.syncData();
-    recovery = {
-      path,
-      line: scan.tail.line,
-      reason: scan.tail.reason,
-      validBytes: scan.validEnd,
-      droppedBytes: bytes.length - scan.validEnd,
-    };
+  const recovery: RecoveryReport | undefined = await cutDamagedTail(file, path, bytes.length, scan);
+  if (recovery !== undefined) {
     (options.onRecover ??
       ((r) =>
         console.warn(`nerv-flow: cache "${r.path}" had a damaged tail (${r.reason}); cut ${r.droppedBytes} bytes`)))(

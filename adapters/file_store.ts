@@ -14,6 +14,7 @@ import {
   type StoredRun,
 } from "../mod.ts";
 import {
+  cutDamagedTail,
   type Damage,
   encodeRecord,
   encodeRecords,
@@ -259,22 +260,8 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
       index(l.kind, l.key, l.seq, l.start, l.end, l.line);
       lineCount = l.line;
     });
-    if (scan.middle !== undefined) {
-      file.close();
-      throw new LogCorruptedError(path, scan.middle.line, scan.middle.offset, scan.middle.reason);
-    }
+    recovery = await cutDamagedTail(file, path, bytes.length, scan);
     size = scan.validEnd;
-    if (scan.tail !== undefined) {
-      await file.truncate(scan.validEnd);
-      await file.syncData();
-      recovery = {
-        path,
-        line: scan.tail.line,
-        reason: scan.tail.reason,
-        validBytes: scan.validEnd,
-        droppedBytes: bytes.length - scan.validEnd,
-      };
-    }
     return scan.tail;
   };
   const damage = await load();

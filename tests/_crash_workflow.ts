@@ -4,17 +4,8 @@
 // leaves a marker file `<task>.<pid>.<attempt>` (the side-effect counter).
 import { defineWorkflow, type TaskDef, type Workflow } from "../mod.ts";
 
-/** mulberry32. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from "../bench/_dags.ts";
+import { prng } from "../bench/_dags.ts";
 
 /** A task's result: its id and a digest of its dependencies' results. */
 export interface CrashResult {
