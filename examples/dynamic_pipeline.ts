@@ -68,7 +68,7 @@ const workflow = defineWorkflow<{ topK: number }>({
           .filter((e) => e.isFile && e.name.endsWith(".md"))
           .map((e) => e.name.slice(0, -3))
           .sort();
-        ctx.spawn(tasksFor(slugs));
+        ctx.spawn(tasksFor(slugs) as unknown as TaskDef[]); // spawn takes tasks of any input
         return slugs;
       },
     },
