@@ -186,3 +186,13 @@ Deno.test("ctx.runWorkflow() is refused outside a run and in worker contexts; su
   assert.match(String(result.tasks.child.error?.message), /no task "nope"/);
   await engine.close();
 });
+
+Deno.test("ctx.runWorkflow() throws a TypeError in a worker", async () => {
+  const { tasks } = await import("./fixtures/subworkflow_tasks.ts");
+  const engine = createEngine({ workers: { cpu: 1 } });
+  const wf = defineWorkflow({ name: "w", tasks: [{ id: "t", profile: "cpu", run: tasks.tryChild }] });
+  const result = await engine.run(wf);
+  assert.equal(result.status, "completed");
+  assert.match(String(result.tasks.t.result), /^TypeError: Cannot run a subworkflow from a task that runs in a worker/);
+  await engine.close();
+});
