@@ -35,6 +35,7 @@ export type {
   BreakerPolicy,
   CacheEntry,
   CachePolicy,
+  ChildRunOptions,
   Clock,
   ErrorData,
   EventDataMap,
@@ -86,6 +87,7 @@ export {
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
+export { subworkflow, type SubworkflowOptions } from "./src/subworkflow.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
 export {
   createEventBus,

@@ -19,7 +19,7 @@ import {
   type SnapshotLog,
   type TaskView,
 } from "./log.ts";
-import { Run, type RunEnv, type TaskLogicMode } from "./run.ts";
+import { type ChildStart, Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
@@ -524,9 +524,17 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       ended.add(run.id);
       syncStore(log.state());
     },
+    startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
+      return start(workflow, { input: child.input, runId: child.runId, signal: child.signal }, undefined, child.parent);
+    },
   };
 
-  const start = <I>(workflow: Workflow<I>, runOptions: RunOptions<I> = {}, workflowId?: string): Run => {
+  const start = <I>(
+    workflow: Workflow<I>,
+    runOptions: RunOptions<I> = {},
+    workflowId?: string,
+    parent?: ChildStart["parent"],
+  ): Run => {
     if (closed) throw new TypeError("Cannot start a run: the engine is closed");
     const graph = graphOf(workflow);
     const id = runOptions.runId ?? crypto.randomUUID();
@@ -559,6 +567,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       workflowId: workflowId ?? workflow.name,
       input: runOptions.input,
       notice,
+      parent,
     });
     live.set(id, run);
     executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });

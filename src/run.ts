@@ -45,6 +45,7 @@ import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
   AnyFlowEvent,
+  ChildRunOptions,
   Clock,
   EventDataMap,
   Executor,
@@ -97,6 +98,16 @@ export interface RunEnv {
   /** The engine's circuit breakers. */
   breakers: BreakerRegistry;
   onEnd(run: Run): void;
+  /** Starts a child run (`ctx.runWorkflow`). */
+  startChild(workflow: Workflow<unknown>, options: ChildStart): Run;
+}
+
+/** What `RunEnv.startChild` needs. */
+export interface ChildStart {
+  input: unknown;
+  runId: string | undefined;
+  signal: AbortSignal;
+  parent: { runId: string; taskId: string };
 }
 
 const UNSETTLED = 0;
@@ -158,6 +169,13 @@ class Context implements TaskContext {
   }
   spawn(tasks: readonly TaskDef[]): readonly string[] {
     return this.#owner.spawnFrom(this.#index, this.attempt, tasks);
+  }
+  runWorkflow<J>(workflow: Workflow<J>, options: ChildRunOptions<J> = {}): Promise<RunResult> {
+    try {
+      return this.#owner.runChild(this.taskId, this.signal, workflow as Workflow<unknown>, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
   toJSON(): Record<string, unknown> {
     const { input, deps, attempt, taskId, runId } = this;
@@ -243,6 +261,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       input: unknown;
       restore?: Restore;
       notice?: EventDataMap["executor.inline"];
+      parent?: { runId: string; taskId: string };
     },
   ) {
     this.id = init.id;
@@ -298,8 +317,38 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
     if (init.restore !== undefined) this.#restoreTasks(init.restore);
-    else this.#emit("workflow.created", -1, undefined, { name: workflow.name, taskIds: graph.ids });
+    else {
+      const data: EventDataMap["workflow.created"] = init.parent === undefined
+        ? { name: workflow.name, taskIds: graph.ids }
+        : { name: workflow.name, taskIds: graph.ids, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
+      this.#emit("workflow.created", -1, undefined, data);
+    }
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
+  }
+
+  /**
+   * Runs a child workflow on behalf of a running task (`ctx.runWorkflow`).
+   *
+   * @param taskId The task.
+   * @param signal The attempt's signal: cancels the child.
+   * @param workflow The child workflow.
+   * @param options Its input and run id.
+   * @returns The child's result.
+   * @throws {TypeError} The workflow is not from `defineWorkflow`, the run id is taken, or the engine is closed.
+   */
+  runChild(
+    taskId: string,
+    signal: AbortSignal,
+    workflow: Workflow<unknown>,
+    options: ChildRunOptions,
+  ): Promise<RunResult> {
+    const child = this.#env.startChild(workflow, {
+      input: options.input,
+      runId: options.runId,
+      signal,
+      parent: { runId: this.id, taskId },
+    });
+    return child.result;
   }
 
   /**

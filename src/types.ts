@@ -85,6 +85,26 @@ export interface TaskContext<I = unknown> {
    * @throws {TypeError} The attempt is over.
    */
   spawn(tasks: readonly TaskDef[]): readonly string[];
+  /**
+   * Runs another workflow as a child run of this task (inline tasks only: not
+   * in a worker), on the same engine, bus and log. Its `workflow.created`
+   * event names this run and task (`parentRunId`, `parentTaskId`); this
+   * attempt's signal cancels it (a timeout, a cancelled run). See `subworkflow()`.
+   *
+   * @param workflow A workflow from `defineWorkflow`.
+   * @param options The child's input and run id.
+   * @returns The child's result (it does not reject for a failed or cancelled child).
+   * @throws {TypeError} The workflow was not made by `defineWorkflow`, the run id is taken, or the engine is closed.
+   */
+  runWorkflow<J>(workflow: Workflow<J>, options?: ChildRunOptions<J>): Promise<RunResult>;
+}
+
+/** Options of `TaskContext.runWorkflow()`. */
+export interface ChildRunOptions<J = unknown> {
+  /** The child run's input. */
+  input?: J;
+  /** The child run's id. Default: a random UUID. */
+  runId?: string;
 }
 
 /** A task body: a plain (sync or async) function of the task context. */
@@ -310,7 +330,14 @@ export interface ErrorData {
 /** The data each event type carries. */
 export interface EventDataMap {
   /** A run was created. */
-  "workflow.created": { name: string; taskIds: readonly string[] };
+  "workflow.created": {
+    name: string;
+    taskIds: readonly string[];
+    /** For a child run (`subworkflow`, `ctx.runWorkflow`): the run of the task that started it. */
+    parentRunId?: string;
+    /** For a child run: the task that started it. */
+    parentTaskId?: string;
+  };
   /** A run started. */
   "workflow.started": { input: unknown };
   /**

@@ -47,7 +47,7 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
       // The engine passes the task context itself as payload; another caller may not.
       const ctx = (payload as Partial<TaskContext>).signal === signal
         ? payload as TaskContext
-        : { ...payload, signal, spawn: noSpawn };
+        : { ...payload, signal, spawn: noSpawn, runWorkflow: noRunWorkflow };
       try {
         const value = task.run(ctx);
         return value instanceof Promise ? value : Promise.resolve(value);
@@ -60,4 +60,8 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
 
 function noSpawn(): never {
   throw new TypeError("Cannot add tasks: this task was not started by a run");
+}
+
+function noRunWorkflow(): never {
+  throw new TypeError("Cannot run a subworkflow: this task was not started by a run");
 }

@@ -501,7 +501,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         try {
           const ctx = (payload as Partial<TaskContext>).signal === signal
             ? payload as TaskContext
-            : { ...payload, signal, spawn: noSpawn };
+            : { ...payload, signal, spawn: noSpawn, runWorkflow: noRunWorkflow };
           return Promise.resolve(task.run(ctx));
         } catch (error) {
           return Promise.reject(error);
@@ -582,4 +582,8 @@ export function defaultPoolSize(profile: Exclude<Profile, "io">, threads: number
 
 function noSpawn(): never {
   throw new TypeError("Cannot add tasks: this task was not started by a run");
+}
+
+function noRunWorkflow(): never {
+  throw new TypeError("Cannot run a subworkflow: this task was not started by a run");
 }

@@ -122,6 +122,8 @@ class WorkerContext implements TaskContext {
   }
   /** Tasks cannot be added from a worker (the run lives on the main thread). */
   readonly spawn = noSpawn;
+  /** Child runs cannot be started from a worker (the engine lives on the main thread). */
+  readonly runWorkflow = noRunWorkflow;
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
@@ -215,4 +217,10 @@ expose(api);
 
 function noSpawn(): never {
   throw new TypeError("Cannot add tasks from a task that runs in a worker");
+}
+
+function noRunWorkflow(): never {
+  throw new TypeError(
+    "Cannot run a subworkflow from a task that runs in a worker: give the task an inline profile (io)",
+  );
 }

@@ -1,0 +1,83 @@
+/**
+ * Subworkflows: a task that runs another workflow as a child run on the same
+ * engine (its own run id, the same bus and log), linked to the parent run
+ * and task by its `workflow.created` event.
+ *
+ * @module
+ */
+import { graphOf } from "./graph.ts";
+import type { TaskContext, TaskFn, Workflow } from "./types.ts";
+
+/** Options of {@linkcode subworkflow}. */
+export interface SubworkflowOptions<J = unknown> {
+  /**
+   * The child run's input: a function of the parent task's context (e.g.
+   * `(ctx) => ctx.deps.plan`), or a value that is not a function. Default: the parent run's input.
+   */
+  input?: J | ((ctx: TaskContext) => J);
+  /**
+   * The child task whose result is the task's result. Default: every child
+   * task's result, by task id.
+   */
+  output?: string;
+}
+
+/**
+ * A task body that runs `workflow` as a child run (`ctx.runWorkflow`): the
+ * task completes with the child's results (or its `output` task's result),
+ * fails with the child's error (`TaskFailedError` of the child task that
+ * failed) when the child fails, and cancels the child when the task is
+ * aborted (a timeout, a cancelled run). Inline tasks only: in a worker
+ * `ctx.runWorkflow` throws a `TypeError`.
+ *
+ * @param workflow The child workflow, from `defineWorkflow`.
+ * @param options The child's input; the task to take the result from.
+ * @returns The task body.
+ * @throws {TypeError} The workflow was not made by `defineWorkflow`, or `output` is not a non-empty string.
+ *
+ * @example A child run as a task
+ * ```ts
+ * import { createEngine, defineWorkflow, subworkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const child = defineWorkflow<number>({ name: "double", tasks: [
+ *   { id: "x2", run: ({ input }) => input * 2 },
+ * ] });
+ * const parent = defineWorkflow({ name: "parent", tasks: [
+ *   { id: "n", run: () => 21 },
+ *   { id: "child", dependsOn: ["n"], run: subworkflow(child, { input: (ctx) => ctx.deps.n as number, output: "x2" }) },
+ * ] });
+ * const engine = createEngine();
+ * const result = await engine.run(parent);
+ * assert.equal(result.tasks.child.result, 42);
+ * await engine.close();
+ * ```
+ */
+export function subworkflow<J>(workflow: Workflow<J>, options: SubworkflowOptions<J> = {}): TaskFn {
+  graphOf(workflow); // Throws a TypeError for anything defineWorkflow did not make.
+  const { input, output } = options;
+  if (output !== undefined && (typeof output !== "string" || output.length === 0)) {
+    throw new TypeError(`Cannot run subworkflow "${workflow.name}": output must be a non-empty task id`);
+  }
+  const hasInput = "input" in options;
+  return async (ctx: TaskContext): Promise<unknown> => {
+    const childInput = !hasInput
+      ? ctx.input as J
+      : typeof input === "function"
+      ? (input as (ctx: TaskContext) => J)(ctx)
+      : input as J;
+    const result = await ctx.runWorkflow(workflow, { input: childInput });
+    if (result.status !== "completed") {
+      throw result.error ?? new Error(`Subworkflow "${workflow.name}" ${result.status}`);
+    }
+    if (output !== undefined) {
+      const task = result.tasks[output];
+      if (task === undefined) {
+        throw new TypeError(`Cannot take the output of subworkflow "${workflow.name}": it has no task "${output}"`);
+      }
+      return task.result;
+    }
+    const results: Record<string, unknown> = {};
+    for (const id in result.tasks) results[id] = result.tasks[id].result;
+    return results;
+  };
+}
