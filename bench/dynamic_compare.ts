@@ -45,8 +45,10 @@ async function dynamicRun(n: number): Promise<number> {
   return ms;
 }
 
+console.log(`Deno ${Deno.version.deno}; min of ${trials} runs; × = vs the static run of the same size, same run\n`);
 console.log("| tasks | static µs/task | dynamic (spawned map) µs/task | dynamic / static |");
-console.log("| --- | --- | --- | --- |");
+console.log("| --- | ---: | ---: | ---: |");
+const summary: string[] = [];
 for (const n of sizes) {
   let s = Infinity;
   let d = Infinity;
@@ -55,5 +57,7 @@ for (const n of sizes) {
     d = Math.min(d, await dynamicRun(n));
   }
   const per = (ms: number) => ((ms * 1000) / (n + 2)).toFixed(1);
-  console.log(`| ${n + 2} | ${per(s)} | ${per(d)} | ${(d / s).toFixed(2)} |`);
+  console.log(`| ${n + 2} | ${per(s)} | ${per(d)} | ${(d / s).toFixed(2)}× |`);
+  summary.push(`${n + 2} tasks ${per(d)} µs/task (${(d / s).toFixed(2)}× static)`);
 }
+console.log(`\nsummary: a spawned map (ctx.spawn + mapTasks): ${summary.join(", ")}`);

@@ -6,10 +6,9 @@
 // under Deno inside workers_compare.ts, and again under Node (bench/_node_peers.mjs, installed with npm into a
 // temporary directory) when `node` and `npm` are on PATH.
 //
-// Usage: deno run -A bench/suite.ts (Deno reads /proc/cpuinfo only with -A; it runs every benchmark with its
-//        own, narrower permissions)
-//          [--scale] [--trials 3] [--no-node] [--only graph,dag,workers,node,makespan,durability,scale,profile]
-//          [--out bench/RESULTS.md]
+// Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md]
+//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,profile]
+// (-A because Deno reads /proc/cpuinfo only with it; each benchmark runs with its own, narrower permissions.)
 // --scale adds the 1,000,000-task runs of scale.ts (minutes, and several GB of memory);
 // `deno task bench:scale` runs scale.ts alone with them.
 import { fileURLToPath } from "node:url";
@@ -126,6 +125,7 @@ function failure(o: Output): string {
   return `exit code ${o.code}\n\n\`\`\`\n${tail.join("\n")}\n\`\`\``;
 }
 
+const commitAtStart = await commit();
 const sections: Section[] = [];
 const wanted = (key: string) => only === undefined || only.includes(key);
 const perms = ["--allow-read", "--allow-env"];
@@ -229,6 +229,14 @@ await script(
     "the npm promise-DAG runner p-graph, and nerv-flow (`defineWorkflow` + `engine.run`, with actors, events and " +
     "the log).",
   ["run", ...perms, "bench/dag_compare.ts", ...t],
+);
+await script(
+  "dynamic",
+  "Spawned tasks vs tasks declared up front",
+  "A map over N items spawned at run time (`ctx.spawn` + `mapTasks`, then a fan-in) against the same shape " +
+    "declared up front (a root, N tasks depending on it, a fan-in), no-op bodies, definition to final state; " +
+    "the static run is the baseline.",
+  ["run", ...perms, "bench/dynamic_compare.ts", ...t],
 );
 const workers = await script(
   "workers",
@@ -375,7 +383,7 @@ const machine = await describeMachine();
 const report: string[] = [
   "# Benchmark results",
   "",
-  `Written by \`deno task bench\` (\`bench/suite.ts\`${args.length > 0 ? ` ${args.join(" ")}` : ""}) on ${
+  `Written by \`deno task bench\` (\`bench/suite.ts${args.length > 0 ? ` ${args.join(" ")}` : ""}\`) on ${
     startedAt.toISOString().slice(0, 16).replace("T", " ")
   } UTC; the whole suite took ${minutes(seconds)}. Do not edit by hand: run it again.`,
   "",
@@ -407,6 +415,9 @@ sections.forEach((s, i) => {
   if (s.body !== "") report.push(s.body, "");
 });
 await Deno.writeTextFile(out, report.join("\n").replace(/\n{3,}/g, "\n\n"));
+// In the project's Markdown style (aligned tables, wrapped prose), so that `deno fmt --check` passes.
+const fmt = await run(deno, ["fmt", "--quiet", out], false);
+if (fmt.code !== 0) console.error(`[suite] deno fmt ${out} failed: ${fmt.stderr}`);
 const failed = sections.filter((s) => s.failed !== undefined);
 console.error(
   `\n[suite] wrote ${out} in ${minutes(seconds)}${
@@ -416,6 +427,15 @@ console.error(
 Deno.exit(failed.length > 0 ? 1 : 0);
 
 // ---- helpers --------------------------------------------------------------------------------------
+
+/** The checked-out commit and whether tracked files differ from it, or undefined outside git. */
+async function commit(): Promise<string | undefined> {
+  const head = await run("git", ["rev-parse", "--short", "HEAD"], false).catch(() => undefined);
+  if (head?.code !== 0) return undefined;
+  const dirty = await run("git", ["status", "--porcelain", "--untracked-files=no"], false);
+  const changed = dirty.stdout.split("\n").filter((l) => l.trim() !== "").length;
+  return `${head.stdout.trim()}${changed > 0 ? ` with uncommitted changes to ${changed} files` : ""}`;
+}
 
 function loadavg(): string | undefined {
   try {
@@ -487,12 +507,11 @@ async function describeMachine(): Promise<[string, string][]> {
     rows.push(["load average (1, 5, 15 min)", `${loadAtStart} at the start, ${loadAtEnd} at the end`]);
   }
   rows.push(["date", `${startedAt.toISOString()} (start)`]);
-  const head = await run("git", ["rev-parse", "--short", "HEAD"], false).catch(() => undefined);
-  if (head?.code === 0) {
-    const dirty = await run("git", ["status", "--porcelain", "--untracked-files=no"], false);
+  const commitAtEnd = await commit();
+  if (commitAtStart !== undefined) {
     rows.push([
       "commit",
-      `${head.stdout.trim()}${dirty.stdout.trim() !== "" ? " with uncommitted changes" : ""}`,
+      commitAtEnd === commitAtStart ? commitAtStart : `${commitAtStart} at the start, ${commitAtEnd} at the end`,
     ]);
   }
   return rows;

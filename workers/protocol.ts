@@ -5,19 +5,7 @@
  *
  * @module
  */
-import type { ErrorData, TaskPayload } from "../src/types.ts";
-
-/** One task sent to a worker. */
-export interface WireTask {
-  /** The pool's id for this call, to abort it. */
-  id: number;
-  /** The task module's URL. */
-  moduleUrl: string;
-  /** The task's name in the module. */
-  name: string;
-  /** Input, dependency results, identity. */
-  payload: TaskPayload;
-}
+import type { ErrorData } from "../src/types.ts";
 
 /**
  * A batch of tasks as it crosses: columns of primitives, with each module
@@ -45,8 +33,6 @@ export interface WireBatch {
   deps: (Readonly<Record<string, unknown>> | undefined)[];
 }
 
-const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
-
 /**
  * The answer to a batch, in columns: cloning one small object per task costs
  * about 2 µs in Deno, a column of values a tenth of that.
@@ -60,53 +46,6 @@ export interface WireReply {
   errors: ErrorData[];
   /** Per failed task: what failed. */
   kinds: ("task" | "load" | "clone")[];
-}
-
-/**
- * Packs per-task outcomes into a reply (worker side).
- *
- * @param results One outcome per task.
- * @returns The reply.
- */
-export function pack(results: readonly WireResult[]): WireReply {
-  const reply: WireReply = { values: new Array(results.length), failed: [], errors: [], kinds: [] };
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i];
-    if (r.ok) reply.values[i] = r.value;
-    else {
-      reply.failed.push(i);
-      reply.errors.push(r.error);
-      reply.kinds.push(r.kind);
-    }
-  }
-  return reply;
-}
-
-/**
- * Splits a batch into tasks (worker side).
- *
- * @param batch The batch.
- * @returns One task per entry.
- */
-export function unpack(batch: WireBatch): WireTask[] {
-  const out: WireTask[] = new Array(batch.ids.length);
-  const refs = batch.refs.map((key) => key.split("\n") as [string, string]);
-  for (let i = 0; i < out.length; i++) {
-    const [moduleUrl, name] = refs[batch.ref[i]];
-    out[i] = {
-      id: batch.ids[i],
-      moduleUrl,
-      name,
-      payload: {
-        input: batch.inputs[i],
-        deps: batch.deps[i] ?? NO_DEPS,
-        attempt: batch.attempts[i],
-        taskId: batch.taskIds[i],
-        runId: batch.runs[batch.run[i]],
-      },
-    };
-  }
-  return out;
 }
 
 /** The outcome of one task, as the worker reports it. */

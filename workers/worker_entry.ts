@@ -10,7 +10,7 @@ import { expose, transfer as comlinkTransfer } from "../src/deps_comlink.ts";
 import { TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
 import { serializeError } from "../src/serialize.ts";
 import type { ErrorData, TaskContext, TaskFn } from "../src/types.ts";
-import { CLOSING_MESSAGE, pack, unpack, type WireResult, type WireTask, type WorkerApi } from "./protocol.ts";
+import { CLOSING_MESSAGE, type WireBatch, type WireReply, type WireResult, type WorkerApi } from "./protocol.ts";
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const controllers = new Map<number, AbortController>();
@@ -57,44 +57,56 @@ class LoadError extends Error {
   }
 }
 
+const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Resolved bodies by module URL and name: the exports are searched once per worker. */
 const resolved = new Map<string, TaskFn>();
 
-function taskError(error: unknown, kind: "task" | "load"): WireResult {
+function taskError(error: unknown, kind: "task" | "load"): WireResult & { ok: false } {
   return { ok: false, error: serializeError(error), kind };
 }
 
+/** Where a batch's outcomes go: values by index, failures aside (most tasks do not fail). */
+interface Outcomes {
+  values: unknown[];
+  failed: Map<number, WireResult & { ok: false }>;
+}
+
 /**
- * Runs one task. Returns the result at once for a synchronous body, or a
- * promise of it for an async body (or one whose module is not loaded yet).
+ * Runs task `i` of a batch into `out`. Returns `undefined` when a
+ * synchronous body finished, or a promise for an async body (or one whose
+ * module is not loaded yet). No object per task but its context.
  */
-function runOne(task: WireTask): WireResult | Promise<WireResult> {
-  const key = `${task.moduleUrl}\n${task.name}`;
+function runInto(batch: WireBatch, refs: [string, string][], i: number, out: Outcomes): Promise<void> | undefined {
+  const key = batch.refs[batch.ref[i]];
   const fn = resolved.get(key);
   if (fn === undefined) {
-    return resolve(task.moduleUrl, task.name).then(
+    const [moduleUrl, name] = refs[batch.ref[i]];
+    return resolve(moduleUrl, name).then(
       (found) => {
         resolved.set(key, found);
-        return runOne(task);
+        return runInto(batch, refs, i, out);
       },
-      (error) => taskError(error, "load"),
+      (error) => void out.failed.set(i, taskError(error, "load")),
     );
   }
-  const ctx = new WorkerContext(task);
+  const ctx = new WorkerContext(batch, i);
   let value: unknown;
   try {
     value = fn(ctx);
   } catch (error) {
     ctx.release();
-    return taskError(error, "task");
+    out.failed.set(i, taskError(error, "task"));
+    return undefined;
   }
   if (value === null || typeof (value as Promise<unknown>)?.then !== "function") {
     ctx.release();
-    return { ok: true, value };
+    out.values[i] = value;
+    return undefined;
   }
   return Promise.resolve(value).then(
-    (v): WireResult => ({ ok: true, value: v }),
-    (error) => taskError(error, "task"),
+    (v) => void (out.values[i] = v),
+    (error) => void out.failed.set(i, taskError(error, "task")),
   ).finally(() => ctx.release());
 }
 
@@ -111,14 +123,13 @@ class WorkerContext implements TaskContext {
   readonly runId: string;
   readonly #id: number;
   #controller: AbortController | undefined;
-  constructor(task: WireTask) {
-    const p = task.payload;
-    this.input = p.input;
-    this.deps = p.deps;
-    this.attempt = p.attempt;
-    this.taskId = p.taskId;
-    this.runId = p.runId;
-    this.#id = task.id;
+  constructor(batch: WireBatch, i: number) {
+    this.input = batch.inputs[i];
+    this.deps = batch.deps[i] ?? NO_DEPS;
+    this.attempt = batch.attempts[i];
+    this.taskId = batch.taskIds[i];
+    this.runId = batch.runs[batch.run[i]];
+    this.#id = batch.ids[i];
   }
   /** Tasks cannot be added from a worker (the run lives on the main thread). */
   readonly spawn = noSpawn;
@@ -137,41 +148,39 @@ class WorkerContext implements TaskContext {
 }
 
 /** Results that cannot be cloned become errors naming the task; the others go through. */
-function cloneable(results: WireResult[], tasks: WireTask[]): Transferable[] {
+function cloneable(out: Outcomes, taskIds: string[]): Transferable[] {
   const moved: Transferable[] = [];
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i];
-    if (!r.ok) continue;
-    const buffers = transferablesOf(r.value);
+  const values = out.values;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null || (typeof value !== "object" && typeof value !== "function") || out.failed.has(i)) continue;
+    const buffers = transferablesOf(value);
     if (buffers.length > 0) {
       // Checked too: one bad value (a function beside the buffers, a buffer that is not
       // transferable or already moved) would otherwise make the whole reply unsendable, and
       // Comlink's "Unserializable return value" would hide which task it was. The buffers
       // move into the checked copy (no byte is copied); the copy is what goes out.
       try {
-        const copy = structuredClone({ value: r.value, buffers }, { transfer: buffers });
-        results[i] = { ok: true, value: copy.value };
+        const copy = structuredClone({ value, buffers }, { transfer: buffers });
+        values[i] = copy.value;
         moved.push(...copy.buffers);
       } catch (error) {
-        results[i] = cloneError(tasks[i], error);
+        out.failed.set(i, cloneError(taskIds[i], error));
       }
       continue;
     }
-    if (r.value === null || typeof r.value !== "object" && typeof r.value !== "function") continue;
     try {
-      structuredClone(r.value);
+      structuredClone(value);
     } catch (error) {
-      results[i] = cloneError(tasks[i], error);
+      out.failed.set(i, cloneError(taskIds[i], error));
     }
   }
   return moved;
 }
 
-function cloneError(task: WireTask, error: unknown): WireResult {
+function cloneError(taskId: string, error: unknown): WireResult & { ok: false } {
   const e = new TypeError(
-    `Task "${task.payload.taskId}" returned a value that cannot be cloned to the main thread: ${
-      (error as Error)?.message ?? error
-    }`,
+    `Task "${taskId}" returned a value that cannot be cloned to the main thread: ${(error as Error)?.message ?? error}`,
     { cause: error },
   );
   e.name = "DataCloneError";
@@ -188,18 +197,25 @@ const api: WorkerApi = {
     }
   },
   async runBatch(batch) {
-    const tasks = unpack(batch);
+    const refs = batch.refs.map((key) => key.split("\n") as [string, string]);
+    const n = batch.ids.length;
+    const out: Outcomes = { values: new Array(n), failed: new Map() };
     // Synchronous bodies run back to back; async ones interleave; one await at the end.
-    const results: WireResult[] = new Array(tasks.length);
     let waiting: Promise<void>[] | undefined;
-    for (let i = 0; i < tasks.length; i++) {
-      const r = runOne(tasks[i]);
-      if (r instanceof Promise) (waiting ??= []).push(r.then((v) => void (results[i] = v)));
-      else results[i] = r;
+    for (let i = 0; i < n; i++) {
+      const pending = runInto(batch, refs, i, out);
+      if (pending !== undefined) (waiting ??= []).push(pending);
     }
     if (waiting !== undefined) await Promise.all(waiting);
-    const moved = cloneable(results, tasks);
-    const reply = pack(results);
+    const moved = cloneable(out, batch.taskIds);
+    const reply: WireReply = { values: out.values, failed: [], errors: [], kinds: [] };
+    for (const i of [...out.failed.keys()].sort((a, b) => a - b)) {
+      const f = out.failed.get(i)!;
+      reply.values[i] = undefined;
+      reply.failed.push(i);
+      reply.errors.push(f.error);
+      reply.kinds.push(f.kind);
+    }
     return moved.length > 0 ? comlinkTransfer(reply, moved) : reply;
   },
   ping() {
