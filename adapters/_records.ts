@@ -221,6 +221,21 @@ export function scanFile(
   return bad === undefined ? { validEnd } : { validEnd, tail: bad };
 }
 
+/**
+ * Why a file is not a record file, or `undefined` when it is one (perhaps with
+ * a damaged tail). Such a file has content but no valid record, and is not
+ * just one torn record (a first write cut short: no newline, starts like a
+ * record); cutting its "tail" would empty it.
+ */
+export function notARecordFile(bytes: Uint8Array, scan: { validEnd: number; tail?: Damage }): string | undefined {
+  if (bytes.length === 0 || scan.validEnd > 0 || scan.tail === undefined) return undefined;
+  const head = bytes.subarray(0, Math.min(bytes.length, PREFIX.length));
+  const startsLikeRecord = head.every((b, i) => b === PREFIX[i]);
+  if (!startsLikeRecord) return "its first line is not a record";
+  if (bytes.indexOf(0x0a) >= 0) return `it holds no valid record: line 1 is damaged (${scan.tail.reason})`;
+  return undefined; // one torn record: the first write was cut short
+}
+
 /** What cutting a damaged tail removed. */
 export interface CutTail {
   /** The file. */

@@ -19,11 +19,14 @@ import {
   encodeRecord,
   encodeRecords,
   parseBody,
+  notARecordFile,
   type RecordInput,
   scanFile,
   type ScannedLine,
   scanRecord,
 } from "./_records.ts";
+import { type FileLock, lockFile } from "./_lock.ts";
+import { type LogHolder, NotALogError } from "./errors.ts";
 
 /**
  * When the file store syncs what it wrote:
@@ -91,6 +94,8 @@ export interface FileLogStore extends LogStore {
   readonly runCheckpointEvery: number;
   /** The damage cut off at open, if any. */
   readonly recovery: RecoveryReport | undefined;
+  /** This store's hold on the file (pid, host, since, token): what a refused second opener is told. */
+  readonly holder: LogHolder;
   /** The file's size in bytes, queued writes included. */
   readonly size: number;
   /**
@@ -173,11 +178,21 @@ type Job =
  * (`recovery`, `onRecover`); damage followed by valid records is never
  * skipped: opening fails with a `LogCorruptedError` naming the line.
  *
- * One process writes a file at a time.
+ * One store writes a file at a time: the store holds an exclusive OS lock on
+ * the side file `<path>.lock` until `close()`, and a second opener (another
+ * store in this process, or another process) is refused with a
+ * `LogLockedError` naming the holder's pid, host and start. The kernel drops
+ * the lock when the holder's process ends, however it ends (SIGKILL
+ * included), so a lock is never left stale. The side file is never deleted.
+ *
+ * A file that is not a log (it has content, but no valid record and not
+ * just one torn record) is refused with a `NotALogError` and left as it was.
  *
  * @param path The file.
  * @param options Flush policy, checkpoints, recovery callback.
  * @returns The store.
+ * @throws {LogLockedError} Another store holds the file (as a rejection).
+ * @throws {NotALogError} The file is not a log (as a rejection); it is not changed.
  * @throws {LogCorruptedError} A damaged record is followed by valid ones (as a rejection).
  * @throws {RangeError} An option is out of range.
  *
@@ -227,7 +242,14 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
         `nerv-flow: log "${r.path}" had a damaged tail from line ${r.line} (${r.reason}); cut ${r.droppedBytes} bytes`,
       ));
 
-  let file = await Deno.open(path, { read: true, append: true, create: true });
+  const lock: FileLock = await lockFile(path);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, append: true, create: true });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   let runs = new Map<string, RunIndex>();
   let lastSeq = 0;
   let size = 0;
@@ -260,11 +282,24 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
       index(l.kind, l.key, l.seq, l.start, l.end, l.line);
       lineCount = l.line;
     });
+    const foreign = notARecordFile(bytes, scan);
+    if (foreign !== undefined) throw new NotALogError(path, foreign);
     recovery = await cutDamagedTail(file, path, bytes.length, scan);
     size = scan.validEnd;
     return scan.tail;
   };
-  const damage = await load();
+  let damage: Damage | undefined;
+  try {
+    damage = await load();
+  } catch (error) {
+    try {
+      file.close();
+    } catch {
+      // closed by load()
+    }
+    await lock.release();
+    throw error;
+  }
   if (damage !== undefined) onRecover(recovery!);
 
   // ---- one queue, in order: writes (merged by the flush policy), reads, compaction
@@ -398,6 +433,7 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
     get recovery() {
       return recovery;
     },
+    holder: lock.holder,
     get size() {
       return size;
     },
@@ -500,7 +536,11 @@ export async function openFileLogStore(path: string, options: FileLogStoreOption
       if (closed) return;
       closed = true;
       await idle;
-      file.close();
+      try {
+        file.close();
+      } finally {
+        await lock.release();
+      }
     },
   };
   return store;

@@ -7,6 +7,8 @@
  */
 import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../mod.ts";
 import type { CompactionReport } from "./file_store.ts";
+import { type LogHolder, LogLockedError } from "./errors.ts";
+import { newHolder } from "./_lock.ts";
 
 /** Options of {@linkcode openKvLogStore}. */
 export interface KvLogStoreOptions {
@@ -31,6 +33,14 @@ export interface KvLogStoreOptions {
    * @default {10000}
    */
   runCheckpointEvery?: number;
+  /**
+   * How long the store's writer lease lasts, in milliseconds. The store
+   * renews it every third of this while open; a holder that stops renewing
+   * (killed, frozen) loses it once it has expired, and the next opener takes
+   * it over. Hosts sharing a remote database need clocks closer than this.
+   * @default {10000}
+   */
+  leaseMs?: number;
 }
 
 /** The Deno KV log store. */
@@ -43,11 +53,14 @@ export interface KvLogStore extends LogStore {
   readonly runCheckpointEvery: number;
   /** The flush policy. */
   readonly flush: "event" | "batch";
+  /** This store's lease (pid, host, since, token, expiry at open): what a refused second opener is told. */
+  readonly holder: LogHolder;
   /**
    * Commits events, in order.
    *
    * @param events The events.
    * @returns When they are committed.
+   * @throws {LogLockedError} The lease was lost to another writer (as a rejection); the store refuses further writes.
    * @throws {Error} A commit failed (as a rejection); the store refuses further writes.
    */
   append(events: readonly AnyFlowEvent[]): Promise<void>;
@@ -86,7 +99,7 @@ export interface KvLogStore extends LogStore {
    */
   compact(): Promise<CompactionReport>;
   /**
-   * Waits for queued commits; closes the database if the store opened it.
+   * Waits for queued commits, gives the lease up; closes the database if the store opened it.
    *
    * @returns When it is done.
    */
@@ -103,8 +116,18 @@ type Mutation = { key: Deno.KvKey; value?: unknown };
 /**
  * Opens a Deno KV log store.
  *
- * @param options The database (or its path), key prefix, flush policy, checkpoints.
+ * One store writes a prefix at a time: opening takes a lease on the key
+ * `[prefix, "m", "lease"]` by compare-and-set (an atomic check on its
+ * versionstamp), and a second opener (in this process or another) is refused
+ * with a `LogLockedError` naming the holder while the lease lasts. The store
+ * renews the lease while open and every commit checks it, so a holder that
+ * lost its lease (it stalled past `leaseMs` and another store took over)
+ * can write nothing more. A holder killed with SIGKILL leaves its lease to
+ * expire: after `leaseMs` the next opener takes over.
+ *
+ * @param options The database (or its path), key prefix, flush policy, checkpoints, lease.
  * @returns The store.
+ * @throws {LogLockedError} Another store holds the prefix's lease (as a rejection).
  * @throws {TypeError} Deno KV is not available (Deno runs without `--unstable-kv`) (as a rejection).
  * @throws {RangeError} An option is out of range.
  *
@@ -132,9 +155,39 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
       `Cannot open KV log store: runCheckpointEvery ${runCheckpointEvery} must be an integer >= 1 or Infinity`,
     );
   }
+  const leaseMs = options.leaseMs ?? 10_000;
+  if (!(Number.isInteger(leaseMs) && leaseMs >= 30)) {
+    throw new RangeError(`Cannot open KV log store: leaseMs ${leaseMs} must be an integer >= 30`);
+  }
   const p = options.prefix ?? "nerv-flow";
   const kv = options.kv ?? await openKv(options.path);
   const owned = options.kv === undefined;
+
+  // ---- the writer lease: taken by compare-and-set, renewed, checked by every commit
+  const leaseKey: Deno.KvKey = [p, "m", "lease"];
+  const holder = newHolder();
+  let stamp = "";
+  const lease = () => ({ ...holder, expiresAt: new Date(Date.now() + leaseMs).toISOString() });
+  const live = (h: LogHolder | null): h is LogHolder =>
+    h !== null && h.token !== holder.token && Date.parse(h.expiresAt ?? "") > Date.now();
+  try {
+    for (let attempt = 0;; attempt++) {
+      const current = await kv.get<LogHolder>(leaseKey);
+      if (live(current.value)) throw new LogLockedError(p, current.value, `Cannot open KV log store "${p}"`);
+      const mine = lease();
+      const done = await kv.atomic().check(current).set(leaseKey, mine).commit();
+      if (done.ok) {
+        stamp = done.versionstamp;
+        Object.assign(holder, { expiresAt: mine.expiresAt });
+        break;
+      }
+      // Another opener won the race: read its lease again (it is live, so the next round refuses).
+      if (attempt >= 10) throw new LogLockedError(p, undefined, `Cannot open KV log store "${p}"`);
+    }
+  } catch (error) {
+    if (owned) kv.close();
+    throw error;
+  }
   let lastSeq = ((await kv.get<number>([p, "m", "seq"])).value) ?? 0;
 
   let tail: Promise<void> = Promise.resolve();
@@ -142,16 +195,52 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
   let failure: { error: unknown } | undefined;
   let closed = false;
 
+  /** Runs `fn` after every queued commit and lease renewal, before any queued later. */
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const job = tail.then(fn);
+    tail = job.then(() => {}, () => {});
+    return job;
+  };
+  /** The error of a commit that failed: the lease's check (another writer took it over), or KV's refusal. */
+  const refused = async (): Promise<Error> => {
+    const current = await kv.get<LogHolder>(leaseKey);
+    if (current.versionstamp !== stamp) {
+      return new LogLockedError(
+        p,
+        current.value ?? undefined,
+        `Cannot write to KV log store "${p}": its lease expired and was taken over`,
+      );
+    }
+    return new Error("Deno KV refused a commit");
+  };
+  const check = async (done: Promise<Deno.KvCommitResult | Deno.KvCommitError>): Promise<void> => {
+    const result = await done;
+    if (!result.ok) throw await refused();
+  };
+  const renew = async () => {
+    if (failure !== undefined || closed) return;
+    try {
+      const done = await kv.atomic().check({ key: leaseKey, versionstamp: stamp }).set(leaseKey, lease()).commit();
+      if (done.ok) stamp = done.versionstamp;
+      else failure = { error: await refused() };
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  const renewer = setInterval(() => void serial(renew), Math.max(10, Math.floor(leaseMs / 3)));
+  Deno.unrefTimer(renewer);
+
   const commit = async (mutations: Mutation[], seq: number) => {
-    // Split by KV's limits; lastSeq goes with the last commit.
-    let op = kv.atomic();
+    // Split by KV's limits; lastSeq goes with the last commit. Each commit checks the lease.
+    const atomic = () => kv.atomic().check({ key: leaseKey, versionstamp: stamp });
+    let op = atomic();
     let count = 0;
     let bytes = 0;
     for (const m of mutations) {
       const size = typeof m.value === "string" ? m.value.length * 2 : 64;
-      if (count > 0 && (count + 2 > MAX_MUTATIONS || bytes + size > MAX_BYTES)) {
+      if (count > 0 && (count + 3 > MAX_MUTATIONS || bytes + size > MAX_BYTES)) {
         await check(op.commit());
-        op = kv.atomic();
+        op = atomic();
         count = 0;
         bytes = 0;
       }
@@ -245,6 +334,7 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     },
     runCheckpointEvery,
     flush,
+    holder,
     append(batch) {
       const perEvent: Mutation[][] = batch.map((e) => {
         const own: Mutation[] = [];
@@ -276,61 +366,63 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
       chunked([p, "c", checkpoint.runId, checkpoint.seq], checkpoint, mutations);
       return enqueue(mutations, 0);
     },
-    async compact() {
-      await tail;
-      if (failure !== undefined) throw failure.error;
-      let runsCompacted = 0;
-      let recordsDropped = 0;
-      let bytesBefore = 0;
-      let bytesAfter = 0;
-      for (const runId of await runIds()) {
-        const entries: { key: Deno.KvKey; size: number }[] = [];
-        for await (const e of kv.list<string>({ prefix: [p, "e", runId] })) {
-          entries.push({ key: e.key, size: e.value.length });
-        }
-        for await (const e of kv.list<string>({ prefix: [p, "c", runId] })) {
-          entries.push({ key: e.key, size: e.value.length });
-        }
-        const size = entries.reduce((n, e) => n + e.size, 0);
-        bytesBefore += size;
-        const checkpoint = await latestCheckpoint(runId);
-        const all = await events(runId, checkpoint?.seq ?? 0);
-        const state = foldRun({ checkpoint, events: all });
-        const ended = state !== undefined &&
-          (state.status === "completed" || state.status === "failed" || state.status === "cancelled");
-        const onlyFinal = ended && entries.every((e) => e.key[1] === "c") &&
-          new Set(entries.map((e) => e.key[3])).size === 1;
-        if (!ended || onlyFinal) {
-          bytesAfter += size;
-          continue;
-        }
-        const seq = Math.max(all.at(-1)?.seq ?? 0, checkpoint?.seq ?? 0);
-        const final: RunCheckpoint = { runId, seq, state: state! };
-        // The final checkpoint first, then the rest goes: stopping half way loses nothing.
-        const writes: Mutation[] = [];
-        chunked([p, "c", runId, seq], final, writes);
-        await commit(writes, 0);
-        const kept = new Set(writes.map((w) => JSON.stringify(w.key)));
-        const deletes = entries.filter((e) => !kept.has(JSON.stringify(e.key))).map((e) => ({ key: e.key }));
-        await commit(deletes, 0);
-        runsCompacted++;
-        recordsDropped += new Set(entries.map((e) => `${String(e.key[1])}:${String(e.key[3])}`)).size - 1;
-        bytesAfter += writes.reduce((n, m) => n + (m.value as string).length, 0);
-      }
-      return { runsCompacted, recordsDropped, bytesBefore, bytesAfter };
+    compact() {
+      if (closed) return Promise.reject(new TypeError("Cannot compact the KV log store: it is closed"));
+      return serial(compactNow);
     },
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(renewer);
       await tail;
+      // Give the lease up (unless it was lost): the next opener need not wait for it to expire.
+      await kv.atomic().check({ key: leaseKey, versionstamp: stamp }).delete(leaseKey).commit().catch(() => {});
       if (owned) kv.close();
     },
   };
-}
 
-async function check(done: Promise<Deno.KvCommitResult | Deno.KvCommitError>): Promise<void> {
-  const result = await done;
-  if (!result.ok) throw new Error("Deno KV refused a commit");
+  async function compactNow(): Promise<CompactionReport> {
+    if (failure !== undefined) throw failure.error;
+    let runsCompacted = 0;
+    let recordsDropped = 0;
+    let bytesBefore = 0;
+    let bytesAfter = 0;
+    for (const runId of await runIds()) {
+      const entries: { key: Deno.KvKey; size: number }[] = [];
+      for await (const e of kv.list<string>({ prefix: [p, "e", runId] })) {
+        entries.push({ key: e.key, size: e.value.length });
+      }
+      for await (const e of kv.list<string>({ prefix: [p, "c", runId] })) {
+        entries.push({ key: e.key, size: e.value.length });
+      }
+      const size = entries.reduce((n, e) => n + e.size, 0);
+      bytesBefore += size;
+      const checkpoint = await latestCheckpoint(runId);
+      const all = await events(runId, checkpoint?.seq ?? 0);
+      const state = foldRun({ checkpoint, events: all });
+      const ended = state !== undefined &&
+        (state.status === "completed" || state.status === "failed" || state.status === "cancelled");
+      const onlyFinal = ended && entries.every((e) => e.key[1] === "c") &&
+        new Set(entries.map((e) => e.key[3])).size === 1;
+      if (!ended || onlyFinal) {
+        bytesAfter += size;
+        continue;
+      }
+      const seq = Math.max(all.at(-1)?.seq ?? 0, checkpoint?.seq ?? 0);
+      const final: RunCheckpoint = { runId, seq, state: state! };
+      // The final checkpoint first, then the rest goes: stopping half way loses nothing.
+      const writes: Mutation[] = [];
+      chunked([p, "c", runId, seq], final, writes);
+      await commit(writes, 0);
+      const kept = new Set(writes.map((w) => JSON.stringify(w.key)));
+      const deletes = entries.filter((e) => !kept.has(JSON.stringify(e.key))).map((e) => ({ key: e.key }));
+      await commit(deletes, 0);
+      runsCompacted++;
+      recordsDropped += new Set(entries.map((e) => `${String(e.key[1])}:${String(e.key[3])}`)).size - 1;
+      bytesAfter += writes.reduce((n, m) => n + (m.value as string).length, 0);
+    }
+    return { runsCompacted, recordsDropped, bytesBefore, bytesAfter };
+  }
 }
 
 /**

@@ -37,3 +37,4 @@ export {
 export { type KvLogStore, type KvLogStoreOptions, openKv, openKvLogStore } from "./kv_store.ts";
 export { type FileTaskCache, type FileTaskCacheOptions, openFileTaskCache } from "./file_cache.ts";
 export { type KvTaskCache, type KvTaskCacheOptions, openKvTaskCache } from "./kv_cache.ts";
+export { type LogHolder, LogLockedError, NotALogError } from "./errors.ts";

@@ -1,0 +1,115 @@
+// One writer per file: an exclusive OS lock (`flock` on Unix, `LockFileEx` on
+// Windows) on a side file `<path>.lock`, never renamed (compaction renames the
+// log itself), never deleted (deleting it would let a second opener lock a new
+// inode while the first still holds the old one). The kernel drops the lock
+// when the holder's process ends, however it ends (SIGKILL included), so a
+// lock is never stale: who can take it, may. The side file's text (pid, host,
+// since, token) only names the holder in the error of a refused opener.
+
+import { type LogHolder, LogLockedError } from "./errors.ts";
+
+let host: string | undefined;
+
+/** This machine's name: `Deno.hostname()` where allowed, else the kernel's, else `"unknown"`. */
+export function thisHost(): string {
+  if (host !== undefined) return host;
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
+      return host = Deno.hostname();
+    }
+  } catch {
+    // no permissions API, or no sys permission
+  }
+  for (const file of ["/proc/sys/kernel/hostname", "/etc/hostname"]) {
+    try {
+      if (Deno.permissions.querySync({ name: "read", path: file }).state !== "granted") continue;
+      const name = Deno.readTextFileSync(file).trim();
+      if (name.length > 0) return host = name;
+    } catch {
+      // not there
+    }
+  }
+  return host = "unknown";
+}
+
+/** Who this opening is. */
+export function newHolder(extra: Partial<LogHolder> = {}): LogHolder {
+  return { pid: Deno.pid, host: thisHost(), since: new Date().toISOString(), token: crypto.randomUUID(), ...extra };
+}
+
+/** A held lock. */
+export interface FileLock {
+  /** Who holds it (this opening). */
+  readonly holder: LogHolder;
+  /** Releases it (clears the holder's name, unlocks, closes the side file). */
+  release(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Takes the exclusive lock of `path` (its side file `<path>.lock`) without waiting.
+ *
+ * @throws {LogLockedError} Another opening (this process or another) holds it.
+ */
+export async function lockFile(path: string, what = `Cannot open log "${path}"`): Promise<FileLock> {
+  const lockPath = `${path}.lock`;
+  const file = await Deno.open(lockPath, { read: true, write: true, create: true });
+  let locked = false;
+  try {
+    locked = await file.tryLock(true);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  if (!locked) {
+    file.close();
+    throw new LogLockedError(path, await readHolder(lockPath), what);
+  }
+  const holder = newHolder();
+  try {
+    await file.truncate(0);
+    const bytes = encoder.encode(JSON.stringify(holder) + "\n");
+    let done = 0;
+    while (done < bytes.length) done += await file.write(bytes.subarray(done));
+  } catch (error) {
+    await file.unlock().catch(() => {});
+    file.close();
+    throw error;
+  }
+  let released = false;
+  return {
+    holder,
+    async release() {
+      if (released) return;
+      released = true;
+      try {
+        await file.truncate(0);
+      } catch {
+        // the name is informative only; the lock is what counts
+      }
+      try {
+        await file.unlock();
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** The holder named in a side file; the holder writes it just after locking, so wait briefly for it. */
+async function readHolder(lockPath: string): Promise<LogHolder | undefined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const text = await Deno.readTextFile(lockPath);
+      if (text.endsWith("\n")) {
+        const value = JSON.parse(text) as LogHolder;
+        if (typeof value?.pid === "number" && typeof value.host === "string") return value;
+      }
+    } catch {
+      // being written
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return undefined;
+}
