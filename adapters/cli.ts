@@ -16,7 +16,9 @@
  * running and failed, the elapsed time and the rate; otherwise each task's
  * end is a plain line. A summary table follows; the exit code is 0 when the
  * run completed, 1 when it failed, 130 when Ctrl-C cancelled it, and 2 for a
- * usage or loading error.
+ * usage or loading error. When standard output is closed early (piped into
+ * `head -1`), the output stops quietly and the run goes on: the exit code is
+ * still the run's outcome (never 141, never a `BrokenPipe` stack).
  *
  * With `--log <file>` the run goes on the durable file log store
  * (`openFileLogStore` of `@nerv/flow/adapters`, flush policy `batch`): its
@@ -79,7 +81,8 @@ Options:
 Ctrl-C cancels the run (running tasks are aborted); a second Ctrl-C exits at once.
 Exit code: 0 when the run completed, 1 when it failed, 130 when interrupted, 2 on
 a usage or loading error, when the log cannot be opened or written, or when the
-run cannot be resumed.`;
+run cannot be resumed. A closed standard output (\`| head -1\`) does not stop the
+run: the rest of the output is dropped and the exit code is the run's outcome.`;
 
 /** Where the CLI writes; tests replace it. */
 export interface CliIO {
@@ -93,16 +96,30 @@ export interface CliIO {
 
 const encoder = new TextEncoder();
 const DENO_IO: CliIO = {
-  out: (text) => writeAll(Deno.stdout, text),
-  err: (text) => writeAll(Deno.stderr, text),
+  out: closable(Deno.stdout),
+  err: closable(Deno.stderr),
   get isTerminal() {
     return Deno.stdout.isTerminal();
   },
 };
 
-function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
-  let bytes = encoder.encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+/**
+ * A writer to `file` that goes quiet once its reader is gone (`| head -1`
+ * closed the pipe): the rest of the output is dropped, the run goes on, and
+ * the exit code stays the run's outcome.
+ */
+function closable(file: { writeSync(p: Uint8Array): number }): (text: string) => void {
+  let gone = false;
+  return (text) => {
+    if (gone) return;
+    try {
+      let bytes = encoder.encode(text);
+      while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      gone = true;
+    }
+  };
 }
 
 /**

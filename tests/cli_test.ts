@@ -395,3 +395,58 @@ Deno.test("logLines() writes a header and one event per line", () => {
       '"data":{"result":"1n","durationMs":0}}\n',
   );
 });
+
+Deno.test("cli --plain whose stdout is closed early (| head -1) ends its output quietly; the run goes on and its outcome is the exit code", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
+  const path = `${dir}/runs.log`;
+  const gate = `${dir}/gate`;
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write=/tmp",
+        "--allow-env",
+        CLI,
+        fixture("cli_chain.ts"),
+        "--plain",
+        "--log",
+        path,
+        "--input",
+        JSON.stringify({ gate }),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    // Like `head -1`: read the first line, then close the pipe, while the run waits at step1.
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      first += value;
+    }
+    await reader.cancel();
+    await Deno.writeTextFile(gate, "");
+    const status = await child.status;
+    const err = await stderr;
+    assert.match(first, /^run: /);
+    assert.doesNotMatch(err, /BrokenPipe|Uncaught|unsafe-proto/, err);
+    assert.equal(status.code, 0, err);
+    // The run went on to its end after the pipe closed.
+    const runId = first.slice("run: ".length, first.indexOf("\n"));
+    const store = await openFileLogStore(path);
+    try {
+      const state = foldRun(await store.readRun(runId));
+      assert.equal(state?.status, "completed");
+      assert.equal(state?.tasks.filter((t) => t?.status === "completed").length, 40);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
