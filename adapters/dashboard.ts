@@ -52,6 +52,15 @@ export interface DashboardOptions {
   title?: string;
   /** Called once the server listens. */
   onListen?: (url: string) => void;
+  /**
+   * More names the page may be reached by (`Host` header, with or without a
+   * port), e.g. a tunnel's. Requests naming any other host are refused (403):
+   * a web page that rebinds its DNS name to 127.0.0.1 cannot read the runs.
+   * Loopback names (`localhost`, `127.0.0.1`, `[::1]`) on the bound port are
+   * always allowed.
+   * @default {[]}
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** A running dashboard server. */
@@ -89,6 +98,12 @@ const encoder = new TextEncoder();
 
 /**
  * Serves the live dashboard of an engine on loopback.
+ *
+ * Every request must name the dashboard in its `Host` header: a loopback name
+ * (`localhost`, `127.0.0.1`, `[::1]`) with the bound port (or no port), or one
+ * of `allowedHosts`. Others get 403, so a page that rebinds its DNS name to
+ * 127.0.0.1 cannot read `/runs.json` or `/events`; a malformed or missing
+ * `Host` gets 400. `GET` and `HEAD` are served, other methods get 405.
  *
  * @param engine The engine to watch (its bus and log).
  * @param options Address, port, batching, title.
@@ -169,22 +184,51 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
     });
   };
 
+  const extraHosts = new Set<string>();
+  for (const h of options.allowedHosts ?? []) {
+    const parsed = typeof h === "string" ? parseHost(h) : undefined;
+    if (parsed === undefined) {
+      throw new TypeError(`Cannot serve dashboard: allowed host ${JSON.stringify(h)} is malformed`);
+    }
+    extraHosts.add(parsed.port === undefined ? parsed.name : `${parsed.name}:${parsed.port}`);
+  }
+  /** Whether the `Host` header names this server: a loopback name on our port, or an allowed host. */
+  const hostAllowed = (host: { name: string; port: string | undefined }): boolean => {
+    if (extraHosts.has(host.name) || extraHosts.has(`${host.name}:${host.port}`)) return true;
+    const loopback = LOOPBACK.has(host.name) || host.name === "[::1]";
+    return loopback && (host.port === undefined || host.port === String(server.addr.port));
+  };
+  const text = (body: string, status: number) =>
+    new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+
   const server = Deno.serve({
     hostname,
     port,
     onListen: () => {},
   }, (request) => {
-    const url = new URL(request.url);
-    if (request.method !== "GET") return new Response("Method not allowed", { status: 405 });
+    const host = parseHost(request.headers.get("host") ?? "");
+    if (host === undefined) return text("Bad request: malformed or missing Host header", 400);
+    if (!hostAllowed(host)) return text("Forbidden: unknown Host (the dashboard answers to loopback names only)", 403);
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return text("Bad request: malformed URL", 400);
+    }
+    const head = request.method === "HEAD";
+    if (request.method !== "GET" && !head) {
+      return new Response("Method not allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
     switch (url.pathname) {
       case "/":
-        return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
+        return new Response(head ? null : page, { headers: { "content-type": "text/html; charset=utf-8" } });
       case "/events":
+        if (head) return new Response(null, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
         return stream(url.searchParams.get("run"));
       case "/runs.json": {
         const state = engine.log.state();
         const runs = state.runs().map((id) => state.project("workflowStatus", id));
-        return Response.json(runs);
+        return head ? new Response(null, { headers: { "content-type": "application/json" } }) : Response.json(runs);
       }
       default:
         return new Response("Not found", { status: 404 });
@@ -217,6 +261,17 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
       await server.shutdown();
     },
   };
+}
+
+/**
+ * A `Host` header's name (lowercase, IPv6 in brackets) and port, or
+ * `undefined` when it is not a valid host (empty, `[::1`, a bad port).
+ */
+function parseHost(value: string): { name: string; port: string | undefined } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9._~%!$&'()*+,;=-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  if (m === null) return undefined;
+  if (m[2] !== undefined && Number(m[2]) > 65535) return undefined;
+  return { name: m[1].toLowerCase(), port: m[2] };
 }
 
 /**

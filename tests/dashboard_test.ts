@@ -189,3 +189,83 @@ Deno.test({
     }
   },
 });
+
+/** One raw HTTP/1.1 request over TCP (so the `Host` header is exactly what we send); the status and body. */
+async function rawRequest(port: number, method: string, path: string, host: string | undefined) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const head = `${method} ${path} HTTP/1.1\r\n${
+      host === undefined ? "" : `Host: ${host}\r\n`
+    }Connection: close\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(head));
+    let text = "";
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(65536);
+    // Read the head and, for bodies of known length, the body; an event stream is cut after its first bytes.
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n));
+      const end = text.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const length = /content-length: (\d+)/i.exec(text.slice(0, end));
+        if (/text\/event-stream/.test(text.slice(0, end)) && method === "GET") break;
+        if (length !== null && text.length >= end + 4 + Number(length)) break;
+      }
+    }
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    return { status, text };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("serveDashboard() answers only to its own Host names (no DNS rebinding), 400 for a malformed Host, and serves HEAD", async () => {
+  const engine = createEngine();
+  await engine.run(defineWorkflow({ name: "secret", tasks: [{ id: "a", run: () => 1 }] }), { runId: "r-secret" });
+  const dashboard = serveDashboard(engine, { allowedHosts: ["flow.tunnel.example"] });
+  const port = dashboard.port;
+  try {
+    await Promise.all(
+      [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", `[::1]:${port}`, "LOCALHOST", "flow.tunnel.example:9000"]
+        .map(async (host) => {
+          const r = await rawRequest(port, "GET", "/runs.json", host);
+          assert.equal(r.status, 200, `Host ${host}: ${r.text}`);
+          assert.match(r.text, /r-secret/);
+        }),
+    );
+    // A page whose DNS name was rebound to 127.0.0.1 names its own host: refused, nothing leaks.
+    for (const path of ["/runs.json", "/events", "/"]) {
+      for (
+        const host of [
+          `evil.example:${port}`,
+          "evil.example",
+          `127.0.0.1:${port + 1}`,
+          `localhost.evil.example:${port}`,
+        ]
+      ) {
+        const r = await rawRequest(port, "GET", path, host);
+        assert.equal(r.status, 403, `GET ${path} Host ${host}: ${r.text}`);
+        assert.doesNotMatch(r.text, /r-secret/);
+      }
+    }
+    // Malformed or missing Host: 400, never a 500 with a stack.
+    for (const host of ["[::1", `[::1:${port}`, "a b", `localhost:${port}:1`, "localhost:99999", undefined]) {
+      const r = await rawRequest(port, "GET", "/runs.json", host);
+      assert.equal(r.status, 400, `Host ${host}: ${r.text}`);
+      assert.doesNotMatch(r.text, /at .*\.ts:\d+/);
+    }
+    // HEAD is served (no body); other methods are not.
+    const head = await rawRequest(port, "HEAD", "/", `127.0.0.1:${port}`);
+    assert.equal(head.status, 200);
+    assert.match(head.text, /content-type: text\/html/i);
+    assert.doesNotMatch(head.text, /<canvas/);
+    assert.equal((await rawRequest(port, "HEAD", "/events", `127.0.0.1:${port}`)).status, 200);
+    assert.equal(dashboard.clients, 0);
+    assert.equal((await rawRequest(port, "POST", "/", `127.0.0.1:${port}`)).status, 405);
+  } finally {
+    await dashboard.close();
+    await engine.close();
+  }
+  assert.throws(() => serveDashboard(engine, { allowedHosts: ["[::1"] }), TypeError);
+});
