@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { graphOf } from "./graph.ts";
+import { type Graph, graphOf } from "./graph.ts";
 import type { TaskStatus, Workflow } from "./types.ts";
 
 /** A fill and a text colour, as CSS hex strings. */
@@ -51,7 +51,24 @@ export interface GraphExportOptions {
    * @default {false}
    */
   names?: boolean;
+  /**
+   * Draw every task (`"none"`), or one node per dependency level (`"level"`:
+   * the tasks of a level, how many there are, their statuses, and one edge
+   * per pair of levels labelled with the dependencies it stands for), or the
+   * latter only when the full picture has more edges than stock Mermaid draws
+   * (`"auto"`: more than {@linkcode MERMAID_MAX_EDGES}).
+   * @default {"none"}
+   */
+  collapse?: "none" | "level" | "auto";
 }
+
+/**
+ * The most edges stock Mermaid draws (its `maxEdges` setting, which a diagram
+ * cannot raise: it is a secure key). {@linkcode toMermaid} says so in a
+ * comment when a picture has more, and `collapse: "level"` draws one node
+ * per dependency level instead.
+ */
+export const MERMAID_MAX_EDGES = 500;
 
 /**
  * A Mermaid flowchart of a workflow: one node per task, an arrow from each
@@ -83,6 +100,9 @@ export interface GraphExportOptions {
 export function toMermaid<I>(workflow: Workflow<I>, options: GraphExportOptions = {}): string {
   const g = graphOf(workflow);
   const lines = [`flowchart ${direction(options)}`];
+  if (collapsed(g, options)) return mermaidLevels(workflow, g, options, lines);
+  const edges = g.outStart[g.n];
+  if (edges > MERMAID_MAX_EDGES) lines.push(tooManyEdges(edges));
   for (let i = 0; i < g.n; i++) {
     lines.push(`  t${i}["${mermaidText(label(workflow, i, options))}"]`);
   }
@@ -133,25 +153,137 @@ export function toMermaid<I>(workflow: Workflow<I>, options: GraphExportOptions 
 export function toDot<I>(workflow: Workflow<I>, options: GraphExportOptions = {}): string {
   const g = graphOf(workflow);
   const lines = [
-    `digraph ${dotText(workflow.name)} {`,
+    `digraph ${dotId(workflow.name)} {`,
     `  rankdir=${direction(options)};`,
     `  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];`,
   ];
+  if (collapsed(g, options)) return dotLevels(workflow, g, options, lines);
   const status = options.status;
   for (let i = 0; i < g.n; i++) {
-    const attrs = [`label=${dotText(label(workflow, i, options))}`];
+    const attrs = [`label=${dotLabel(label(workflow, i, options))}`];
     const s = status?.[g.ids[i]];
     if (s !== undefined && Object.hasOwn(STATUS_COLORS, s)) {
       const c = STATUS_COLORS[s];
       attrs.push(`fillcolor="${c.fill}"`, `color="${c.stroke}"`, `fontcolor="${c.text}"`, `tooltip="${s}"`);
     }
-    lines.push(`  ${dotText(g.ids[i])} [${attrs.join(", ")}];`);
+    lines.push(`  ${dotId(g.ids[i])} [${attrs.join(", ")}];`);
   }
   for (let i = 0; i < g.n; i++) {
     for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
-      lines.push(`  ${dotText(g.ids[i])} -> ${dotText(g.ids[g.outList[k]])};`);
+      lines.push(`  ${dotId(g.ids[i])} -> ${dotId(g.ids[g.outList[k]])};`);
     }
   }
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+function tooManyEdges(edges: number): string {
+  return `  %% ${edges} edges: stock Mermaid draws at most ${MERMAID_MAX_EDGES} (maxEdges, which a diagram cannot raise); ` +
+    `toMermaid(workflow, { collapse: "level" }) or --collapse level draws one node per dependency level`;
+}
+
+function collapsed(g: Graph, options: GraphExportOptions): boolean {
+  const c = options.collapse ?? "none";
+  if (c !== "none" && c !== "level" && c !== "auto") {
+    throw new RangeError(`Cannot export graph: collapse "${c}" must be "none", "level" or "auto"`);
+  }
+  return c === "level" || (c === "auto" && g.outStart[g.n] > MERMAID_MAX_EDGES);
+}
+
+/** Statuses from the most to the least urgent: a collapsed level takes its most urgent task's colour. */
+const URGENCY: readonly TaskStatus[] = [
+  "failed",
+  "retrying",
+  "running",
+  "ready",
+  "pending",
+  "cancelled",
+  "skipped",
+  "completed",
+];
+
+/** One dependency level: its tasks, and the dependencies into it from each earlier level. */
+interface Level {
+  tasks: number[];
+  counts: Map<TaskStatus, number>;
+  /** The level's colour: its most urgent task status, if any task has one. */
+  status: TaskStatus | undefined;
+  /** Dependencies into this level, by the level they come from. */
+  from: Map<number, number>;
+}
+
+function levelsOf(g: Graph, options: GraphExportOptions): Level[] {
+  const levels: Level[] = [];
+  for (let i = 0; i < g.n; i++) {
+    const l = g.level[i];
+    while (levels.length <= l) levels.push({ tasks: [], counts: new Map(), status: undefined, from: new Map() });
+    levels[l].tasks.push(i);
+    const s = options.status?.[g.ids[i]];
+    if (s !== undefined && Object.hasOwn(STATUS_COLORS, s)) levels[l].counts.set(s, (levels[l].counts.get(s) ?? 0) + 1);
+    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) {
+      const from = g.level[g.depList[k]];
+      levels[l].from.set(from, (levels[l].from.get(from) ?? 0) + 1);
+    }
+  }
+  for (const level of levels) level.status = URGENCY.find((s) => level.counts.has(s));
+  return levels;
+}
+
+/** A collapsed level's lines of text (plain, to be escaped): its name and size, a few task labels, its statuses. */
+function levelText<I>(workflow: Workflow<I>, level: Level, l: number, options: GraphExportOptions): string[] {
+  const n = level.tasks.length;
+  const shown = level.tasks.slice(0, 3).map((i) => visible(label(workflow, i, options)));
+  const text = [`level ${l}: ${n} task${n === 1 ? "" : "s"}`, shown.join(", ") + (n > 3 ? ", …" : "")];
+  if (level.counts.size > 0) {
+    text.push(URGENCY.filter((s) => level.counts.has(s)).map((s) => `${level.counts.get(s)} ${s}`).join(", "));
+  }
+  return text;
+}
+
+function mermaidLevels<I>(workflow: Workflow<I>, g: Graph, options: GraphExportOptions, lines: string[]): string {
+  const levels = levelsOf(g, options);
+  lines.push(`  %% ${g.n} tasks and ${g.outStart[g.n]} dependencies, collapsed to one node per dependency level`);
+  const edges = levels.reduce((n, level) => n + level.from.size, 0);
+  if (edges > MERMAID_MAX_EDGES) lines.push(tooManyEdges(edges));
+  levels.forEach((level, l) => {
+    lines.push(`  L${l}["${levelText(workflow, level, l, options).map(mermaidText).join("<br>")}"]`);
+  });
+  levels.forEach((level, l) => {
+    for (const [from, count] of [...level.from].sort((a, b) => a[0] - b[0])) {
+      lines.push(`  L${from} -->|"${count} dependenc${count === 1 ? "y" : "ies"}"| L${l}`);
+    }
+  });
+  const byStatus = new Map<TaskStatus, number[]>();
+  levels.forEach((level, l) => {
+    if (level.status === undefined) return;
+    let list = byStatus.get(level.status);
+    if (list === undefined) byStatus.set(level.status, list = []);
+    list.push(l);
+  });
+  for (const [s, list] of byStatus) {
+    const c = STATUS_COLORS[s];
+    lines.push(`  classDef ${s} fill:${c.fill},stroke:${c.stroke},color:${c.text}`);
+    lines.push(`  class ${list.map((l) => `L${l}`).join(",")} ${s}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function dotLevels<I>(workflow: Workflow<I>, g: Graph, options: GraphExportOptions, lines: string[]): string {
+  const levels = levelsOf(g, options);
+  lines.push(`  // ${g.n} tasks and ${g.outStart[g.n]} dependencies, collapsed to one node per dependency level`);
+  levels.forEach((level, l) => {
+    const attrs = [`label=${dotLabel(levelText(workflow, level, l, options).join("\n"), true)}`];
+    if (level.status !== undefined) {
+      const c = STATUS_COLORS[level.status];
+      attrs.push(`fillcolor="${c.fill}"`, `color="${c.stroke}"`, `fontcolor="${c.text}"`);
+    }
+    lines.push(`  "level ${l}" [${attrs.join(", ")}];`);
+  });
+  levels.forEach((level, l) => {
+    for (const [from, count] of [...level.from].sort((a, b) => a[0] - b[0])) {
+      lines.push(`  "level ${from}" -> "level ${l}" [label="${count}"];`);
+    }
+  });
   lines.push("}");
   return lines.join("\n") + "\n";
 }
@@ -167,12 +299,39 @@ function label<I>(workflow: Workflow<I>, i: number, options: GraphExportOptions)
   return options.names === true ? task.name : task.id;
 }
 
-/** Mermaid label text inside double quotes: entity codes for what would end or break it. */
-function mermaidText(text: string): string {
-  return text.replace(/[#"<>\n\r]/g, (c) => `#${c.charCodeAt(0)};`);
+/**
+ * Text as it should read in a picture: control characters (line breaks,
+ * tabs) shown as their Unicode control pictures (`"x\r\ny"` reads `x␍␊y`),
+ * so ids that differ only by them stay distinct on screen.
+ */
+function visible(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => String.fromCharCode(c === "\x7f" ? 0x2421 : 0x2400 + c.charCodeAt(0)));
 }
 
-/** A DOT double-quoted ID. */
-function dotText(text: string): string {
-  return `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\r?\n/g, "\\n")}"`;
+/**
+ * Mermaid label text inside double quotes, shown as written: entity codes
+ * (`#38;`) for what would end the label (`"`), be read as HTML (`<`, `>`,
+ * `&`: `&amp;` would show as `&`), start a Markdown string (`` ` ``), an
+ * icon (`fa:fa-car`) or an entity code (`#`).
+ */
+function mermaidText(text: string): string {
+  return visible(text).replace(/[#"<>&`:]/g, (c) => `#${c.charCodeAt(0)};`);
+}
+
+/**
+ * A DOT double-quoted ID: every character kept distinct (`\` doubled, `"`,
+ * CR and LF escaped one by one), so ids that differ only by them never merge.
+ */
+function dotId(text: string): string {
+  const escapes: Record<string, string> = { "\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r" };
+  return `"${text.replace(/[\\"\n\r]/g, (c) => escapes[c])}"`;
+}
+
+/**
+ * A DOT label: the text as written (control characters shown as pictures),
+ * or with `lines`, its `\n` are line breaks.
+ */
+function dotLabel(text: string, lines = false): string {
+  const escape = (t: string) => t.replace(/[\\"]/g, (c) => `\\${c}`);
+  return `"${lines ? text.split("\n").map((t) => escape(visible(t))).join("\\n") : escape(visible(text))}"`;
 }
