@@ -135,6 +135,13 @@ export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inli
 export { createWorkerPool, defaultPoolSize, type WorkerPool, type WorkerPoolOptions } from "./workers/pool.ts";
 export { defineTasks, TASK_REF, type TaskLocation, taskLocation, type TaskRef, transfer } from "./src/tasks.ts";
 export type { TaskLogicMode } from "./src/run.ts";
-export { type GraphExportOptions, STATUS_COLORS, type StatusColor, toDot, toMermaid } from "./src/graph_export.ts";
+export {
+  type GraphExportOptions,
+  MERMAID_MAX_EDGES,
+  STATUS_COLORS,
+  type StatusColor,
+  toDot,
+  toMermaid,
+} from "./src/graph_export.ts";
 export type { ActorInspectionObserver, ActorView, RunActors, TaskActorView } from "./src/inspect.ts";
 export { instrument, type InstrumentOptions, SPAN_ATTRIBUTES, TRACER_NAME } from "./src/otel.ts";

@@ -40,6 +40,7 @@ import {
   type AnyFlowEvent,
   createEngine,
   defineWorkflow,
+  MERMAID_MAX_EDGES,
   type RunResult,
   type TaskDef,
   toDot,
@@ -63,6 +64,8 @@ as \`workflow\`, and may export \`input\`.
 
 Options:
   --graph <mermaid|dot>  print the workflow's graph (Mermaid or Graphviz DOT) and exit
+  --collapse <mode>      with --graph: "none" (every task), "level" (one node per dependency
+                         level) or "auto" (level when stock Mermaid could not draw every edge)
   --input <json>         the run's input, as JSON (default: the module's \`input\` export)
   --log <file>           run on the durable file log store <file> (created, or appended to): events
                          are written and synced as the run goes (flush policy "batch"); the run id
@@ -138,6 +141,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       strict: true,
       options: {
         graph: { type: "string" },
+        collapse: { type: "string" },
         input: { type: "string" },
         log: { type: "string" },
         resume: { type: "string" },
@@ -167,6 +171,11 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
   if (values.graph !== undefined && values.graph !== "mermaid" && values.graph !== "dot") {
     return usage(`--graph "${values.graph}" must be "mermaid" or "dot"`);
   }
+  const collapse = values.collapse ?? "none";
+  if (collapse !== "none" && collapse !== "level" && collapse !== "auto") {
+    return usage(`--collapse "${collapse}" must be "none", "level" or "auto"`);
+  }
+  if (values.collapse !== undefined && values.graph === undefined) return usage("--collapse needs --graph");
   const rows = values.rows === undefined ? 20 : Number(values.rows);
   if (!Number.isInteger(rows) || rows < 0) return usage(`--rows "${values.rows}" must be an integer >= 0`);
   const port = values.port === undefined ? 0 : Number(values.port);
@@ -198,7 +207,15 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
   }
 
   if (values.graph !== undefined) {
-    io.out(values.graph === "mermaid" ? toMermaid(workflow) : toDot(workflow));
+    const picture = values.graph === "mermaid" ? toMermaid(workflow, { collapse }) : toDot(workflow, { collapse });
+    const tooMany = values.graph === "mermaid" ? /^ {2}%% (\d+) edges: stock Mermaid/m.exec(picture) : null;
+    if (tooMany !== null) {
+      io.err(
+        `warning: ${tooMany[1]} edges; stock Mermaid draws at most ${MERMAID_MAX_EDGES}: ` +
+          `add --collapse level for one node per dependency level\n`,
+      );
+    }
+    io.out(picture);
     return 0;
   }
 

@@ -450,3 +450,23 @@ Deno.test("cli --plain whose stdout is closed early (| head -1) ends its output 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli --graph mermaid warns when stock Mermaid could not draw every edge; --collapse level draws one node per level", async () => {
+  const full = await cli(fixture("cli_big.ts"), "--graph", "mermaid");
+  assert.equal(full.code, 0);
+  assert.match(full.err, /^warning: 931 edges; stock Mermaid draws at most 500: add --collapse level/);
+  assert.equal(full.out.split("\n").filter((l) => l.includes(" --> ")).length, 931);
+  const small = await cli(fixture("cli_big.ts"), "--graph", "mermaid", "--collapse", "level");
+  assert.equal(small.code, 0);
+  assert.equal(small.err, "");
+  assert.equal(small.out.split("\n").filter((l) => /^ {2}L\d+\["level/.test(l)).length, 20);
+  assert.match(
+    (await cli(fixture("cli_big.ts"), "--graph", "dot", "--collapse", "auto")).out,
+    /"level 0" -> "level 1"/,
+  );
+  assert.equal((await cli(fixture("cli_ok.ts"), "--graph", "mermaid")).err, "");
+  const bad = await cli(fixture("cli_big.ts"), "--graph", "mermaid", "--collapse", "fanout");
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--collapse "fanout" must be "none", "level" or "auto"/);
+  assert.equal((await cli(fixture("cli_big.ts"), "--collapse", "level")).code, 2);
+});

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import { createEngine, defineWorkflow, STATUS_COLORS, type TaskDef, toDot, toMermaid } from "../mod.ts";
-import { MERMAID_MAX_EDGES } from "../src/graph_export.ts";
+import {
+  createEngine,
+  defineWorkflow,
+  MERMAID_MAX_EDGES,
+  STATUS_COLORS,
+  type TaskDef,
+  toDot,
+  toMermaid,
+} from "../mod.ts";
 
 const run = () => null;
 const diamond = defineWorkflow({
