@@ -312,10 +312,11 @@ function visible(text: string): string {
  * Mermaid label text inside double quotes, shown as written: entity codes
  * (`#38;`) for what would end the label (`"`), be read as HTML (`<`, `>`,
  * `&`: `&amp;` would show as `&`), start a Markdown string (`` ` ``), an
- * icon (`fa:fa-car`) or an entity code (`#`).
+ * icon (`fa:fa-car`), a line break (`\n` written as two characters) or an
+ * entity code (`#`).
  */
 function mermaidText(text: string): string {
-  return visible(text).replace(/[#"<>&`:]/g, (c) => `#${c.charCodeAt(0)};`);
+  return visible(text).replace(/[#"<>&`:\\]/g, (c) => `#${c.charCodeAt(0)};`);
 }
 
 /**
