@@ -7,7 +7,8 @@
  */
 import type { CacheEntry, Clock, TaskCache } from "../mod.ts";
 import type { FlushPolicy, RecoveryReport } from "./file_store.ts";
-import { cutDamagedTail, encodeRecord, parseBody, scanFile } from "./_records.ts";
+import { cutDamagedTail, encodeRecord, notARecordFile, parseBody, scanFile } from "./_records.ts";
+import { NotALogError } from "./errors.ts";
 
 /** Options of {@linkcode openFileTaskCache}. */
 export interface FileTaskCacheOptions {
@@ -67,6 +68,7 @@ export interface FileTaskCache extends TaskCache {
  * @param options Flush policy, clock, recovery callback.
  * @returns The cache.
  * @throws {LogCorruptedError} A damaged record is followed by valid ones (as a rejection).
+ * @throws {NotALogError} The file is not a task cache (no valid record; as a rejection): it is left as it was.
  *
  * @example A result cached across processes
  * ```ts
@@ -106,6 +108,11 @@ export async function openFileTaskCache(path: string, options: FileTaskCacheOpti
     entries.delete(line.key);
     entries.set(line.key, entry);
   });
+  const foreign = notARecordFile(bytes, scan);
+  if (foreign !== undefined) {
+    file.close();
+    throw new NotALogError(path, foreign, "task cache");
+  }
   const recovery: RecoveryReport | undefined = await cutDamagedTail(file, path, bytes.length, scan);
   if (recovery !== undefined) {
     (options.onRecover ??

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { createEngine, defineWorkflow, foldRun } from "../mod.ts";
-import { LogLockedError, NotALogError, openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
+import { LogLockedError, NotALogError, openFileLogStore, openFileTaskCache, openKvLogStore } from "../adapters/mod.ts";
 import { CRASH_TASKS } from "./_crash_workflow.ts";
 
 const CHILD = new URL("./_writer_child.ts", import.meta.url).pathname;
@@ -151,6 +151,13 @@ Deno.test("a file that is not a log is refused with a NotALogError and left as i
         await assert.rejects(openFileLogStore(path), NotALogError);
       });
     }
+    await t.step("the file task cache refuses such a file too", async () => {
+      const path = `${dir}/cache.txt`;
+      await Deno.writeTextFile(path, "hello\n");
+      const error = await refusal(openFileTaskCache(path), NotALogError);
+      assert.match(error.message, /is not a nerv-flow task cache file/);
+      assert.equal(await Deno.readTextFile(path), "hello\n");
+    });
     await t.step("a first record cut short is still a log: recovered, not refused", async () => {
       const path = `${dir}/torn`;
       await Deno.writeTextFile(path, '{"crc":"0123abcd","seq":1,"key":"r","ev');
