@@ -305,6 +305,7 @@ function label<I>(workflow: Workflow<I>, i: number, options: GraphExportOptions)
  * so ids that differ only by them stay distinct on screen.
  */
 function visible(text: string): string {
+  // deno-lint-ignore no-control-regex
   return text.replace(/[\x00-\x1f\x7f]/g, (c) => String.fromCharCode(c === "\x7f" ? 0x2421 : 0x2400 + c.charCodeAt(0)));
 }
 

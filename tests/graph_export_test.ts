@@ -293,7 +293,7 @@ Deno.test({
 
       const tricky = defineWorkflow({ name: "tricky", tasks: TRICKY.map((id) => ({ id, run })) });
       const drawn = await draw(toMermaid(tricky));
-      assert.equal(drawn.error, undefined, drawn.error);
+      assert.equal(drawn.error, undefined, drawn.error ?? "");
       const shown = TRICKY.map((id) => id.replace(/\r/g, "␍").replace(/\n/g, "␊").replace(/\t/g, "␉"));
       assert.deepEqual(drawn.labels, shown);
       assert.equal(drawn.icons, 0);
@@ -302,7 +302,7 @@ Deno.test({
       const full = await draw(toMermaid(big()));
       assert.match(full.error ?? "", /Edge limit exceeded/i);
       const collapsed = await draw(toMermaid(big(), { collapse: "level" }));
-      assert.equal(collapsed.error, undefined, collapsed.error);
+      assert.equal(collapsed.error, undefined, collapsed.error ?? "");
       assert.equal(collapsed.labels?.length, 20);
       assert.match(collapsed.labels![0], /^level 0: 25 tasks/);
     } finally {
