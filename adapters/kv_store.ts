@@ -160,7 +160,7 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     throw new RangeError(`Cannot open KV log store: leaseMs ${leaseMs} must be an integer >= 30`);
   }
   const p = options.prefix ?? "nerv-flow";
-  const kv = options.kv ?? await openKv(options.path);
+  const kv = options.kv ?? await whileBusy(() => openKv(options.path));
   const owned = options.kv === undefined;
 
   // ---- the writer lease: taken by compare-and-set, renewed, checked by every commit
@@ -172,10 +172,10 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     h !== null && h.token !== holder.token && Date.parse(h.expiresAt ?? "") > Date.now();
   try {
     for (let attempt = 0;; attempt++) {
-      const current = await kv.get<LogHolder>(leaseKey);
+      const current = await whileBusy(() => kv.get<LogHolder>(leaseKey));
       if (live(current.value)) throw new LogLockedError(p, current.value, `Cannot open KV log store "${p}"`);
       const mine = lease();
-      const done = await kv.atomic().check(current).set(leaseKey, mine).commit();
+      const done = await whileBusy(() => kv.atomic().check(current).set(leaseKey, mine).commit());
       if (done.ok) {
         stamp = done.versionstamp;
         Object.assign(holder, { expiresAt: mine.expiresAt });
@@ -220,7 +220,8 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
   const renew = async () => {
     if (failure !== undefined || closed) return;
     try {
-      const done = await kv.atomic().check({ key: leaseKey, versionstamp: stamp }).set(leaseKey, lease()).commit();
+      const op = kv.atomic().check({ key: leaseKey, versionstamp: stamp }).set(leaseKey, lease());
+      const done = await whileBusy(() => op.commit());
       if (done.ok) stamp = done.versionstamp;
       else failure = { error: await refused() };
     } catch (error) {
@@ -239,7 +240,7 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
     for (const m of mutations) {
       const size = typeof m.value === "string" ? m.value.length * 2 : 64;
       if (count > 0 && (count + 3 > MAX_MUTATIONS || bytes + size > MAX_BYTES)) {
-        await check(op.commit());
+        await check(whileBusy(() => op.commit()));
         op = atomic();
         count = 0;
         bytes = 0;
@@ -250,7 +251,7 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
       bytes += size;
     }
     if (seq > 0) op.set([p, "m", "seq"], seq);
-    await check(op.commit());
+    await check(whileBusy(() => op.commit()));
   };
   const drain = async () => {
     while (queued.length > 0) {
@@ -422,6 +423,22 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
       bytesAfter += writes.reduce((n, m) => n + (m.value as string).length, 0);
     }
     return { runsCompacted, recordsDropped, bytesBefore, bytesAfter };
+  }
+}
+
+/**
+ * Runs `fn` again while the local database reports that another process has
+ * it locked for a moment (SQLite's "database is locked", e.g. while two
+ * processes open a new database at once), for up to about two seconds.
+ */
+async function whileBusy<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof Error && /database is locked/i.test(error.message)) || attempt >= 40) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+    }
   }
 }
 
