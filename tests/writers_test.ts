@@ -336,12 +336,12 @@ Deno.test("a KV store's lease: renewed while its process writes, taken over once
   const dir = await tempDir();
   try {
     const path = `${dir}/flow.kv`;
-    const leaseMs = 300;
+    const leaseMs = 1000;
     const holder = new Child(["hold", "kv", path, String(leaseMs)]);
     await holder.waitFor((l) => l.ready);
     // Several lease periods later the holder still holds it: it renews.
     await holder.waitFor(() => holder.lines.filter((x) => x.acked).length >= 3);
-    await new Promise((resolve) => setTimeout(resolve, leaseMs * 3));
+    await new Promise((resolve) => setTimeout(resolve, leaseMs * 2.5));
     const refused = await openInChild("kv", path);
     assert.equal(refused.refused, "LogLockedError");
     assert.equal(refused.holder.pid, holder.pid);
