@@ -49,6 +49,7 @@ import {
 } from "../mod.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { type FileLogStore, openFileLogStore } from "./file_store.ts";
+import { LogLockedError, NotALogError } from "./errors.ts";
 import { cliProgress } from "./deps.ts";
 import { eventLine, formatMs, formatRate, summaryTable } from "./_cli_format.ts";
 
@@ -246,7 +247,12 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
           ),
       });
     } catch (error) {
-      io.err(`Cannot open the log "${path}": ${(error as Error)?.message ?? error}\n`);
+      // A held or foreign file: its error says it all (who holds it, or that nothing was changed).
+      io.err(
+        error instanceof LogLockedError || error instanceof NotALogError
+          ? `${error.message}\n`
+          : `Cannot open the log "${path}": ${(error as Error)?.message ?? error}\n`,
+      );
       return 2;
     }
     if (resumeId !== undefined && !store.runs().includes(resumeId)) {

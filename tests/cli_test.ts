@@ -470,3 +470,18 @@ Deno.test("cli --graph mermaid warns when stock Mermaid could not draw every edg
   assert.match(bad.err, /--collapse "fanout" must be "none", "level" or "auto"/);
   assert.equal((await cli(fixture("cli_big.ts"), "--collapse", "level")).code, 2);
 });
+
+Deno.test("cli --log on a log another store holds exits 2 and names the holder", async () => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-cli-" });
+  const path = `${dir}/runs.log`;
+  const holder = await openFileLogStore(path);
+  try {
+    const { code, out, err } = await cli(fixture("cli_ok.ts"), "--log", path);
+    assert.equal(code, 2);
+    assert.equal(out, "");
+    assert.match(err, new RegExp(`^Cannot open log ".*runs\\.log": another writer holds it \\(pid ${Deno.pid} on `));
+  } finally {
+    await holder.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
