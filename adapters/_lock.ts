@@ -53,7 +53,8 @@ const encoder = new TextEncoder();
  * @throws {LogLockedError} Another opening (this process or another) holds it.
  */
 export async function lockFile(path: string, what = `Cannot open log "${path}"`): Promise<FileLock> {
-  const lockPath = `${path}.lock`;
+  // One side file per file, however it is named: a symlink or another spelling of the path finds the same lock.
+  const lockPath = `${await Deno.realPath(path).catch(() => path)}.lock`;
   const file = await Deno.open(lockPath, { read: true, write: true, create: true });
   let locked = false;
   try {

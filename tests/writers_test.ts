@@ -114,6 +114,13 @@ Deno.test("a second file store on one log in the same process is refused with a 
     assert.equal(error.holder?.token, first.holder.token);
     assert.equal(error.holder?.since, first.holder.since);
     assert.match(error.message, new RegExp(`another writer holds it \\(pid ${Deno.pid} on "[^"]+" since \\d{4}-`));
+    // Another spelling of the path, or a symlink to the file, finds the same lock.
+    await refusal(openFileLogStore(`${dir}/./flow.log`), LogLockedError);
+    assert.ok((await new Deno.Command("ln", { args: ["-s", path, `${dir}/link.log`] }).output()).success);
+    assert.equal(
+      (await refusal(openFileLogStore(`${dir}/link.log`), LogLockedError)).holder?.token,
+      first.holder.token,
+    );
     // The first store goes on working, and both its runs read back.
     const engine = createEngine({ logStore: first });
     const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
