@@ -106,8 +106,9 @@ const encoder = new TextEncoder();
  * `Host` gets 400. `GET` and `HEAD` are served, other methods get 405.
  *
  * @param engine The engine to watch (its bus and log).
- * @param options Address, port, batching, title.
+ * @param options Address, port, batching, title, allowed hosts.
  * @returns The running server; `close()` it when done.
+ * @throws {TypeError} An allowed host is not a host name (with an optional port).
  * @throws {RangeError} The hostname is not a loopback address, or a number is out of range.
  */
 export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: DashboardOptions = {}): Dashboard {
@@ -196,7 +197,7 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
   const hostAllowed = (host: { name: string; port: string | undefined }): boolean => {
     if (extraHosts.has(host.name) || extraHosts.has(`${host.name}:${host.port}`)) return true;
     const loopback = LOOPBACK.has(host.name) || host.name === "[::1]";
-    return loopback && (host.port === undefined || host.port === String(server.addr.port));
+    return loopback && (host.port === undefined || Number(host.port) === server.addr.port);
   };
   const text = (body: string, status: number) =>
     new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });

@@ -8,6 +8,9 @@
  *   acknowledged; torn tails recovered, damage in the middle refused; run
  *   checkpoints; compaction.
  * - {@linkcode openKvLogStore}: Deno KV (run Deno with `--unstable-kv`).
+ * - One writer per log: a file store holds an OS lock, a KV store a lease; a
+ *   second writer is refused with {@linkcode LogLockedError} naming the
+ *   holder; a file that is not a log is refused with {@linkcode NotALogError}.
  * - {@linkcode openFileTaskCache}, {@linkcode openKvTaskCache}: durable task caches.
  *
  * @example Crash-safe runs on a file
