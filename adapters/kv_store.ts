@@ -224,8 +224,9 @@ export async function openKvLogStore(options: KvLogStoreOptions = {}): Promise<K
       const done = await whileBusy(() => op.commit());
       if (done.ok) stamp = done.versionstamp;
       else failure = { error: await refused() };
-    } catch (error) {
-      failure ??= { error };
+    } catch {
+      // A passing error (the database busy, a remote one unreachable): the next renewal tries again, and
+      // every commit checks the lease anyway.
     }
   };
   const renewer = setInterval(() => void serial(renew), Math.max(10, Math.floor(leaseMs / 3)));
