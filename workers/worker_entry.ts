@@ -7,10 +7,17 @@
  */
 /// <reference lib="deno.worker" />
 import { expose, transfer as comlinkTransfer } from "../src/deps_comlink.ts";
-import { TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
+import { isRegisteredModule, registeredTask, TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
 import { serializeError } from "../src/serialize.ts";
 import type { ErrorData, TaskContext, TaskFn } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireBatch, type WireReply, type WireResult, type WorkerApi } from "./protocol.ts";
+import {
+  CLOSING_MESSAGE,
+  READY_MESSAGE,
+  type WireBatch,
+  type WireReply,
+  type WireResult,
+  type WorkerApi,
+} from "./protocol.ts";
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const controllers = new Map<number, AbortController>();
@@ -23,6 +30,16 @@ self.close = () => {
 };
 
 async function resolve(moduleUrl: string, name: string): Promise<TaskFn> {
+  // A bundled worker: its entry imported the task module, whose defineTasks() call registered it.
+  const registered = registeredTask(moduleUrl, name);
+  if (registered !== undefined) return registered;
+  if (!URL.canParse(moduleUrl)) {
+    if (isRegisteredModule(moduleUrl)) throw new LoadError("the module has no defineTasks() entry of that name");
+    throw new LoadError(
+      `no module named "${moduleUrl}" is registered in this worker: the worker's entry must import the module ` +
+        `whose defineTasks("${moduleUrl}", …) defines it`,
+    );
+  }
   let mod = modules.get(moduleUrl);
   if (mod === undefined) {
     mod = import(moduleUrl) as Promise<Record<string, unknown>>;
@@ -230,6 +247,7 @@ const api: WorkerApi = {
 };
 
 expose(api);
+self.postMessage(READY_MESSAGE);
 
 function noSpawn(): never {
   throw new TypeError("Cannot add tasks from a task that runs in a worker");
