@@ -44,7 +44,7 @@ function registry(): Map<string, Map<string, TaskRef>> {
  *   unbundled ES modules);
  * - a module name such as `"image-tasks"`: a worker finds the bodies in its
  *   own registry, filled when its entry imports the same module (a bundled
- *   worker, see the README's "Edge" section); the name must be unique;
+ *   worker, see the README's "Edge runtimes and browsers"); the name must be unique;
  * - `undefined` (`import.meta.url` where a runtime has none, as in a script
  *   bundle or workerd): the references still run inline, and a worker pool
  *   refuses them with a {@linkcode TaskModuleError} saying what to pass.

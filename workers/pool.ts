@@ -57,7 +57,7 @@ export interface WorkerPoolOptions {
    * (`@nerv/flow/worker`), or a bundle of it. Default: the package's
    * `workers/worker_entry.ts` beside this module, where the package runs
    * unbundled; a bundled package has none, and its worker tasks fail with
-   * `WorkerStartError` until one is given (see the README's "Edge" section).
+   * `WorkerStartError` until one is given (see the README's "Edge runtimes and browsers").
    */
   entry?: URL | string;
 }
@@ -209,7 +209,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         `this package is bundled (its module URL is ${
           found.here === undefined ? "undefined" : `"${found.here}"`
         }), so its worker entry is not beside it: pass createWorkerPool({ entry }) the URL of a worker bundle ` +
-        `(see the README's "Edge" section)`;
+        `(see the README's "Edge runtimes and browsers")`;
     }
   } else if (!(entry instanceof URL) && (typeof entry !== "string" || entry === "")) {
     throw new TypeError(`Cannot create a worker pool: entry ${String(entry)} must be a URL or a non-empty string`);
@@ -655,7 +655,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
             loc.name,
             "a worker cannot load it: defineTasks() got no module URL (import.meta.url is undefined in this " +
               "runtime or bundle); pass the module's import.meta.url where it has one, or a module name that the " +
-              `worker's entry imports, e.g. defineTasks("my-tasks", …) (see the README's "Edge" section)`,
+              `worker's entry imports, e.g. defineTasks("my-tasks", …) (see the README's "Edge runtimes and browsers")`,
           ),
         );
       }
