@@ -59,7 +59,7 @@ Deno.test({
       const p = await browser.open(`${server.url}/index.html`);
       await p.wait("globalThis.__edge !== undefined", 30_000);
       const outcome = await p.eval<Outcome>("globalThis.__edge");
-      assert.equal(outcome.failed, undefined, outcome.failed);
+      assert.equal(outcome.failed, undefined, String(outcome.failed));
       assert.deepEqual(outcome.facts, { importMetaUrl: "undefined", Worker: "function", Deno: "undefined" });
       const names = outcome.checks!.map((c) => c.name);
       assert.equal(names.length, 11, `checks: ${names.join("; ")}`);
