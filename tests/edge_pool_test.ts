@@ -78,6 +78,7 @@ Deno.test({
         assert.equal(pool.alive, 0);
         // warm() rejects instead of waiting forever.
         await assert.rejects(within(pool.warm(), 20_000, "warm()"), WorkerStartError);
+        assert.equal(made(), 3, "warm() started no worker while the pool backs off");
       } finally {
         await pool.close();
       }

@@ -685,6 +685,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     async warm() {
       const calls: Promise<unknown>[] = [];
       if (noEntry !== undefined) throw new WorkerStartError(name, undefined, 0, noEntry);
+      if (startFailures > 0 && performance.now() < retryAt) throw startError(); // backing off: start nothing
       for (let k = 0; k < size; k++) {
         const slot = slots[k] ?? spawn(k);
         if (slot === undefined) throw startError();
