@@ -83,6 +83,7 @@ export {
   TaskTimeoutError,
   UnknownDependencyError,
   WorkerCrashedError,
+  WorkerStartError,
 } from "./src/errors.ts";
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";

@@ -7,7 +7,7 @@
 // temporary directory) when `node` and `npm` are on PATH.
 //
 // Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md]
-//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,profile]
+//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,size,profile]
 // (-A because Deno reads /proc/cpuinfo only with it; each benchmark runs with its own, narrower permissions.)
 // --scale adds the 1,000,000-task runs of scale.ts (minutes, and several GB of memory);
 // `deno task bench:scale` runs scale.ts alone with them.
@@ -326,6 +326,14 @@ await script(
     "--sizes",
     withScale ? "10000,100000,1000000" : "10000,100000",
   ],
+);
+await script(
+  "size",
+  "Edge bundle size",
+  "`mod.ts` bundled into one minified ES module for browsers and edge runtimes (`deno bundle --platform browser " +
+    "--minify`), in KiB and gzip KiB, and what each npm dependency adds (the bundle minus the same bundle with " +
+    "that package external). Deterministic: one build each. The budget is kept by tests/edge_bundle_size_test.ts.",
+  ["run", ...perms, "--allow-run", "--allow-write=/tmp", "bench/bundle_size.ts"],
 );
 
 // ---- where the time goes: a CPU profile of the DAG benchmark -----------------------------------------

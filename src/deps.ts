@@ -1,7 +1,10 @@
 // The one place that names npm packages. Every source file imports them from
 // here by full `npm:` specifier, so the package also works when imported by
 // URL, where the importer has no import map.
-import "npm:reflect-metadata@^0.2.2";
+import type { DependencyContainer } from "npm:tsyringe@^4.10.0";
+// tsyringe's container module alone: its index demands a Reflect metadata polyfill at load, for decorators,
+// which nerv-flow does not use (tokens and factories only), so reflect-metadata (13.9 KB minified) stays out.
+import { instance } from "npm:tsyringe@^4.10.0/dist/cjs/dependency-container.js";
 
 export {
   type ActorLogic,
@@ -19,5 +22,7 @@ export {
 export { createStore, type Store } from "npm:@xstate/store@^3.17.5";
 export { is, List, Map as IMap, Record as IRecord } from "npm:immutable@^5.1.4";
 export { createNanoEvents, type Emitter } from "npm:nanoevents@^9.1.0";
-export { container as rootContainer, type DependencyContainer, Lifecycle } from "npm:tsyringe@^4.10.0";
+export type { DependencyContainer };
+/** tsyringe's root container (each engine makes a child of it). */
+export const rootContainer: DependencyContainer = instance as DependencyContainer;
 export { expose, type Remote, transfer, type TransferHandler, transferHandlers, wrap } from "./deps_comlink.ts";

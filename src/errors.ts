@@ -328,7 +328,7 @@ export class TaskModuleError extends Error {
    * @param options `cause`: the loader's error.
    */
   constructor(moduleUrl: string, task: string, reason: string, options?: FlowErrorOptions) {
-    super(`Cannot run task "${task}" of ${moduleUrl}: ${reason}`, options);
+    super(`Cannot run task "${task}" of ${moduleUrl || "a defineTasks() call without a module"}: ${reason}`, options);
     this.name = "TaskModuleError";
     this.moduleUrl = moduleUrl;
     this.task = task;
@@ -546,5 +546,53 @@ export class SpawnError extends Error {
     super(`Task "${taskId}" could not add tasks to its run: ${cause.message}`, { cause });
     this.name = "SpawnError";
     this.taskId = taskId;
+  }
+}
+
+/**
+ * A worker pool could not start a worker: its entry script failed to load
+ * (not found, not a module, a syntax or import error, blocked), or there is
+ * no entry at all (the package was bundled, so its own worker entry is not
+ * beside it). The pool backs off between attempts and, after a few, fails
+ * the tasks waiting for a worker with this error instead of starting workers
+ * without end; it tries again later for new tasks.
+ *
+ * @example
+ * ```ts
+ * import { WorkerStartError } from "@nerv/flow";
+ * const e = new WorkerStartError("cpu", "https://example.com/worker.js", 3, "the script failed to load");
+ * console.log(e.message);
+ * // Worker pool "cpu" could not start a worker from "https://example.com/worker.js" (3 attempts): the script failed to load
+ * ```
+ */
+export class WorkerStartError extends Error {
+  /** The pool's name. */
+  readonly pool: string;
+  /** The worker script's URL, or `undefined` when the pool has none. */
+  readonly entry: string | undefined;
+  /** Failed starts in a row. */
+  readonly attempts: number;
+  /**
+   * Creates the error.
+   *
+   * @param pool The pool's name.
+   * @param entry The worker script's URL, or `undefined` when the pool has none.
+   * @param attempts Failed starts in a row.
+   * @param reason What went wrong.
+   * @param options `cause`: the worker's error.
+   */
+  constructor(pool: string, entry: string | undefined, attempts: number, reason: string, options?: FlowErrorOptions) {
+    super(
+      entry === undefined
+        ? `Worker pool "${pool}" has no worker entry: ${reason}`
+        : `Worker pool "${pool}" could not start a worker from "${entry}" (${attempts} attempt${
+          attempts === 1 ? "" : "s"
+        }): ${reason}`,
+      options,
+    );
+    this.name = "WorkerStartError";
+    this.pool = pool;
+    this.entry = entry;
+    this.attempts = attempts;
   }
 }

@@ -11,9 +11,14 @@ import type { TaskContext, TaskFn } from "./types.ts";
 /** The brand a task reference carries; a global symbol, so copies of this module agree. */
 export const TASK_REF: unique symbol = Symbol.for("nerv-flow.taskRef") as never;
 
-/** Where a task body lives: its module URL and its name there. */
+/** Where a task body lives: its module and its name there. */
 export interface TaskLocation {
-  /** The module's URL (`import.meta.url` of the module that defined it). */
+  /**
+   * The module: its URL (`import.meta.url` of the module that defined it), a
+   * module name given to {@linkcode defineTasks} (looked up in the worker's
+   * registry, for bundles), or `""` when none was given (the references run
+   * inline only).
+   */
   readonly moduleUrl: string;
   /** The task's name in that module's `defineTasks` call (or its export name). */
   readonly name: string;
@@ -22,13 +27,32 @@ export interface TaskLocation {
 /** A task body that a worker can load: callable inline, locatable by a worker. */
 export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_REF]: TaskLocation };
 
+// Task references by module and name, in this realm: a worker whose entry imported a task
+// module (a bundled worker) finds the bodies here without importing anything by URL.
+// Shared through a global symbol, as the transfer marks below.
+const REGISTRY = Symbol.for("nerv-flow.taskRegistry");
+
+function registry(): Map<string, Map<string, TaskRef>> {
+  return ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new Map()) as Map<string, Map<string, TaskRef>>;
+}
+
 /**
  * Defines the task bodies of a module so that workers can run them.
  *
- * @param moduleUrl The defining module's `import.meta.url`.
+ * `module` says where a worker finds them:
+ * - the module's `import.meta.url`: a worker imports that URL (Deno, or any
+ *   unbundled ES modules);
+ * - a module name such as `"image-tasks"`: a worker finds the bodies in its
+ *   own registry, filled when its entry imports the same module (a bundled
+ *   worker, see the README's "Edge runtimes and browsers"); the name must be unique;
+ * - `undefined` (`import.meta.url` where a runtime has none, as in a script
+ *   bundle or workerd): the references still run inline, and a worker pool
+ *   refuses them with a {@linkcode TaskModuleError} saying what to pass.
+ *
+ * @param module The defining module's `import.meta.url`, a module name, or `undefined`.
  * @param fns The bodies by name; each is called with the task context.
  * @returns One reference per body, usable as a task's `run`.
- * @throws {TypeError} The URL is not a string, or a body is not a function.
+ * @throws {TypeError} `module` is not a string or `undefined`, or a body is not a function.
  *
  * @example A module of CPU tasks
  * ```ts
@@ -38,27 +62,71 @@ export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_
  * });
  * // { id: "sq", run: tasks.square, profile: "cpu" }
  * ```
+ *
+ * @example A named module, for bundles (the worker bundle imports it too)
+ * ```ts
+ * import { defineTasks, taskLocation } from "@nerv/flow";
+ * export const tasks = defineTasks("math-tasks", {
+ *   square: ({ input }) => (input as number) ** 2,
+ * });
+ * console.log(taskLocation(tasks.square)); // { moduleUrl: "math-tasks", name: "square" }
+ * ```
  */
 export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) => unknown>>(
-  moduleUrl: string,
+  module: string | undefined,
   fns: T,
 ): {
   readonly [K in keyof T]: TaskRef<Parameters<T[K]>[0] extends TaskContext<infer I> ? I : unknown, ReturnType<T[K]>>;
 } {
-  if (typeof moduleUrl !== "string" || moduleUrl.length === 0) {
-    throw new TypeError(`Cannot define tasks: expected import.meta.url, got ${String(moduleUrl)}`);
+  if (module !== undefined && (typeof module !== "string" || module.length === 0 || module.includes("\n"))) {
+    throw new TypeError(
+      `Cannot define tasks: expected import.meta.url, a module name or undefined, got ${
+        typeof module === "string" ? JSON.stringify(module) : String(module)
+      }`,
+    );
+  }
+  const moduleUrl = module ?? "";
+  if (fns === null || typeof fns !== "object") {
+    throw new TypeError(`Cannot define tasks of ${moduleUrl || "a module"}: expected an object of functions`);
   }
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(fns)) {
     if (typeof fn !== "function") {
-      throw new TypeError(`Cannot define task "${name}" of ${moduleUrl}: expected a function`);
+      throw new TypeError(`Cannot define task "${name}" of ${moduleUrl || "a module"}: expected a function`);
     }
     const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never>)) as TaskRef;
     Object.defineProperty(ref, TASK_REF, { value: Object.freeze({ moduleUrl, name }) });
     Object.defineProperty(ref, "name", { value: name });
     out[name] = ref;
   }
+  if (moduleUrl !== "") {
+    const reg = registry();
+    let mod = reg.get(moduleUrl);
+    if (mod === undefined) reg.set(moduleUrl, mod = new Map());
+    for (const name in out) mod.set(name, out[name] as TaskRef);
+  }
   return Object.freeze(out) as never;
+}
+
+/**
+ * The reference registered by a {@linkcode defineTasks} call of this realm.
+ *
+ * @param moduleUrl The module's URL or name.
+ * @param name The task's name.
+ * @returns The reference, if that module was defined here.
+ */
+export function registeredTask(moduleUrl: string, name: string): TaskRef | undefined {
+  return registry().get(moduleUrl)?.get(name);
+}
+
+/**
+ * Whether a registry of this realm holds a module of that URL or name.
+ *
+ * @param moduleUrl The module's URL or name.
+ * @returns `true` when a `defineTasks` call of this realm used it.
+ */
+export function isRegisteredModule(moduleUrl: string): boolean {
+  return registry().has(moduleUrl);
 }
 
 /**

@@ -15,11 +15,18 @@
  * @module
  */
 import { type Remote, transfer as comlinkTransfer, wrap } from "../src/deps_comlink.ts";
-import { NotCloneableError, TaskModuleError, WorkerCrashedError } from "../src/errors.ts";
+import { NotCloneableError, TaskModuleError, WorkerCrashedError, WorkerStartError } from "../src/errors.ts";
 import { deserializeError, serializeError } from "../src/serialize.ts";
 import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
 import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireBatch, type WireReply, type WireResult, type WorkerApi } from "./protocol.ts";
+import {
+  CLOSING_MESSAGE,
+  READY_MESSAGE,
+  type WireBatch,
+  type WireReply,
+  type WireResult,
+  type WorkerApi,
+} from "./protocol.ts";
 
 /** Options of {@linkcode createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -46,7 +53,11 @@ export interface WorkerPoolOptions {
    */
   abortGraceMs?: number;
   /**
-   * The worker script. Default: this package's worker entry.
+   * The worker script: a module that imports this package's worker entry
+   * (`@nerv/flow/worker`), or a bundle of it. Default: the package's
+   * `workers/worker_entry.ts` beside this module, where the package runs
+   * unbundled; a bundled package has none, and its worker tasks fail with
+   * `WorkerStartError` until one is given (see the README's "Edge runtimes and browsers").
    */
   entry?: URL | string;
 }
@@ -105,6 +116,10 @@ interface Slot {
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set when posting to the worker threw (the call never left this thread). */
   postError: unknown;
+  /** The worker's entry loaded (it posted `READY_MESSAGE`): an error before that is a failed start. */
+  ready: boolean;
+  /** Called once when the worker ends (for `warm`, whose ping would otherwise never settle). */
+  onEnd: ((error: unknown) => void) | undefined;
 }
 
 interface Watch {
@@ -112,7 +127,41 @@ interface Watch {
   listener: () => void;
 }
 
-const DEFAULT_ENTRY = new URL("./worker_entry.ts", import.meta.url);
+/** Failed starts in a row after which the tasks waiting for a worker fail with `WorkerStartError`. */
+const START_ATTEMPTS = 3;
+/** The wait before the next start after `f` failed starts in a row: 100 ms, ×4 each time, at most 30 s. */
+const startBackoffMs = (f: number) => Math.min(30_000, 100 * 4 ** (f - 1));
+
+/**
+ * This package's worker entry, beside this module, when it runs unbundled;
+ * `undefined` in a bundle (this module's URL is the bundle's, or there is
+ * none, as in workerd or a script). Called when a pool is made, never at load.
+ */
+function defaultEntry(): { entry?: URL; here: string | undefined } {
+  const here: unknown = import.meta.url;
+  if (typeof here !== "string") return { here: undefined };
+  const found = /\/workers\/pool\.([cm]?[jt]s)(?:[?#].*)?$/.exec(here);
+  return found === null ? { here } : { entry: new URL(`./worker_entry.${found[1]}`, here), here };
+}
+
+/** The entry's URL for messages (a relative string resolved against the page, where there is one). */
+function entryText(entry: URL | string): string {
+  if (entry instanceof URL) return entry.href;
+  try {
+    const base = (globalThis as { location?: { href?: string } }).location?.href;
+    return new URL(entry, base).href;
+  } catch {
+    return String(entry);
+  }
+}
+
+/** Words for a worker's load error: browsers give an `ErrorEvent` with no error and, for a 404, no message. */
+function startReason(cause: unknown): string {
+  const message = (cause as Error)?.message;
+  return typeof message === "string" && message !== ""
+    ? message
+    : "the script failed to load (not found, not a module, or blocked), or threw while loading";
+}
 
 /**
  * Creates a worker pool.
@@ -150,7 +199,22 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const targetBatchMs = options.targetBatchMs ?? 2;
   const abortGraceMs = options.abortGraceMs ?? 20;
   const name = options.name ?? "workers";
-  const entry = options.entry ?? DEFAULT_ENTRY;
+  let entry: URL | string | undefined = options.entry;
+  let noEntry: string | undefined;
+  if (entry === undefined) {
+    const found = defaultEntry();
+    entry = found.entry;
+    if (entry === undefined) {
+      noEntry =
+        `this package is bundled (its module URL is ${
+          found.here === undefined ? "undefined" : `"${found.here}"`
+        }), so its worker entry is not beside it: pass createWorkerPool({ entry }) the URL of a worker bundle ` +
+        `(see the README's "Edge runtimes and browsers")`;
+    }
+  } else if (!(entry instanceof URL) && (typeof entry !== "string" || entry === "")) {
+    throw new TypeError(`Cannot create a worker pool: entry ${String(entry)} must be a URL or a non-empty string`);
+  }
+  const shownEntry = entry === undefined ? undefined : entryText(entry);
 
   const slots: (Slot | undefined)[] = new Array(size);
   let queue: Pending[] = [];
@@ -162,9 +226,23 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   let perTaskMs = targetBatchMs; // measured, smoothed: start by sending tasks alone
   let batchSize = 1;
   const watched = new Map<AbortSignal, Watch>();
+  // Failed starts (the entry did not load) in a row; no worker starts before `retryAt`.
+  let startFailures = 0;
+  let startCause: unknown;
+  let retryAt = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  const startError = () =>
+    new WorkerStartError(name, shownEntry, startFailures, startReason(startCause), { cause: startCause });
 
-  const spawn = (k: number): Slot => {
-    const worker = new Worker(entry, { type: "module", name: `${name}#${++spawned}` });
+  const spawn = (k: number): Slot | undefined => {
+    let worker: Worker;
+    try {
+      worker = new Worker(entry!, { type: "module", name: `${name}#${++spawned}` });
+    } catch (error) {
+      // Refused at once (a malformed URL, another origin): a failed start like a load error.
+      failedStart(undefined, error);
+      return undefined;
+    }
     const slot: Slot = {
       n: spawned,
       worker,
@@ -176,6 +254,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       dead: false,
       graceTimer: undefined,
       postError: undefined,
+      ready: false,
+      onEnd: undefined,
     };
     // Comlink rejects a call alike whether posting it threw here or the worker answered with an
     // error; `send` needs to know which, so the endpoint records a failed post.
@@ -193,16 +273,66 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     });
     worker.addEventListener("error", (event) => {
       event.preventDefault();
-      die(slot, event.error ?? new Error(event.message));
+      const cause = event.error ?? new Error(startReason(event));
+      if (slot.ready) die(slot, cause);
+      else failedStart(slot, cause);
     });
     worker.addEventListener("messageerror", (event) => {
       die(slot, new Error("A message from the worker could not be deserialized", { cause: event }));
     });
     worker.addEventListener("message", (event) => {
       if (event.data === CLOSING_MESSAGE) die(slot, new Error("The worker called self.close()"));
+      else if (event.data === READY_MESSAGE) {
+        slot.ready = true;
+        startFailures = 0;
+      }
     });
     slots[k] = slot;
     return slot;
+  };
+
+  /**
+   * A worker whose entry did not load (or could not be constructed): the tasks it held go back
+   * to the queue, no worker starts before a backoff, and after `START_ATTEMPTS` failures in a
+   * row the waiting tasks fail with `WorkerStartError` (new ones too, until the backoff ends).
+   */
+  const failedStart = (slot: Slot | undefined, cause: unknown) => {
+    if (slot !== undefined) {
+      if (slot.dead) return;
+      slot.dead = true;
+      if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
+      slot.worker.terminate();
+      const k = slots.indexOf(slot);
+      if (k >= 0) slots[k] = undefined;
+      const held = slot.inflight.flat().filter((p) => !p.done);
+      slot.inflight = [];
+      slot.sentAt = [];
+      for (const p of held) p.slot = undefined;
+      if (held.length > 0) {
+        queue = [...held, ...queue.slice(head)];
+        head = 0;
+      }
+    }
+    startFailures++;
+    startCause = cause;
+    retryAt = performance.now() + startBackoffMs(startFailures);
+    slot?.onEnd?.(startError());
+    if (startFailures >= START_ATTEMPTS) {
+      const waiting = queue.slice(head);
+      queue = [];
+      head = 0;
+      for (const p of waiting) settle(p, false, startError());
+    }
+    if (slot !== undefined) queueMicrotask(pump);
+  };
+
+  /** Pumps again when the backoff ends (only while tasks wait, so an idle pool keeps no timer). */
+  const armRetry = () => {
+    if (retryTimer !== undefined || closed) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      pump();
+    }, Math.max(0, retryAt - performance.now()));
   };
 
   /** Terminates a worker, fails what it held, and puts a fresh one in its place. */
@@ -212,6 +342,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
     slot.worker.terminate();
     replaced++;
+    slot.onEnd?.(new Error(`Worker ${name}#${slot.n} died`, { cause }));
     const k = slots.indexOf(slot);
     const held = slot.inflight.flat();
     slot.inflight = [];
@@ -224,8 +355,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       else settle(p, false, new WorkerCrashedError(`${name}#${slot.n}`, p.payload.taskId, { cause }));
     }
     if (k >= 0) {
-      if (closed) slots[k] = undefined;
-      else spawn(k);
+      slots[k] = undefined;
+      if (!closed && performance.now() >= retryAt) spawn(k);
     }
     if (innocent.length > 0) {
       // Tasks that shared the batch of an aborted one: back to the front of the queue.
@@ -329,7 +460,14 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       for (let k = 0; k < size && waiting > 0; k++) {
         let slot = slots[k];
         if (slot !== undefined && (slot.dead || slot.inflight.length !== pass)) continue;
-        slot ??= spawn(k);
+        if (slot === undefined) {
+          if (startFailures > 0 && performance.now() < retryAt) {
+            armRetry();
+            continue;
+          }
+          slot = spawn(k);
+          if (slot === undefined) return; // the start failed at once; `failedStart` took over
+        }
         const take = Math.max(1, Math.min(batchSize, Math.ceil(waiting / Math.max(1, idle))));
         const batch: Pending[] = [];
         while (batch.length < take && head < queue.length) {
@@ -510,6 +648,21 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       if (closed) {
         return Promise.reject(new Error(`Cannot run task "${payload.taskId}": worker pool ${name} is closed`));
       }
+      if (loc.moduleUrl === "") {
+        return Promise.reject(
+          new TaskModuleError(
+            "",
+            loc.name,
+            "a worker cannot load it: defineTasks() got no module URL (import.meta.url is undefined in this " +
+              "runtime or bundle); pass the module's import.meta.url where it has one, or a module name that the " +
+              `worker's entry imports, e.g. defineTasks("my-tasks", …) (see the README's "Edge runtimes and browsers")`,
+          ),
+        );
+      }
+      if (noEntry !== undefined) {
+        return Promise.reject(new WorkerStartError(name, undefined, 0, noEntry));
+      }
+      if (startFailures >= START_ATTEMPTS && performance.now() < retryAt) return Promise.reject(startError());
       if (signal.aborted) return Promise.reject(signal.reason);
       return new Promise((resolve, reject) => {
         const p: Pending = {
@@ -531,14 +684,24 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     },
     async warm() {
       const calls: Promise<unknown>[] = [];
+      if (noEntry !== undefined) throw new WorkerStartError(name, undefined, 0, noEntry);
+      if (startFailures > 0 && performance.now() < retryAt) throw startError(); // backing off: start nothing
       for (let k = 0; k < size; k++) {
         const slot = slots[k] ?? spawn(k);
-        calls.push(slot.api.ping());
+        if (slot === undefined) throw startError();
+        calls.push(
+          new Promise((resolve, reject) => {
+            slot.onEnd = reject;
+            slot.api.ping().then(resolve, reject);
+          }),
+        );
       }
       await Promise.all(calls);
     },
     close() {
       closed = true;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      retryTimer = undefined;
       const error = new Error(`Worker pool ${name} was closed`);
       for (let k = 0; k < size; k++) {
         const slot = slots[k];
@@ -546,6 +709,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         slot.dead = true;
         if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
         slot.worker.terminate();
+        slot.onEnd?.(error);
         for (const p of slot.inflight.flat()) settle(p, false, error);
         slots[k] = undefined;
       }

@@ -73,3 +73,6 @@ export interface WorkerApi {
 
 /** Posted by the worker (outside Comlink) right before it closes itself. */
 export const CLOSING_MESSAGE = "nerv-flow.worker-closing";
+
+/** Posted by a worker once its entry has loaded: until then, an `error` event means the script could not start. */
+export const READY_MESSAGE = "nerv-flow.worker-ready";

@@ -3,26 +3,58 @@
  * bodies by name, and reports results and errors (with name, message,
  * stack, cause and own fields) through Comlink.
  *
+ * It is `@nerv/flow/worker`: where the package is bundled (browsers), bundle a
+ * worker entry that imports it and the task modules its workers run, whose
+ * `defineTasks("name", …)` calls register the bodies here, and pass that
+ * bundle to `createWorkerPool({ entry })` (see the README's "Edge runtimes and
+ * browsers").
+ *
+ * @example A worker bundle's entry
+ * ```ts ignore
+ * // worker.ts: deno bundle --platform browser -o dist/worker.js worker.ts
+ * import "@nerv/flow/worker";
+ * import "./tasks.ts"; // export const tasks = defineTasks("image-tasks", { … })
+ * ```
+ *
  * @module
  */
-/// <reference lib="deno.worker" />
 import { expose, transfer as comlinkTransfer } from "../src/deps_comlink.ts";
-import { TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
+import { isRegisteredModule, registeredTask, TASK_REF, type TaskLocation, transferablesOf } from "../src/tasks.ts";
 import { serializeError } from "../src/serialize.ts";
 import type { ErrorData, TaskContext, TaskFn } from "../src/types.ts";
-import { CLOSING_MESSAGE, type WireBatch, type WireReply, type WireResult, type WorkerApi } from "./protocol.ts";
+import {
+  CLOSING_MESSAGE,
+  READY_MESSAGE,
+  type WireBatch,
+  type WireReply,
+  type WireResult,
+  type WorkerApi,
+} from "./protocol.ts";
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const controllers = new Map<number, AbortController>();
 
+/** The worker's global scope (typed here: a `lib` reference would change the globals of every importer). */
+const scope = globalThis as unknown as { close(): void; postMessage(message: unknown): void };
+
 // A task that calls self.close() would leave the pool waiting forever: say so first.
-const close = self.close.bind(self);
-self.close = () => {
-  self.postMessage(CLOSING_MESSAGE);
+const close = scope.close.bind(scope);
+scope.close = () => {
+  scope.postMessage(CLOSING_MESSAGE);
   close();
 };
 
 async function resolve(moduleUrl: string, name: string): Promise<TaskFn> {
+  // A bundled worker: its entry imported the task module, whose defineTasks() call registered it.
+  const registered = registeredTask(moduleUrl, name);
+  if (registered !== undefined) return registered;
+  if (!URL.canParse(moduleUrl)) {
+    if (isRegisteredModule(moduleUrl)) throw new LoadError("the module has no defineTasks() entry of that name");
+    throw new LoadError(
+      `no module named "${moduleUrl}" is registered in this worker: the worker's entry must import the module ` +
+        `whose defineTasks("${moduleUrl}", …) defines it`,
+    );
+  }
   let mod = modules.get(moduleUrl);
   if (mod === undefined) {
     mod = import(moduleUrl) as Promise<Record<string, unknown>>;
@@ -230,6 +262,7 @@ const api: WorkerApi = {
 };
 
 expose(api);
+scope.postMessage(READY_MESSAGE);
 
 function noSpawn(): never {
   throw new TypeError("Cannot add tasks from a task that runs in a worker");
