@@ -17,7 +17,7 @@ export {
   type Snapshot,
 } from "npm:xstate@^5.33.3";
 export { createStore, type Store } from "npm:@xstate/store@^3.17.5";
-export { is, List, Map as IMap, Record as IRecord } from "npm:immutable@^5.1.4";
+export { is, List, Map as IMap, OrderedMap, Record as IRecord } from "npm:immutable@^5.1.4";
 export { createNanoEvents, type Emitter } from "npm:nanoevents@^9.1.0";
 export { container as rootContainer, type DependencyContainer, Lifecycle } from "npm:tsyringe@^4.10.0";
 export { expose, type Remote, transfer, type TransferHandler, transferHandlers, wrap } from "./deps_comlink.ts";
