@@ -569,9 +569,17 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const keepRuns = retentionLimit("runs", options.retention?.runs, 1);
   const keepMs = retentionLimit("ms", options.retention?.ms, 0);
   const bounded = keepRuns !== Infinity || keepMs !== Infinity;
+  // Finished runs, oldest first, as a queue (ids, end times); `finished` maps each to its latest queue slot
+  // (a run that ended again has a newer slot; the older one is skipped).
+  const queueIds: string[] = [];
+  const queueEnds: number[] = [];
+  let queueHead = 0;
+  let queueBase = 0; // the absolute slot number of queueIds[0]
   const finished = new Map<string, number>();
   const dropped = new Set<string>(); // evicted; their events still in `events` until the next compaction
   const forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
+  const forgottenRing: (string | undefined)[] = [];
+  let forgottenNext = 0;
   const evictListeners = new Set<(runIds: readonly string[]) => void>();
   let newest = -Infinity; // the newest event timestamp: the age limit's "now"
   let compacted = false; // events of evicted runs were dropped: at() can no longer fold custom projections
@@ -595,32 +603,46 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       if (e.timestamp > newest) newest = e.timestamp;
       const type = e.type;
       if (type === "workflow.completed" || type === "workflow.failed" || type === "workflow.cancelled") {
-        finished.delete(e.runId);
-        finished.set(e.runId, e.timestamp);
+        finished.set(e.runId, queueBase + queueIds.length);
+        queueIds.push(e.runId);
+        queueEnds.push(e.timestamp);
       } else if ((type === "workflow.created" || type === "workflow.resumed") && forgotten.size > 0) {
         forgotten.delete(e.runId); // seen again (resumed from a store)
         dropped.delete(e.runId);
       }
     }
     let out: string[] | undefined;
-    for (const [runId, endedAt] of finished) {
-      if (finished.size <= keepRuns && !(endedAt < newest - keepMs)) break;
+    while (queueHead < queueIds.length) {
+      const runId = queueIds[queueHead];
+      if (finished.get(runId) !== queueBase + queueHead) { // ended again later: a newer slot holds it
+        queueHead++;
+        continue;
+      }
+      if (finished.size <= keepRuns && !(queueEnds[queueHead] < newest - keepMs)) break;
+      queueHead++;
       finished.delete(runId);
       const run = core.runs.get(runId);
       if (run === undefined || !isRunEnded(run.status)) continue; // running again: kept until it ends again
       (out ??= []).push(runId);
+    }
+    if (queueHead >= 1024 && queueHead * 2 >= queueIds.length) {
+      queueIds.splice(0, queueHead);
+      queueEnds.splice(0, queueHead);
+      queueBase += queueHead;
+      queueHead = 0;
     }
     if (out === undefined) return;
     const gone = out;
     core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
     for (const runId of gone) {
       dropped.add(runId);
-      forgotten.add(runId);
       sinceCheckpoint.delete(runId);
-    }
-    if (forgotten.size > EVICTED_MEMORY) {
-      const ids = forgotten.values();
-      for (let k = forgotten.size - EVICTED_MEMORY; k > 0; k--) forgotten.delete(ids.next().value!);
+      // Remember the last EVICTED_MEMORY evictions, in a ring.
+      const old = forgottenRing[forgottenNext];
+      if (old !== undefined) forgotten.delete(old);
+      forgottenRing[forgottenNext] = runId;
+      forgottenNext = (forgottenNext + 1) % EVICTED_MEMORY;
+      forgotten.add(runId);
     }
     // Drop the evicted runs' events once they are as many runs as those kept: O(1) amortized per event.
     if (dropped.size >= Math.max(256, core.runs.size)) {

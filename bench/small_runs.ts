@@ -1,0 +1,162 @@
+// Small workflows on one long-lived engine: a 5-task diamond (root → 3 → sink) and a 20-task fan-out (root → 18
+// → sink), no-op bodies, run one after another on one `createEngine({ workers: false })` with actors, events and
+// the log on (the engine's defaults otherwise), against p-graph running the same graph in the same process.
+// Reports µs per run (mean over the timed runs, after a warm-up) and the latency of single runs (p50, p99),
+// the p-graph figure being the baseline of the ratios. Then the heap-state sensitivity of a 10,000-task run:
+// after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
+// Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
+import { PGraph } from "npm:p-graph@^2.0.0";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import { makeDag } from "./_dags.ts";
+
+const args = parseArgs(Deno.args);
+const runs = Number(args.runs ?? 20_000);
+const trials = Number(args.trials ?? 3);
+const gc = (globalThis as { gc?: () => void }).gc;
+const noop = () => undefined;
+
+interface Shape {
+  name: string;
+  /** Task ids and their dependencies. */
+  deps: [string, string[]][];
+}
+const fan = (width: number): Shape => {
+  const mids = Array.from({ length: width }, (_, i) => `m${i}`);
+  return {
+    name: `${width + 2}-task ${width === 3 ? "diamond" : "fan-out"}`,
+    deps: [["root", []], ...mids.map((m): [string, string[]] => [m, ["root"]]), ["sink", mids]],
+  };
+};
+const shapes = [fan(3), fan(18)];
+
+function pgraphRun(shape: Shape): Promise<void> {
+  const nodes = new Map<string, { run: () => Promise<void> }>();
+  const edges: [string, string][] = [];
+  for (const [id, deps] of shape.deps) {
+    nodes.set(id, { run: () => Promise.resolve() });
+    for (const d of deps) edges.push([d, id]);
+  }
+  return new PGraph(nodes, edges).run();
+}
+
+/** Per-run latencies (µs) of `n` runs back to back, and their mean. */
+async function measure(n: number, once: () => Promise<unknown>): Promise<{ mean: number; sorted: Float64Array }> {
+  const lat = new Float64Array(n);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await once();
+    lat[i] = (performance.now() - s) * 1000;
+  }
+  const mean = ((performance.now() - t0) * 1000) / n;
+  return { mean, sorted: lat.sort() };
+}
+const pct = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+
+console.log(
+  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; ${runs.toLocaleString("en-US")} runs per trial after as many ` +
+    `warm-up runs, best of ${trials} trials (by mean); one engine per shape, workers: false`,
+);
+console.log(
+  "\n| workflow | p-graph µs/run | nerv-flow µs/run | × p-graph | p-graph p50 / p99 µs | nerv-flow p50 / p99 µs | nerv-flow p99 × p50 |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+const summary: string[] = [];
+for (const shape of shapes) {
+  const tasks: TaskDef[] = shape.deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
+  const workflow = defineWorkflow({ name: shape.name, tasks });
+  const engine = createEngine({ workers: false });
+  const nerv = async () => {
+    const r = await engine.run(workflow);
+    if (r.status !== "completed") throw new Error(`nerv-flow: run ${r.status}`);
+  };
+  const pg = () => pgraphRun(shape);
+  await measure(runs, nerv);
+  await measure(runs, pg);
+  let bestN = { mean: Infinity, sorted: new Float64Array() };
+  let bestP = { mean: Infinity, sorted: new Float64Array() };
+  for (let t = 0; t < trials; t++) {
+    const a = await measure(runs, pg);
+    if (a.mean < bestP.mean) bestP = a;
+    const b = await measure(runs, nerv);
+    if (b.mean < bestN.mean) bestN = b;
+  }
+  await engine.close();
+  const f = (x: number) => x.toFixed(1);
+  const n50 = pct(bestN.sorted, 0.5), n99 = pct(bestN.sorted, 0.99);
+  console.log(
+    `| ${shape.name} | ${f(bestP.mean)} | ${f(bestN.mean)} | ${(bestN.mean / bestP.mean).toFixed(2)}× | ${
+      f(pct(bestP.sorted, 0.5))
+    } / ${f(pct(bestP.sorted, 0.99))} | ${f(n50)} / ${f(n99)} | ${(n99 / n50).toFixed(2)}× |`,
+  );
+  summary.push(
+    `${shape.name}: nerv-flow ${f(bestN.mean)} µs/run (p50 ${f(n50)}, p99 ${f(n99)}), ${
+      (bestN.mean / bestP.mean).toFixed(2)
+    }× p-graph`,
+  );
+}
+console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
+
+// ---- heap state: a 10,000-task run after a forced GC and a pause vs back to back -------------------------------
+const size = Number(args["heap-size"] ?? 10_000);
+const dag = makeDag("layered", size);
+const ids = Array.from({ length: size }, (_, i) => `t${i}`);
+const bigTasks: TaskDef[] = ids.map((id, i) => ({ id, dependsOn: dag.deps[i].map((d) => ids[d]), run: noop }));
+const bigWorkflow = defineWorkflow({ name: `layered-${size}`, tasks: bigTasks });
+const bigEngine = createEngine({ workers: false, limits: { io: 16 } });
+const bigShape: Shape = { name: "layered", deps: ids.map((id, i) => [id, dag.deps[i].map((d) => ids[d])]) };
+const pgBig = async () => {
+  const nodes = new Map<string, { run: () => Promise<void> }>();
+  const edges: [string, string][] = [];
+  for (const [id, deps] of bigShape.deps) {
+    nodes.set(id, { run: () => Promise.resolve() });
+    for (const d of deps) edges.push([d, id]);
+  }
+  await new PGraph(nodes, edges).run({ concurrency: 16 });
+};
+const nervBig = async () => {
+  const r = await bigEngine.run(bigWorkflow);
+  if (r.status !== "completed") throw new Error(`nerv-flow: run ${r.status}`);
+};
+const timeOne = async (f: () => Promise<void>) => {
+  const t0 = performance.now();
+  await f();
+  return ((performance.now() - t0) * 1000) / size;
+};
+const rounds = Math.max(3, trials);
+const heapRows: [string, number, number][] = [];
+for (const [name, f] of [["p-graph", pgBig], ["nerv-flow", nervBig]] as const) {
+  for (let i = 0; i < 3; i++) await f(); // warm up
+  let hot = Infinity, cold = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    await f();
+    hot = Math.min(hot, await timeOne(f)); // right after another run
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    cold = Math.min(cold, await timeOne(f)); // after a forced GC and a pause
+  }
+  heapRows.push([name, hot, cold]);
+}
+await bigEngine.close();
+console.log(
+  `\n### Heap state: a ${size.toLocaleString("en-US")}-task layered run after a forced GC and a 200 ms pause ` +
+    `vs right after another run (best of ${rounds})`,
+);
+console.log("\n| runner | back to back µs/task | after GC + pause µs/task | after GC × back to back |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const [name, hot, cold] of heapRows) {
+  console.log(`| ${name} | ${hot.toFixed(2)} | ${cold.toFixed(2)} | ${(cold / hot).toFixed(2)}× |`);
+}
+console.log(
+  `\nsummary: a ${size.toLocaleString("en-US")}-task run after GC + pause: ${
+    heapRows.map(([name, hot, cold]) => `${name} ${(cold / hot).toFixed(2)}× back to back`).join(", ")
+  }${gc === undefined ? " (no --expose-gc: no forced GC)" : ""}`,
+);
+
+function parseArgs(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith("--")) out[argv[i].slice(2)] = argv[i + 1] ?? "";
+  }
+  return out;
+}
