@@ -799,7 +799,9 @@ const DEFAULT_RETAINED_RUNS = 1000;
 
 function retentionWords(retention: RetentionPolicy | undefined): string {
   const parts: string[] = [];
-  if (retention?.runs !== undefined && retention.runs !== Infinity) parts.push(`the last ${retention.runs} finished runs`);
+  if (retention?.runs !== undefined && retention.runs !== Infinity) {
+    parts.push(`the last ${retention.runs} finished runs`);
+  }
   if (retention?.ms !== undefined && retention.ms !== Infinity) parts.push(`finished runs for ${retention.ms} ms`);
   return parts.join(" and ");
 }

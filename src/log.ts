@@ -826,7 +826,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         if (stored instanceof Promise) throw new EvictedError(runId, retentionWords());
         return stored.slice();
       }
-      if (dropped.size > 0) return all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
+      if (dropped.size > 0) {
+        return all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
+      }
       return runId === undefined ? all : all.filter((e) => e.runId === runId);
     },
     state: current,
@@ -887,7 +889,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     toJSON() {
       flush();
       const all = events.toArray();
-      return { format: "nerv-flow/log", version: 1, events: dropped.size > 0 ? all.filter((e) => !dropped.has(e.runId)) : all };
+      return {
+        format: "nerv-flow/log",
+        version: 1,
+        events: dropped.size > 0 ? all.filter((e) => !dropped.has(e.runId)) : all,
+      };
     },
     close() {
       flush();
