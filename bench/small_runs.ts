@@ -5,6 +5,10 @@
 // the p-graph figure being the baseline of the ratios. Then the heap-state sensitivity of a 10,000-task run:
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
 // Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
+//        [--heap-size 10000]
+// With --profile-loop N it only runs N diamonds on one engine (after N / 10 warm-up runs), for a CPU profile that
+// bench/small_profile.ts summarizes.
+import process from "node:process";
 import { PGraph } from "npm:p-graph@^2.0.0";
 import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
 import { makeDag } from "./_dags.ts";
@@ -29,6 +33,19 @@ const fan = (width: number): Shape => {
 };
 const shapes = [fan(3), fan(18)];
 
+if (args["profile-loop"] !== undefined) {
+  const n = Number(args["profile-loop"]);
+  const tasks: TaskDef[] = shapes[0].deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
+  const workflow = defineWorkflow({ name: shapes[0].name, tasks });
+  const engine = createEngine({ workers: false });
+  for (let i = 0; i < n / 10; i++) await engine.run(workflow); // warm-up: N / 10 runs
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await engine.run(workflow);
+  console.log(`${n} runs: ${(((performance.now() - t0) * 1000) / n).toFixed(1)} µs/run under the profiler`);
+  await engine.close();
+  Deno.exit(0);
+}
+
 function pgraphRun(shape: Shape): Promise<void> {
   const nodes = new Map<string, { run: () => Promise<void> }>();
   const edges: [string, string][] = [];
@@ -39,28 +56,45 @@ function pgraphRun(shape: Shape): Promise<void> {
   return new PGraph(nodes, edges).run();
 }
 
-/** Per-run latencies (µs) of `n` runs back to back, and their mean. */
-async function measure(n: number, once: () => Promise<unknown>): Promise<{ mean: number; sorted: Float64Array }> {
+interface Measured {
+  /** Wall µs per run. */
+  mean: number;
+  /** The process's CPU µs per run (user + system, every thread). */
+  cpu: number;
+  /** Single-run wall latencies, µs, sorted. */
+  sorted: Float64Array;
+  /** Single-run CPU times, µs, sorted. */
+  cpuSorted: Float64Array;
+}
+/** Per-run latencies (µs) of `n` runs back to back, and their means: wall time, and CPU time (which the other
+ * processes of a shared machine disturb less; `process.cpuUsage()` around each run adds ~1 µs to both). */
+async function measure(n: number, once: () => Promise<unknown>): Promise<Measured> {
   const lat = new Float64Array(n);
+  const cpuLat = new Float64Array(n);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
+    const c = process.cpuUsage();
     const s = performance.now();
     await once();
     lat[i] = (performance.now() - s) * 1000;
+    const d = process.cpuUsage(c);
+    cpuLat[i] = d.user + d.system;
   }
   const mean = ((performance.now() - t0) * 1000) / n;
-  return { mean, sorted: lat.sort() };
+  const c = process.cpuUsage(c0);
+  return { mean, cpu: (c.user + c.system) / n, sorted: lat.sort(), cpuSorted: cpuLat.sort() };
 }
 const pct = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; ${runs.toLocaleString("en-US")} runs per trial after as many ` +
-    `warm-up runs, best of ${trials} trials (by mean); one engine per shape, workers: false`,
+    `warm-up runs, best of ${trials} trials (by CPU time); one engine per shape, workers: false`,
 );
 console.log(
-  "\n| workflow | p-graph µs/run | nerv-flow µs/run | × p-graph | p-graph p50 / p99 µs | nerv-flow p50 / p99 µs | nerv-flow p99 × p50 |",
+  "\n| workflow | runner | wall µs/run | CPU µs/run | CPU × p-graph | wall p50 / p99 µs | wall p99 × p50 | CPU p50 / p99 µs | CPU p99 × p50 |",
 );
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 const summary: string[] = [];
 for (const shape of shapes) {
   const tasks: TaskDef[] = shape.deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
@@ -73,26 +107,30 @@ for (const shape of shapes) {
   const pg = () => pgraphRun(shape);
   await measure(runs, nerv);
   await measure(runs, pg);
-  let bestN = { mean: Infinity, sorted: new Float64Array() };
-  let bestP = { mean: Infinity, sorted: new Float64Array() };
+  let bestN: Measured | undefined;
+  let bestP: Measured | undefined;
   for (let t = 0; t < trials; t++) {
     const a = await measure(runs, pg);
-    if (a.mean < bestP.mean) bestP = a;
+    if (bestP === undefined || a.cpu < bestP.cpu) bestP = a;
     const b = await measure(runs, nerv);
-    if (b.mean < bestN.mean) bestN = b;
+    if (bestN === undefined || b.cpu < bestN.cpu) bestN = b;
   }
   await engine.close();
   const f = (x: number) => x.toFixed(1);
-  const n50 = pct(bestN.sorted, 0.5), n99 = pct(bestN.sorted, 0.99);
-  console.log(
-    `| ${shape.name} | ${f(bestP.mean)} | ${f(bestN.mean)} | ${(bestN.mean / bestP.mean).toFixed(2)}× | ${
-      f(pct(bestP.sorted, 0.5))
-    } / ${f(pct(bestP.sorted, 0.99))} | ${f(n50)} / ${f(n99)} | ${(n99 / n50).toFixed(2)}× |`,
-  );
+  for (const [name, m] of [["p-graph", bestP!], ["nerv-flow", bestN!]] as const) {
+    const w50 = pct(m.sorted, 0.5), w99 = pct(m.sorted, 0.99);
+    const c50 = pct(m.cpuSorted, 0.5), c99 = pct(m.cpuSorted, 0.99);
+    console.log(
+      `| ${shape.name} | ${name} | ${f(m.mean)} | ${f(m.cpu)} | ${(m.cpu / bestP!.cpu).toFixed(2)}× | ${f(w50)} / ${
+        f(w99)
+      } | ${(w99 / w50).toFixed(2)}× | ${f(c50)} / ${f(c99)} | ${(c99 / c50).toFixed(2)}× |`,
+    );
+  }
+  const n = bestN!;
   summary.push(
-    `${shape.name}: nerv-flow ${f(bestN.mean)} µs/run (p50 ${f(n50)}, p99 ${f(n99)}), ${
-      (bestN.mean / bestP.mean).toFixed(2)
-    }× p-graph`,
+    `${shape.name}: nerv-flow ${f(n.cpu)} CPU µs/run (${f(n.mean)} wall; p50 ${f(pct(n.sorted, 0.5))}, p99 ${
+      f(pct(n.sorted, 0.99))
+    } wall), ${(n.cpu / bestP!.cpu).toFixed(2)}× p-graph`,
   );
 }
 console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
