@@ -12,6 +12,7 @@ import {
   NotFoundError,
   TOKENS,
 } from "../mod.ts";
+import { serveDashboard } from "../adapters/dashboard.ts";
 
 const wf = defineWorkflow({
   name: "diamond",
@@ -243,6 +244,40 @@ Deno.test("store.getSnapshot().runs is a read-only record: keys, values, JSON, a
     assert.equal(Object.values(after.runs).every((v) => v.status === "completed"), true);
     assert.equal(after.seq, engine.log.seq);
   } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("engine.store subscribers, the log and the dashboard's runs.json see the same runs through evictions", async () => {
+  const engine = createEngine({ workers: false, retention: { runs: 3 } });
+  const dashboard = serveDashboard(engine, { flushMs: 5 });
+  try {
+    const seen = new Map<string, string>();
+    const off = engine.store.select((s) => s.runs, (runs) => {
+      for (const id in runs) seen.set(id, runs[id].status);
+    });
+    const slow = defineWorkflow({
+      name: "slow",
+      tasks: [{ id: "a", run: () => Promise.resolve(1) }, { id: "b", dependsOn: ["a"], run: () => Promise.resolve(2) }],
+    });
+    for (let i = 0; i < 8; i++) await engine.run(i % 2 === 0 ? wf : slow, { runId: `r${i}` });
+    off();
+    // Every run was seen by the subscriber through to its end, evicted ones included.
+    assert.deepEqual([...seen.keys()], ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7"]);
+    assert.ok([...seen.values()].every((s) => s === "completed"));
+    // The store holds exactly what the log projects for the kept runs.
+    const state = engine.log.state();
+    const kept = state.runs().sort();
+    assert.deepEqual(kept, ["r5", "r6", "r7"]);
+    const snapshot = engine.store.getSnapshot();
+    assert.deepEqual(Object.keys(snapshot.runs).sort(), kept);
+    for (const id of kept) assert.deepEqual(snapshot.runs[id], state.project("workflowStatus", id));
+    // The dashboard, over HTTP, lists the same runs with the same views.
+    const listed = await (await fetch(new URL("runs.json", dashboard.url))).json() as { runId: string }[];
+    assert.deepEqual(listed.map((r) => r.runId).sort(), kept);
+    for (const view of listed) assert.deepEqual(view, JSON.parse(JSON.stringify(snapshot.runs[view.runId])));
+  } finally {
+    await dashboard.close();
     await engine.close();
   }
 });
