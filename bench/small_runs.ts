@@ -5,7 +5,7 @@
 // the p-graph figure being the baseline of the ratios. Then the heap-state sensitivity of a 10,000-task run:
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
 // Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
-//        [--heap-size 10000]
+//        [--heap-size 10000] [--only heap]
 // With --profile-loop N it only runs N diamonds on one engine (after N / 10 warm-up runs), for a CPU profile that
 // bench/small_profile.ts summarizes.
 import process from "node:process";
@@ -96,7 +96,7 @@ console.log(
 );
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 const summary: string[] = [];
-for (const shape of shapes) {
+for (const shape of args.only === "heap" ? [] : shapes) {
   const tasks: TaskDef[] = shape.deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
   const workflow = defineWorkflow({ name: shape.name, tasks });
   const engine = createEngine({ workers: false });
@@ -133,7 +133,7 @@ for (const shape of shapes) {
     } wall), ${(n.cpu / bestP!.cpu).toFixed(2)}× p-graph`,
   );
 }
-console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
+if (summary.length > 0) console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
 
 // ---- heap state: a 10,000-task run after a forced GC and a pause vs back to back -------------------------------
 const size = Number(args["heap-size"] ?? 10_000);
@@ -156,38 +156,53 @@ const nervBig = async () => {
   const r = await bigEngine.run(bigWorkflow);
   if (r.status !== "completed") throw new Error(`nerv-flow: run ${r.status}`);
 };
-const timeOne = async (f: () => Promise<void>) => {
+/** Wall and CPU µs per task of one run. */
+const timeOne = async (f: () => Promise<void>): Promise<[number, number]> => {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await f();
-  return ((performance.now() - t0) * 1000) / size;
+  const wall = ((performance.now() - t0) * 1000) / size;
+  const c = process.cpuUsage(c0);
+  return [wall, (c.user + c.system) / size];
 };
 const rounds = Math.max(3, trials);
-const heapRows: [string, number, number][] = [];
+const heapRows: { name: string; hot: [number, number]; cold: [number, number] }[] = [];
+const best = (a: [number, number], b: [number, number]): [number, number] => [
+  Math.min(a[0], b[0]),
+  Math.min(a[1], b[1]),
+];
 for (const [name, f] of [["p-graph", pgBig], ["nerv-flow", nervBig]] as const) {
   for (let i = 0; i < 3; i++) await f(); // warm up
-  let hot = Infinity, cold = Infinity;
+  let hot: [number, number] = [Infinity, Infinity], cold: [number, number] = [Infinity, Infinity];
   for (let r = 0; r < rounds; r++) {
     await f();
-    hot = Math.min(hot, await timeOne(f)); // right after another run
+    hot = best(hot, await timeOne(f)); // right after another run
     gc?.();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    cold = Math.min(cold, await timeOne(f)); // after a forced GC and a pause
+    cold = best(cold, await timeOne(f)); // after a forced GC and a pause
   }
-  heapRows.push([name, hot, cold]);
+  heapRows.push({ name, hot, cold });
 }
 await bigEngine.close();
 console.log(
   `\n### Heap state: a ${size.toLocaleString("en-US")}-task layered run after a forced GC and a 200 ms pause ` +
-    `vs right after another run (best of ${rounds})`,
+    `vs right after another run (best of ${rounds}, wall and CPU time)`,
 );
-console.log("\n| runner | back to back µs/task | after GC + pause µs/task | after GC × back to back |");
+console.log(
+  "\n| runner | back to back wall / CPU µs/task | after GC + pause wall / CPU µs/task | after GC × back to back, wall / CPU |",
+);
 console.log("| --- | ---: | ---: | ---: |");
-for (const [name, hot, cold] of heapRows) {
-  console.log(`| ${name} | ${hot.toFixed(2)} | ${cold.toFixed(2)} | ${(cold / hot).toFixed(2)}× |`);
+const f2 = (x: number) => x.toFixed(2);
+for (const { name, hot, cold } of heapRows) {
+  console.log(
+    `| ${name} | ${f2(hot[0])} / ${f2(hot[1])} | ${f2(cold[0])} / ${f2(cold[1])} | ${f2(cold[0] / hot[0])}× / ${
+      f2(cold[1] / hot[1])
+    }× |`,
+  );
 }
 console.log(
-  `\nsummary: a ${size.toLocaleString("en-US")}-task run after GC + pause: ${
-    heapRows.map(([name, hot, cold]) => `${name} ${(cold / hot).toFixed(2)}× back to back`).join(", ")
+  `\nsummary: a ${size.toLocaleString("en-US")}-task run after GC + pause vs back to back (wall / CPU): ${
+    heapRows.map(({ name, hot, cold }) => `${name} ${f2(cold[0] / hot[0])}× / ${f2(cold[1] / hot[1])}×`).join(", ")
   }${gc === undefined ? " (no --expose-gc: no forced GC)" : ""}`,
 );
 
