@@ -577,6 +577,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   let queueBase = 0; // the absolute slot number of queueIds[0]
   const finished = new Map<string, number>();
   const dropped = new Set<string>(); // evicted; their events still in `events` until the next compaction
+  let droppedEvents = 0; // about how many events of `events` the dropped runs hold
   const forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
   const forgottenRing: (string | undefined)[] = [];
   let forgottenNext = 0;
@@ -633,9 +634,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     }
     if (out === undefined) return;
     const gone = out;
+    const base = core;
     core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
     for (const runId of gone) {
       dropped.add(runId);
+      droppedEvents += 4 * base.runs.get(runId)!.taskIds.size + 4; // created, started, ended; ~4 per task
       sinceCheckpoint.delete(runId);
       // Remember the last EVICTED_MEMORY evictions, in a ring.
       const old = forgottenRing[forgottenNext];
@@ -644,10 +647,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       forgottenNext = (forgottenNext + 1) % EVICTED_MEMORY;
       forgotten.add(runId);
     }
-    // Drop the evicted runs' events once they are as many runs as those kept: O(1) amortized per event.
-    if (dropped.size >= Math.max(256, core.runs.size)) {
+    // Drop the evicted runs' events once they are about half the list: O(1) amortized per event.
+    if (droppedEvents >= Math.max(4096, events.size - droppedEvents)) {
       events = events.filter((e) => !dropped.has(e.runId));
       dropped.clear();
+      droppedEvents = 0;
       core = { ...core, size: events.size };
       checkpoints.length = 0;
       checkpoints.push({ ...EMPTY_CORE, custom: core.custom.clear() });

@@ -213,7 +213,7 @@ Deno.test("at(seq) with a custom projection refuses to fold a history whose evic
   try {
     engine.log.register({ name: "count", initial: 0, reduce: (n: number) => n + 1 });
     const tiny = defineWorkflow({ name: "tiny", tasks: [{ id: "a", run: () => 1 }] });
-    for (let i = 0; i < 300; i++) await engine.run(tiny); // enough evictions to drop their events
+    for (let i = 0; i < 600; i++) await engine.run(tiny); // enough evictions to drop their events
     const seq = engine.log.seq;
     // The live projection folded every event; a past state can no longer, and says so.
     assert.ok(engine.log.project<number>("count") > engine.log.events().length);
@@ -278,6 +278,26 @@ Deno.test("engine.store subscribers, the log and the dashboard's runs.json see t
     for (const view of listed) assert.deepEqual(view, JSON.parse(JSON.stringify(snapshot.runs[view.runId])));
   } finally {
     await dashboard.close();
+    await engine.close();
+  }
+});
+
+Deno.test("the events of evicted runs leave memory, whatever the size of the runs", async () => {
+  const engine = createEngine({ workers: false, retention: { runs: 1 } });
+  try {
+    const wide = defineWorkflow({
+      name: "wide",
+      tasks: Array.from({ length: 3000 }, (_, i) => ({ id: `t${i}`, run: () => i })),
+    });
+    const perRun: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await engine.run(wide);
+      perRun.push(engine.log.events().length);
+    }
+    // One run's events are kept; the log itself (its folded size) holds at most about twice that.
+    assert.ok(perRun.every((n) => n === perRun[0]));
+    assert.ok(engine.log.state().size <= 2 * perRun[0] + 4096, `the log holds ${engine.log.state().size} events`);
+  } finally {
     await engine.close();
   }
 });
