@@ -86,7 +86,8 @@ export interface EngineOptions {
    * it stored; an evicted run is read back from the log store when it answers
    * synchronously, and otherwise projections, `at(seq)`, `events(runId)`,
    * `getWorkflowStatus` and `getTaskStatus` throw `EvictedError` for it. With
-   * the default memory store, evicted runs leave the store too.
+   * the default memory store, evicted runs leave the store too. A policy
+   * given replaces the default whole: a field left out is unlimited.
    * @default {{ runs: 1000 }}
    */
   retention?: RetentionPolicy | false;
