@@ -61,8 +61,6 @@ export interface ProjectionStore {
 }
 
 type Runs = OrderedMap<string, RunView>;
-/** The map behind each record view. */
-const mapOf = new WeakMap<object, Runs>();
 
 /** A read-only record view of one version of the map: O(1) to make, each read a map look-up. */
 function recordOf(map: Runs): Readonly<Record<string, RunView>> {
@@ -78,7 +76,6 @@ function recordOf(map: Runs): Readonly<Record<string, RunView>> {
     deleteProperty: () => false,
     setPrototypeOf: () => false,
   });
-  mapOf.set(view, map);
   return view;
 }
 
@@ -101,21 +98,25 @@ const EMPTY: Runs = OrderedMap<string, RunView>();
  * ```
  */
 export function createProjectionStore(): ProjectionStore {
+  // The map behind the current state's `runs` (the store's transitions are its only writers).
+  let current = EMPTY;
   const store = createStore({
     context: { seq: 0, runs: recordOf(EMPTY) } as StoreState,
     on: {
       synced: (ctx, event: { seq: number; runs: Readonly<Record<string, RunView>> }) => {
-        const before = mapOf.get(ctx.runs)!;
+        const before = current;
         const after = before.withMutations((m) => {
           for (const id in event.runs) m.set(id, event.runs[id]);
         });
+        current = after;
         return { seq: event.seq, runs: after === before ? ctx.runs : recordOf(after) };
       },
       removed: (ctx, event: { runIds: readonly string[] }) => {
-        const before = mapOf.get(ctx.runs)!;
+        const before = current;
         const after = before.withMutations((m) => {
           for (const id of event.runIds) m.delete(id);
         });
+        current = after;
         return after === before ? ctx : { seq: ctx.seq, runs: recordOf(after) };
       },
     },
