@@ -6,8 +6,8 @@
 // under Deno inside workers_compare.ts, and again under Node (bench/_node_peers.mjs, installed with npm into a
 // temporary directory) when `node` and `npm` are on PATH.
 //
-// Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md]
-//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,size,profile]
+// Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md] [--soak-runs 1000000]
+//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,size,profile,small,soak,profile-small]
 // (-A because Deno reads /proc/cpuinfo only with it; each benchmark runs with its own, narrower permissions.)
 // --scale adds the 1,000,000-task runs of scale.ts (minutes, and several GB of memory);
 // `deno task bench:scale` runs scale.ts alone with them.
@@ -335,6 +335,73 @@ await script(
     "that package external). Deterministic: one build each. The budget is kept by tests/edge_bundle_size_test.ts.",
   ["run", ...perms, "--allow-run", "--allow-write=/tmp", "bench/bundle_size.ts"],
 );
+
+// ---- a long-lived engine: small runs, the soak, and where a small run's time goes ------------------------
+await script(
+  "small",
+  "Small workflows on one long-lived engine",
+  "A 5-task diamond (root → 3 → sink) and a 20-task fan-out (root → 18 → sink), no-op bodies, run one after " +
+    "another on one `createEngine({ workers: false })` with actors, events and the log on, against p-graph " +
+    "running the same graph in the same process: µs per run (the mean of the best trial) and single-run " +
+    "latency (p50, p99); then a 10,000-task run after a forced GC and a 200 ms pause against one right after " +
+    "another run, for both (the heap-state sensitivity of per-task overhead).",
+  ["run", ...perms, "--v8-flags=--expose-gc", "bench/small_runs.ts", ...t],
+);
+const soakRuns = option("soak-runs") ?? "1000000";
+await script(
+  "soak",
+  "A long-lived engine: the soak",
+  `${
+    Number(soakRuns).toLocaleString("en-US")
+  } runs of the 5-task diamond on one engine (default retention: the last 1,000 finished runs), ` +
+    "one at a time: per-run cost of each tenth (wall time, and the process's CPU time, which the other " +
+    "processes of a shared machine disturb less) against the first tenth, and the heap after a forced GC at the " +
+    "end of each tenth.",
+  ["run", ...perms, "--v8-flags=--expose-gc", "bench/soak.ts", "--runs", soakRuns],
+);
+if (wanted("profile-small")) {
+  const t0 = performance.now();
+  const dir = await Deno.makeTempDir({ prefix: "nerv-prof-small-" });
+  const loopRuns = "20000";
+  const profArgs = [
+    "run",
+    ...perms,
+    "--cpu-prof",
+    `--cpu-prof-dir=${dir}`,
+    "bench/small_runs.ts",
+    "--profile-loop",
+    loopRuns,
+  ];
+  const section: Section = {
+    key: "profile-small",
+    title: "Where the microseconds of a small run go",
+    about: "A V8 CPU profile of 22,000 runs of the 5-task diamond on one engine (2,000 of them warm-up), " +
+      "summarized by `bench/small_profile.ts`: self time per run by what it is spent on (XState actor and " +
+      "system creation apart from its transitions; the log's records and fold; the projection store; the run's " +
+      "bookkeeping; garbage collection; promise plumbing). A sampled profile with the profiler's overhead: the " +
+      "shares are the figures to read.",
+    commands: [show(deno, profArgs).replace(dir, "<dir>")],
+    seconds: 0,
+    body: "",
+    summary: [],
+  };
+  console.error(`\n[suite] profile of small runs: ${show(deno, profArgs)}`);
+  const o = await run(deno, profArgs, false);
+  if (o.code !== 0) section.failed = failure(o);
+  else {
+    const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
+    const sumArgs = ["run", "--allow-read", "bench/small_profile.ts", `${dir}/${file?.name}`, "--runs", "22000"];
+    section.commands.push(show(deno, sumArgs).replace(dir, "<dir>"));
+    const s = await run(deno, sumArgs);
+    const { body, summary } = toMarkdown(s.stdout);
+    section.body = body;
+    section.summary = summary;
+    if (s.code !== 0 || file === undefined) section.failed = failure(s);
+  }
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  section.seconds = (performance.now() - t0) / 1000;
+  sections.push(section);
+}
 
 // ---- where the time goes: a CPU profile of the DAG benchmark -----------------------------------------
 if (wanted("profile")) {

@@ -8,13 +8,15 @@
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
-import { DuplicateTaskError, NotFoundError, NotSerializableError } from "./errors.ts";
+import { DuplicateTaskError, EvictedError, NotFoundError, NotSerializableError } from "./errors.ts";
 import { defineWorkflow, describe, graphOf, type Plan, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
   createMemoryLogStore,
   createSnapshotLog,
   type LogState,
+  type MemoryLogStore,
+  type RetentionPolicy,
   type RunView,
   type SnapshotLog,
   type TaskView,
@@ -27,6 +29,7 @@ import { loadRestore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
+  AnyFlowEvent,
   BreakerPolicy,
   Clock,
   ErrorData,
@@ -76,6 +79,18 @@ export interface EngineOptions {
    * stored: see {@linkcode LogStore}.
    */
   logStore?: LogStore;
+  /**
+   * Which finished runs the engine keeps in memory: in its log (events and
+   * state), its projection store and its step-by-step index; `false` keeps
+   * every run. Live runs are always kept. A durable log store keeps every run
+   * it stored; an evicted run is read back from the log store when it answers
+   * synchronously, and otherwise projections, `at(seq)`, `events(runId)`,
+   * `getWorkflowStatus` and `getTaskStatus` throw `EvictedError` for it. With
+   * the default memory store, evicted runs leave the store too. A policy
+   * given replaces the default whole: a field left out is unlimited.
+   * @default {{ runs: 1000 }}
+   */
+  retention?: RetentionPolicy | false;
   /** Where cached task results are kept. Default: an in-memory cache of 10,000 entries. */
   cache?: TaskCache;
   /**
@@ -431,8 +446,12 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
   container.register(TOKENS.random, { useValue: options.random ?? Math.random });
   container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
-  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? createMemoryLogStore() });
-  container.register(TOKENS.log, { useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore) }) });
+  const retention = options.retention === false ? undefined : options.retention ?? { runs: DEFAULT_RETAINED_RUNS };
+  let ownStore: MemoryLogStore | undefined;
+  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? (ownStore = createMemoryLogStore()) });
+  container.register(TOKENS.log, {
+    useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore), retention }),
+  });
   container.register(TOKENS.cache, {
     useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
   });
@@ -472,28 +491,35 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const logStore = container.resolve(TOKENS.logStore);
   const store = createProjectionStore();
   const live = new Map<string, Run>();
-  const ended = new Set<string>();
   const drafts = new Map<string, Draft>();
   const executions = new Map<string, { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run }>();
   let draftCounter = 0;
   let fallbackAnnounced = false;
   let closed = false;
 
-  const syncStore = (state: LogState) => {
-    const runs: Record<string, RunView> = {};
+  // The projection store gets the runs a batch touched (a run's end is in the batch its
+  // end flushes), and loses the runs the log evicts: O(what changed), never O(all runs).
+  const syncStore = (state: LogState, batch: readonly AnyFlowEvent[]) => {
+    const runs: Record<string, RunView> = Object.create(null);
     let any = false;
-    for (const id of live.keys()) {
+    let last = "";
+    for (let i = 0; i < batch.length; i++) {
+      const id = batch[i].runId;
+      if (id === last || id in runs || log.evicted(id)) continue;
+      last = id;
       runs[id] = state.project("workflowStatus", id);
       any = true;
     }
-    for (const id of ended) {
-      runs[id] = state.project("workflowStatus", id);
-      any = true;
-    }
-    ended.clear();
     if (any) store.update(state.seq, runs);
   };
   const unsubscribeLog = log.subscribe(syncStore);
+  const unsubscribeEvict = log.onEvict((runIds) => {
+    for (const id of runIds) {
+      executions.delete(id);
+      ownStore?.delete(id);
+    }
+    store.remove(runIds);
+  });
   // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
   if (log.durable) {
     log.whenDurable(Infinity).catch((error) => {
@@ -521,8 +547,6 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     breakers,
     onEnd(run: Run) {
       live.delete(run.id);
-      ended.add(run.id);
-      syncStore(log.state());
     },
     startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
       return start(workflow, { input: child.input, runId: child.runId, signal: child.signal }, undefined, child.parent);
@@ -667,7 +691,11 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       return run.id;
     },
     getWorkflowStatus(id) {
-      const found = runOf(id);
+      let found = runOf(id);
+      if (found === undefined && log.evicted(id)) {
+        // An evicted run: read back from the store, or EvictedError.
+        found = { runId: id, workflowId: log.state().project("workflowStatus", id).workflowId };
+      }
       if (found === undefined) {
         const draft = drafts.get(id);
         if (draft === undefined) throw new NotFoundError("workflow", id);
@@ -694,7 +722,15 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       const candidates = executionId !== undefined ? [executionId] : [...executions.keys()].reverse();
       for (const runId of candidates) {
         const exec = executions.get(runId);
-        if (exec === undefined) throw new NotFoundError("execution", runId);
+        if (exec === undefined) {
+          if (log.evicted(runId)) {
+            const tasks = log.state().project("tasks", runId); // from the store, or EvictedError
+            if (!Object.hasOwn(tasks, taskId)) break;
+            const w = log.state().project("workflowStatus", runId);
+            return { ...tasks[taskId], workflowId: w.workflowId, executionId: runId };
+          }
+          throw new NotFoundError("execution", runId);
+        }
         if (!exec.taskIds.has(taskId)) continue;
         const view = log.state().project("tasks", runId)[taskId];
         return { ...view, workflowId: exec.workflowId, executionId: runId };
@@ -711,6 +747,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     wait(executionId) {
       const run = executions.get(executionId)?.run;
       if (run === undefined) {
+        if (log.evicted(executionId)) return Promise.reject(new EvictedError(executionId, retentionWords(retention)));
         return Promise.reject(new NotFoundError("execution", executionId, "; it was not started by execute()"));
       }
       return run.result;
@@ -731,6 +768,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         await ex.close?.();
       }
       unsubscribeLog();
+      unsubscribeEvict();
       unsubscribeDurable?.();
       log.close();
     },
@@ -755,6 +793,18 @@ export interface EngineExtras {
    * @returns `closed`, `open` or `half-open`; `undefined` when no option or task defined the key yet.
    */
   breakerState(key: string): BreakerState | undefined;
+}
+
+/** Finished runs an engine keeps in memory by default. */
+const DEFAULT_RETAINED_RUNS = 1000;
+
+function retentionWords(retention: RetentionPolicy | undefined): string {
+  const parts: string[] = [];
+  if (retention?.runs !== undefined && retention.runs !== Infinity) {
+    parts.push(`the last ${retention.runs} finished runs`);
+  }
+  if (retention?.ms !== undefined && retention.ms !== Infinity) parts.push(`finished runs for ${retention.ms} ms`);
+  return parts.join(" and ");
 }
 
 function snapshotOf(state: LogState, runId: string): RunSnapshot {

@@ -305,6 +305,45 @@ export class NotFoundError extends Error {
 }
 
 /**
+ * A run that ended was evicted from the engine's memory under its retention
+ * policy (`EngineOptions.retention`), and the log store cannot serve it
+ * synchronously: read it from the store (`foldRun(await store.readRun(id))`)
+ * instead. A `NotFoundError` with `kind` `"run"`, so code that handles unknown
+ * runs handles it too.
+ *
+ * @example
+ * ```ts
+ * import { createEngine, defineWorkflow, EvictedError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine({ retention: { runs: 1 } });
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
+ * const first = await engine.run(wf);
+ * await engine.run(wf);
+ * assert.throws(() => engine.project("workflowStatus", first.runId), EvictedError);
+ * await engine.close();
+ * ```
+ */
+export class EvictedError extends NotFoundError {
+  /** The retention policy that evicted it, in words (e.g. `"the last 1000 finished runs"`). */
+  readonly retention: string;
+  /**
+   * Creates the error.
+   *
+   * @param runId The evicted run.
+   * @param retention The policy, in words.
+   */
+  constructor(runId: string, retention: string) {
+    super(
+      "run",
+      runId,
+      `: it ended and was evicted from memory (retention keeps ${retention}); read it from a durable log store`,
+    );
+    this.name = "EvictedError";
+    this.retention = retention;
+  }
+}
+
+/**
  * A worker could not load a task's module or find the task in it.
  *
  * @example

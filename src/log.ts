@@ -18,7 +18,7 @@
  * @module
  */
 import { IMap, IRecord, is, List } from "./deps.ts";
-import { NotFoundError, skippedMessage } from "./errors.ts";
+import { EvictedError, NotFoundError, skippedMessage } from "./errors.ts";
 import type {
   AnyFlowEvent,
   ErrorData,
@@ -170,6 +170,35 @@ export interface SnapshotLogOptions {
   checkpointEvery?: number;
   /** Called when the store rejects a batch. */
   onStoreError?: (error: unknown) => void;
+  /**
+   * Which finished runs the log keeps in memory (their events and state); the
+   * store keeps everything it stored. Default: every run.
+   */
+  retention?: RetentionPolicy;
+}
+
+/**
+ * Which finished runs (completed, failed or cancelled) a log keeps in memory.
+ * A run is evicted, with its events and state, once it is more than `runs`
+ * finished runs old or ended more than `ms` before the newest event; live runs
+ * are never evicted. Reading an evicted run (a projection, `at(seq)`,
+ * `events(runId)`, `runState`) reads it from the log store when the store
+ * answers synchronously (the memory store), and otherwise throws
+ * {@linkcode EvictedError}; never a partial answer. Registered (custom)
+ * projections keep folding every event, but `at(seq)` and `register()` see
+ * only the events still held.
+ */
+export interface RetentionPolicy {
+  /**
+   * Finished runs kept, the most recently finished first; an integer >= 1, or `Infinity`.
+   * @default {Infinity}
+   */
+  runs?: number;
+  /**
+   * Keep a finished run for this many ms after it ended (by event timestamps); `Infinity` for no age limit.
+   * @default {Infinity}
+   */
+  ms?: number;
 }
 
 /** The snapshot log of an engine. */
@@ -270,10 +299,24 @@ export interface SnapshotLog {
   /**
    * Listens to state changes; called after each batch is folded in.
    *
-   * @param listener Receives the new state.
+   * @param listener Receives the new state and the batch of events just folded in.
    * @returns A function that stops listening.
    */
-  subscribe(listener: (state: LogState) => void): () => void;
+  subscribe(listener: (state: LogState, batch: readonly AnyFlowEvent[]) => void): () => void;
+  /**
+   * Listens to evictions under the retention policy: called with the ids of the runs just evicted.
+   *
+   * @param listener Receives the run ids, oldest first.
+   * @returns A function that stops listening.
+   */
+  onEvict(listener: (runIds: readonly string[]) => void): () => void;
+  /**
+   * Whether a run was evicted under the retention policy (remembered for the last 10,000 evictions).
+   *
+   * @param runId The run.
+   * @returns `true` when it was evicted and not seen since.
+   */
+  evicted(runId: string): boolean;
   /** Folds pending events into the state and hands them to the store now. */
   flush(): void;
   /**
@@ -514,7 +557,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   let burst = false;
   const projections: ProjectionDef<unknown>[] = [];
   const checkpoints: Core[] = [EMPTY_CORE];
-  const listeners = new Set<(state: LogState) => void>();
+  const listeners = new Set<(state: LogState, batch: readonly AnyFlowEvent[]) => void>();
   // Acknowledgement: what the store has, in order.
   let durableSeq = lastSeq;
   let acked: Promise<void> = Promise.resolve();
@@ -522,6 +565,106 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const waiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   const durableListeners = new Set<(events: readonly AnyFlowEvent[]) => void>();
   const sinceCheckpoint = new Map<string, number>();
+  // Retention: finished runs in the order they ended (id → end timestamp), and what was evicted.
+  const keepRuns = retentionLimit("runs", options.retention?.runs, 1);
+  const keepMs = retentionLimit("ms", options.retention?.ms, 0);
+  const bounded = keepRuns !== Infinity || keepMs !== Infinity;
+  // Finished runs, oldest first, as a queue (ids, end times); `finished` maps each to its latest queue slot
+  // (a run that ended again has a newer slot; the older one is skipped).
+  const queueIds: string[] = [];
+  const queueEnds: number[] = [];
+  let queueHead = 0;
+  let queueBase = 0; // the absolute slot number of queueIds[0]
+  const finished = new Map<string, number>();
+  const dropped = new Set<string>(); // evicted; their events still in `events` until the next compaction
+  let droppedEvents = 0; // about how many events of `events` the dropped runs hold
+  const forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
+  const forgottenRing: (string | undefined)[] = [];
+  let forgottenNext = 0;
+  const evictListeners = new Set<(runIds: readonly string[]) => void>();
+  let newest = -Infinity; // the newest event timestamp: the age limit's "now"
+  let compacted = false; // events of evicted runs were dropped: at() can no longer fold custom projections
+  const isEvicted = (runId: string) => forgotten.has(runId) || dropped.has(runId);
+  const lookup: Lookup = {
+    evicted: isEvicted,
+    load(runId) {
+      if (!isEvicted(runId)) {
+        if (forgotten.size === 0) return undefined;
+        throw new NotFoundError("run", runId, ` in the log (finished runs are evicted: it keeps ${retentionWords()})`);
+      }
+      const stored = store === undefined ? undefined : readStored(store, runId);
+      if (stored === undefined) throw new EvictedError(runId, retentionWords());
+      return stored;
+    },
+  };
+  const retentionWords = () => describeRetention(keepRuns, keepMs);
+  const retain = (batch: readonly AnyFlowEvent[]) => {
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i];
+      if (e.timestamp > newest) newest = e.timestamp;
+      const type = e.type;
+      if (type === "workflow.completed" || type === "workflow.failed" || type === "workflow.cancelled") {
+        finished.set(e.runId, queueBase + queueIds.length);
+        queueIds.push(e.runId);
+        queueEnds.push(e.timestamp);
+      } else if ((type === "workflow.created" || type === "workflow.resumed") && forgotten.size > 0) {
+        forgotten.delete(e.runId); // seen again (resumed from a store)
+        dropped.delete(e.runId);
+      }
+    }
+    let out: string[] | undefined;
+    while (queueHead < queueIds.length) {
+      const runId = queueIds[queueHead];
+      if (finished.get(runId) !== queueBase + queueHead) { // ended again later: a newer slot holds it
+        queueHead++;
+        continue;
+      }
+      if (finished.size <= keepRuns && !(queueEnds[queueHead] < newest - keepMs)) break;
+      queueHead++;
+      finished.delete(runId);
+      const run = core.runs.get(runId);
+      if (run === undefined || !isRunEnded(run.status)) continue; // running again: kept until it ends again
+      (out ??= []).push(runId);
+    }
+    if (queueHead >= 1024 && queueHead * 2 >= queueIds.length) {
+      queueIds.splice(0, queueHead);
+      queueEnds.splice(0, queueHead);
+      queueBase += queueHead;
+      queueHead = 0;
+    }
+    if (out === undefined) return;
+    const gone = out;
+    const base = core;
+    core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
+    for (const runId of gone) {
+      dropped.add(runId);
+      droppedEvents += 4 * base.runs.get(runId)!.taskIds.size + 4; // created, started, ended; ~4 per task
+      sinceCheckpoint.delete(runId);
+      // Remember the last EVICTED_MEMORY evictions, in a ring.
+      const old = forgottenRing[forgottenNext];
+      if (old !== undefined) forgotten.delete(old);
+      forgottenRing[forgottenNext] = runId;
+      forgottenNext = (forgottenNext + 1) % EVICTED_MEMORY;
+      forgotten.add(runId);
+    }
+    // Drop the evicted runs' events once they are about half the list: O(1) amortized per event.
+    if (droppedEvents >= Math.max(4096, events.size - droppedEvents)) {
+      events = events.filter((e) => !dropped.has(e.runId));
+      dropped.clear();
+      droppedEvents = 0;
+      core = { ...core, size: events.size };
+      checkpoints.length = 0;
+      checkpoints.push({ ...EMPTY_CORE, custom: core.custom.clear() });
+      compacted = true;
+    }
+    for (const listener of evictListeners) {
+      try {
+        listener(gone);
+      } catch (error) {
+        console.error("nerv-flow: an eviction listener threw", error);
+      }
+    }
+  };
 
   const acknowledge = (batch: readonly AnyFlowEvent[]) => {
     if (failure !== undefined) return;
@@ -597,6 +740,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     });
     core = fold(core, batch, 0, batch.length, projections);
     view = undefined;
+    if (bounded) retain(batch);
     if (core.size - checkpoints[checkpoints.length - 1].size >= checkpointEvery) checkpoints.push(core);
     if (store !== undefined) toStore(batch);
     else acknowledge(batch);
@@ -604,7 +748,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       const state = current();
       for (const listener of listeners) {
         try {
-          listener(state);
+          listener(state, batch);
         } catch (error) {
           console.error("nerv-flow: a log subscriber threw", error);
         }
@@ -632,7 +776,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   };
   const current = (): StateView => {
     flush();
-    return view ??= new StateView(core, projections);
+    return view ??= new StateView(core, projections, lookup);
   };
   const positionOf = (seq: number): number => {
     // Number of events with seq <= `seq` (events are in ascending seq order).
@@ -680,6 +824,15 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     events(runId) {
       flush();
       const all = events.toArray();
+      if (runId !== undefined && lookup.evicted(runId) && !core.runs.has(runId)) {
+        lookup.load(runId); // throws unless the store has it
+        const stored = store!.read(runId);
+        if (stored instanceof Promise) throw new EvictedError(runId, retentionWords());
+        return stored.slice();
+      }
+      if (dropped.size > 0) {
+        return all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
+      }
       return runId === undefined ? all : all.filter((e) => e.runId === runId);
     },
     state: current,
@@ -698,7 +851,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         } else hi = mid - 1;
       }
       const slice = events.slice(base.size, position).toArray();
-      return new StateView(fold(base, slice, 0, slice.length, projections), projections);
+      const past = new StateView(fold(base, slice, 0, slice.length, projections), projections, lookup);
+      if (compacted && projections.length > 0) past.partial = true;
+      return past;
     },
     replay(input) {
       return new StateView(fold(EMPTY_CORE, input, 0, input.length, projections), projections);
@@ -728,9 +883,21 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       return () => listeners.delete(listener);
     },
     flush,
+    onEvict(listener) {
+      evictListeners.add(listener);
+      return () => evictListeners.delete(listener);
+    },
+    evicted(runId) {
+      return lookup.evicted(runId);
+    },
     toJSON() {
       flush();
-      return { format: "nerv-flow/log", version: 1, events: events.toArray() };
+      const all = events.toArray();
+      return {
+        format: "nerv-flow/log",
+        version: 1,
+        events: dropped.size > 0 ? all.filter((e) => !dropped.has(e.runId)) : all,
+      };
     },
     close() {
       flush();
@@ -793,6 +960,13 @@ export interface MemoryLogStore extends LogStore {
    * @returns Their ids.
    */
   runs(): string[];
+  /**
+   * Drops a run's events (an engine drops the runs its log evicts from the memory store it made itself).
+   *
+   * @param runId The run.
+   * @returns Whether the store had it.
+   */
+  delete(runId: string): boolean;
 }
 
 /**
@@ -833,6 +1007,9 @@ export function createMemoryLogStore(): MemoryLogStore {
     runs() {
       return [...runs.keys()];
     },
+    delete(runId) {
+      return runs.delete(runId);
+    },
   };
 }
 
@@ -844,13 +1021,33 @@ const BUILTINS: Record<keyof BuiltinProjections, true> = {
   tasks: true,
 };
 
+/** How a state finds runs evicted under the log's retention policy. */
+interface Lookup {
+  /** Whether the run was evicted. */
+  evicted(runId: string): boolean;
+  /** An evicted run's record from the store; throws `EvictedError` when the store cannot serve it now. */
+  load(runId: string): RunRec | undefined;
+}
+
 class StateView implements LogState {
   readonly #core: Core;
   readonly #projections: readonly ProjectionDef<unknown>[];
   readonly #memo = new Map<string, unknown>();
-  constructor(core: Core, projections: readonly ProjectionDef<unknown>[]) {
+  readonly #lookup: Lookup | undefined;
+  /** A past state (`at`) whose custom projections miss the events of evicted runs. */
+  partial = false;
+  constructor(core: Core, projections: readonly ProjectionDef<unknown>[], lookup?: Lookup) {
     this.#core = core;
     this.#projections = projections;
+    this.#lookup = lookup;
+  }
+  /** The run's record: held, read from the store when evicted, or `undefined`. */
+  #run(runId: string | undefined): RunRec | undefined {
+    if (runId === undefined) return this.#core.runs.last();
+    const run = this.#core.runs.get(runId);
+    const lookup = this.#lookup;
+    if (lookup === undefined || (run !== undefined && !lookup.evicted(runId))) return run;
+    return lookup.load(runId);
   }
   get seq(): number {
     return this.#core.seq;
@@ -859,10 +1056,15 @@ class StateView implements LogState {
     return this.#core.size;
   }
   runs(): string[] {
-    return this.#core.runs.keySeq().toArray();
+    const ids = this.#core.runs.keySeq().toArray();
+    const lookup = this.#lookup;
+    return lookup === undefined ? ids : ids.filter((id) => !lookup.evicted(id));
   }
   project(name: string, runId?: string): never {
     if (!(name in BUILTINS)) {
+      if (this.partial && this.#projections.some((p) => p.name === name)) {
+        throw new NotFoundError("projection", name, " at this seq: the log evicted runs whose events it folds");
+      }
       if (this.#core.custom.has(name)) return this.#core.custom.get(name) as never;
       const def = this.#projections.find((p) => p.name === name);
       if (def === undefined) throw new NotFoundError("projection", name);
@@ -870,14 +1072,14 @@ class StateView implements LogState {
     }
     const key = `${name}\u0000${runId ?? ""}`;
     if (this.#memo.has(key)) return this.#memo.get(key) as never;
-    const run = runId === undefined ? this.#core.runs.last() : this.#core.runs.get(runId);
+    const run = this.#run(runId);
     if (run === undefined) throw new NotFoundError("run", runId ?? "(latest)", " in the log");
     const value = projectRun(name as keyof BuiltinProjections, run);
     this.#memo.set(key, value);
     return value as never;
   }
   runState(runId: string): RunStateData {
-    const run = this.#core.runs.get(runId);
+    const run = this.#run(runId);
     if (run === undefined) throw new NotFoundError("run", runId, " in the log");
     return exportRun(run);
   }
@@ -1285,4 +1487,47 @@ function positiveInt(name: string, value: number): number {
     throw new RangeError(`Cannot create snapshot log: ${name} ${value} must be an integer >= 1`);
   }
   return value;
+}
+
+/** Evicted run ids a log remembers, to tell an evicted run from an unknown one. */
+const EVICTED_MEMORY = 10_000;
+
+function retentionLimit(name: string, value: number | undefined, min: number): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  if (typeof value !== "number" || !(value >= min) || (name === "runs" && !Number.isInteger(value))) {
+    throw new RangeError(
+      `Cannot create snapshot log: retention.${name} ${value} must be ${
+        name === "runs" ? "an integer" : "a number"
+      } >= ${min} or Infinity`,
+    );
+  }
+  return value;
+}
+
+function describeRetention(runs: number, ms: number): string {
+  const parts: string[] = [];
+  if (runs !== Infinity) parts.push(`the last ${runs} finished runs`);
+  if (ms !== Infinity) parts.push(`finished runs for ${ms} ms`);
+  return parts.join(" and ");
+}
+
+/** A run read back from a store that answers synchronously (the memory store), or `undefined`. */
+function readStored(store: LogStore, runId: string): RunRec | undefined {
+  let stored: StoredRun | readonly AnyFlowEvent[] | Promise<unknown>;
+  try {
+    stored = store.readRun !== undefined ? store.readRun(runId) : store.read(runId);
+  } catch {
+    return undefined;
+  }
+  if (stored instanceof Promise) {
+    stored.catch(() => {}); // an asynchronous store: the caller gets EvictedError instead
+    return undefined;
+  }
+  const run = Array.isArray(stored) ? { events: stored as readonly AnyFlowEvent[] } : stored as StoredRun;
+  const events: AnyFlowEvent[] = [];
+  const cp = run.checkpoint;
+  if (cp !== undefined) events.push(restoreEvent(cp));
+  for (const e of run.events) if (cp === undefined || e.seq > cp.seq) events.push(e);
+  if (events.length === 0) return undefined;
+  return fold(EMPTY_CORE, events, 0, events.length, []).runs.get(runId);
 }
