@@ -37,8 +37,10 @@ export type {
   CachePolicy,
   ChildRunOptions,
   Clock,
+  DeliveredEvent,
   ErrorData,
   EventDataMap,
+  EventOf,
   Executor,
   FlowEvent,
   FlowEventType,
@@ -54,14 +56,17 @@ export type {
   TaskCache,
   TaskContext,
   TaskDef,
+  TaskEventType,
   TaskFn,
   TaskPath,
   TaskPayload,
   TaskResult,
+  TaskResults,
   TaskSpec,
   TaskStateData,
   TaskStatus,
   TerminalTaskStatus,
+  UntypedDeps,
   Workflow,
   WorkflowDef,
   WorkflowStatus,
@@ -133,8 +138,33 @@ export {
 } from "./src/engine.ts";
 export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inline.ts";
 export { createWorkerPool, defaultPoolSize, type WorkerPool, type WorkerPoolOptions } from "./workers/pool.ts";
-export { defineTasks, TASK_REF, type TaskLocation, taskLocation, type TaskRef, transfer } from "./src/tasks.ts";
+export {
+  defineTasks,
+  TASK_REF,
+  type TaskLocation,
+  taskLocation,
+  type TaskRef,
+  type TaskRefs,
+  transfer,
+} from "./src/tasks.ts";
 export type { TaskLogicMode } from "./src/run.ts";
 export { type GraphExportOptions, STATUS_COLORS, type StatusColor, toDot, toMermaid } from "./src/graph_export.ts";
 export type { ActorInspectionObserver, ActorView, RunActors, TaskActorView } from "./src/inspect.ts";
 export { instrument, type InstrumentOptions, SPAN_ATTRIBUTES, TRACER_NAME } from "./src/otel.ts";
+export {
+  type CompletedEvent,
+  type DepId,
+  type DepKey,
+  type DepsOf,
+  flow,
+  type FlowBuilder,
+  type FlowContext,
+  type FlowFamilyDef,
+  type FlowOptions,
+  type FlowTaskDef,
+  type FlowTaskFn,
+  isTaskCompleted,
+  type NewId,
+  type TaskList,
+  type TaskOptions,
+} from "./src/typed.ts";

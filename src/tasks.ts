@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { TaskContext, TaskFn } from "./types.ts";
+import type { TaskContext, TaskFn, UntypedDeps } from "./types.ts";
 
 /** The brand a task reference carries; a global symbol, so copies of this module agree. */
 export const TASK_REF: unique symbol = Symbol.for("nerv-flow.taskRef") as never;
@@ -19,8 +19,30 @@ export interface TaskLocation {
   readonly name: string;
 }
 
-/** A task body that a worker can load: callable inline, locatable by a worker. */
-export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_REF]: TaskLocation };
+/**
+ * A task body that a worker can load: callable inline, locatable by a worker.
+ *
+ * @typeParam I The run input it reads.
+ * @typeParam R What it returns.
+ * @typeParam D The dependency results it reads, by id: a typed workflow (`flow()`) accepts the reference only for a
+ *   task whose declared dependencies give them.
+ */
+export type TaskRef<I = unknown, R = unknown, D = UntypedDeps> = TaskFn<I, R, D> & {
+  readonly [TASK_REF]: TaskLocation;
+};
+
+/**
+ * The references {@linkcode defineTasks} returns for bodies `T`: each keeps the input, dependency and result types
+ * its body declares on its context parameter.
+ */
+export type TaskRefs<T> = {
+  readonly [K in keyof T]: T[K] extends (ctx: infer C) => infer R ? TaskRef<
+      C extends { readonly input: infer I } ? I : unknown,
+      Awaited<R>,
+      C extends { readonly deps: infer D } ? D : UntypedDeps
+    >
+    : never;
+};
 
 /**
  * Defines the task bodies of a module so that workers can run them.
@@ -39,12 +61,10 @@ export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_
  * // { id: "sq", run: tasks.square, profile: "cpu" }
  * ```
  */
-export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) => unknown>>(
+export function defineTasks<T extends Record<string, (ctx: TaskContext<never, never>) => unknown>>(
   moduleUrl: string,
   fns: T,
-): {
-  readonly [K in keyof T]: TaskRef<Parameters<T[K]>[0] extends TaskContext<infer I> ? I : unknown, ReturnType<T[K]>>;
-} {
+): TaskRefs<T> {
   if (typeof moduleUrl !== "string" || moduleUrl.length === 0) {
     throw new TypeError(`Cannot define tasks: expected import.meta.url, got ${String(moduleUrl)}`);
   }
@@ -53,7 +73,7 @@ export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) =
     if (typeof fn !== "function") {
       throw new TypeError(`Cannot define task "${name}" of ${moduleUrl}: expected a function`);
     }
-    const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never>)) as TaskRef;
+    const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never, never>)) as TaskRef;
     Object.defineProperty(ref, TASK_REF, { value: Object.freeze({ moduleUrl, name }) });
     Object.defineProperty(ref, "name", { value: name });
     out[name] = ref;
