@@ -92,7 +92,7 @@ export {
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
-export { subworkflow, type SubworkflowOptions } from "./src/subworkflow.ts";
+export { subworkflow, type SubworkflowOptions, type SubworkflowResult } from "./src/subworkflow.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
 export {
   createEventBus,
@@ -156,6 +156,7 @@ export {
   type DepId,
   type DepKey,
   type DepsOf,
+  type FamilyDepId,
   flow,
   type FlowBuilder,
   type FlowContext,
@@ -164,7 +165,6 @@ export {
   type FlowTaskDef,
   type FlowTaskFn,
   isTaskCompleted,
-  type NewId,
   type TaskList,
   type TaskOptions,
 } from "./src/typed.ts";

@@ -27,8 +27,11 @@ import type {
   Workflow,
 } from "./types.ts";
 
-/** The id in `deps` a dependency reference names: `"<prefix>:*"` (a family) names `` `<prefix>:${string}` ``. */
-export type DepKey<D> = D extends `${infer F}:*` ? `${F}:${string}` : D;
+/**
+ * The id in `deps` a dependency reference names: `"<prefix>:*"` (every member of a family) and `"<prefix>:{key}"`
+ * (a family's member of the same key) name `` `<prefix>:${string}` ``.
+ */
+export type DepKey<D> = D extends `${infer F}:*` | `${infer F}:{key}` ? `${F}:${string}` : D;
 
 /**
  * What a task of a typed workflow may name in `dependsOn`: the id of a task
@@ -40,12 +43,15 @@ export type DepKey<D> = D extends `${infer F}:*` ? `${F}:${string}` : D;
  */
 export type DepId<T, F extends string> = (keyof T & string) | `${F}:*`;
 
+/** What a member of a family may name in `dependsOn`: a {@linkcode DepId}, or `"<prefix>:{key}"`. */
+export type FamilyDepId<T, F extends string> = DepId<T, F> | `${F}:{key}`;
+
 /**
  * The `deps` of a task of a typed workflow: the results of the dependencies
  * it declared (`D`), by id, typed; a family (`"<prefix>:*"`) gives one entry
  * per member, keyed `` `<prefix>:${string}` ``.
  */
-export type DepsOf<T, D extends string> = { readonly [P in D as DepKey<P>]: T[DepKey<P> & keyof T] };
+export type DepsOf<T, D extends string> = { readonly [P in DepKey<D>]: T[P & keyof T] };
 
 /**
  * The context a task body of a typed workflow receives: `input` and `deps`
@@ -108,6 +114,8 @@ export interface FlowTaskDef<I, T, F extends string, D extends DepId<T, F>, R> e
 /**
  * A family of tasks of a typed workflow ({@linkcode FlowBuilder.each}): one
  * task per key, with id `` `${prefix}:${key}` ``; the bodies receive the key.
+ * In `dependsOn`, `"<prefix>:{key}"` names the member of an earlier family
+ * with the same key.
  *
  * @typeParam I The run's input.
  * @typeParam T The results of the tasks defined before it, by id.
@@ -116,14 +124,17 @@ export interface FlowTaskDef<I, T, F extends string, D extends DepId<T, F>, R> e
  * @typeParam D The dependencies its tasks name.
  * @typeParam R What its body returns.
  */
-export interface FlowFamilyDef<I, T, F extends string, K extends string, D extends DepId<T, F>, R>
+export interface FlowFamilyDef<I, T, F extends string, K extends string, D extends FamilyDepId<T, F>, R>
   extends TaskOptions<I> {
-  /** The dependencies of every member, or of the member of each key. */
+  /**
+   * The dependencies of each member: ids, `"<prefix>:*"`, and `"<prefix>:{key}"` for the member of the same key of
+   * an earlier family; or a function of the key (annotate its parameter when `run` is a `defineTasks` reference).
+   */
   dependsOn?: readonly D[] | ((key: K) => readonly D[]);
   /** The body of each member (a `defineTasks` reference, or a function that also receives its key). */
-  run: (ctx: FlowContext<I, DepsOf<T, D>>, key: K) => R | Promise<R>;
+  run: (ctx: NoInfer<FlowContext<I, DepsOf<T, D>>>, key: K) => R | Promise<R>;
   /** The fallback body of each member. */
-  fallback?: (ctx: FlowContext<I, DepsOf<T, D>>, key: K) => R | Promise<R>;
+  fallback?: (ctx: NoInfer<FlowContext<I, DepsOf<T, D>>>, key: K) => R | Promise<R>;
 }
 
 /**
@@ -139,13 +150,12 @@ export type TaskList<I, T extends TaskResults> = TaskDef<I>[] & {
   readonly "~results"?: T;
 };
 
-/** An id not taken yet: a task id already defined is a type error. */
-export type NewId<K extends string, T> = K extends keyof T ? never : K;
-
 /**
  * Defines a typed workflow task by task: see {@linkcode flow}. Each call
  * returns a new builder that knows one task (or family) more; the builder it
- * was called on is unchanged.
+ * was called on is unchanged. (Task ids are not checked for duplicates by
+ * the type checker, which keeps long chains fast: `build()` throws
+ * `DuplicateTaskError` naming the id.)
  *
  * @typeParam I The run's input.
  * @typeParam T The results of the tasks defined so far, by id.
@@ -160,7 +170,7 @@ export interface FlowBuilder<I, T extends TaskResults = Record<never, never>, F 
    * @returns A builder that knows the task and its result type.
    */
   task<K extends string, R>(
-    id: NewId<K, T>,
+    id: K,
     run: FlowTaskFn<I, Record<never, never>, R>,
   ): FlowBuilder<I, T & { readonly [P in K]: Awaited<R> }, F>;
   /**
@@ -171,7 +181,7 @@ export interface FlowBuilder<I, T extends TaskResults = Record<never, never>, F 
    * @returns A builder that knows the task and its result type.
    */
   task<K extends string, D extends DepId<T, F> = never, R = unknown>(
-    id: NewId<K, T>,
+    id: K,
     def: FlowTaskDef<I, T, F, D, R>,
   ): FlowBuilder<I, T & { readonly [P in K]: Awaited<R> }, F>;
   /**
@@ -185,11 +195,20 @@ export interface FlowBuilder<I, T extends TaskResults = Record<never, never>, F 
    * @returns A builder that knows the family and its result type.
    * @throws {TypeError} The prefix is not a non-empty string, the keys are not an array of strings, or `run` is not a function.
    */
-  each<P extends string, const K extends string, D extends DepId<T, F> = never, R = unknown>(
+  each<P extends string, const K extends string, D extends FamilyDepId<T, F> = never, R = unknown>(
     prefix: P,
     keys: readonly K[],
     def: FlowFamilyDef<I, T, F, K, D, R>,
   ): FlowBuilder<I, T & { readonly [X in `${P}:${K}`]: Awaited<R> }, F | P>;
+  /**
+   * Names tasks that are not defined by this builder but will be in the run
+   * (for a {@linkcode FlowBuilder.list} to spawn: e.g. the spawning task), so
+   * that later tasks may depend on them; their results are `unknown`. Adds no task.
+   *
+   * @param ids The tasks' ids.
+   * @returns A builder that knows them.
+   */
+  external<K extends string>(...ids: K[]): FlowBuilder<I, T & { readonly [P in K]: unknown }, F>;
   /**
    * Validates the tasks with `defineWorkflow` and returns the workflow.
    *
@@ -292,7 +311,8 @@ class Builder {
     }
     const { dependsOn, run, fallback, ...rest } = def;
     const families = this.#step.families;
-    const shared = Array.isArray(dependsOn) ? expand(families, dependsOn) : undefined;
+    const perKey = Array.isArray(dependsOn) && dependsOn.some((d) => typeof d === "string" && d.endsWith(":{key}"));
+    const shared = Array.isArray(dependsOn) && !perKey ? expand(families, dependsOn) : undefined;
     const defs: TaskDef[] = new Array(keys.length);
     const ids: string[] = new Array(keys.length);
     for (let k = 0; k < keys.length; k++) {
@@ -301,11 +321,16 @@ class Builder {
       const id = ids[k] = `${prefix}:${key}`;
       const task: TaskDef = { ...rest, id, run: withKey(run, key) };
       if (typeof dependsOn === "function") task.dependsOn = expand(families, dependsOn(key));
+      else if (perKey) task.dependsOn = expand(families, dependsOn!, key);
       else if (shared !== undefined) task.dependsOn = shared;
       if (fallback !== undefined) task.fallback = withKey(fallback, key);
       defs[k] = task;
     }
     return this.#next(defs, new Map(families).set(prefix, ids));
+  }
+
+  external(): Builder {
+    return this;
   }
 
   build(): Workflow {
@@ -338,13 +363,17 @@ interface FamilyDef extends TaskOptions<unknown> {
   fallback?: TaskBody;
 }
 
-/** `"<prefix>:*"` becomes every member of that family; other ids stay. */
-function expand(families: ReadonlyMap<string, readonly string[]>, deps: readonly string[]): string[] {
+/** `"<prefix>:*"` becomes every member of that family, `"<prefix>:{key}"` the member of `key`; other ids stay. */
+function expand(families: ReadonlyMap<string, readonly string[]>, deps: readonly string[], key?: string): string[] {
   const out: string[] = [];
   for (const dep of deps) {
-    const members = typeof dep === "string" && dep.endsWith(":*") ? families.get(dep.slice(0, -2)) : undefined;
-    if (members === undefined) out.push(dep);
-    else for (const id of members) out.push(id);
+    if (typeof dep !== "string") out.push(dep);
+    else if (key !== undefined && dep.endsWith(":{key}")) out.push(`${dep.slice(0, -"{key}".length)}${key}`);
+    else {
+      const members = dep.endsWith(":*") ? families.get(dep.slice(0, -2)) : undefined;
+      if (members === undefined) out.push(dep);
+      else for (const id of members) out.push(id);
+    }
   }
   return out;
 }

@@ -49,13 +49,13 @@ function typedPipeline() {
   return flow<{ factor: number }>("typed-pipeline", { description: "families, refs, fan-in" })
     .task("plan", ({ input }) => ({ factor: input.factor, slugs }))
     .each("fetch", slugs, { dependsOn: ["plan"], run: (_ctx, slug) => texts[slug] })
-    .each("count", slugs, { dependsOn: (slug) => [`fetch:${slug}`], profile: "cpu", run: refs.count })
+    .each("count", slugs, { dependsOn: ["fetch:{key}"], profile: "cpu", run: refs.count })
     .task("total", { dependsOn: ["count:*"], run: refs.total })
     .task("scale", { dependsOn: ["total"], run: refs.scale })
     .task("report", {
       dependsOn: ["scale", "plan"],
       priority: "high",
-      run: async ({ deps }) => `${deps.scale} words × ${deps.plan.factor}`,
+      run: ({ deps }) => Promise.resolve(`${deps.scale} words × ${deps.plan.factor}`),
     })
     .build();
 }
@@ -95,8 +95,8 @@ Deno.test("types: a wrong dependency, an undeclared read or a wrong input is a t
   base.task("x", { dependsOn: ["a"], run: ({ deps }) => deps.a.toUpperCase() });
   // @ts-expect-error the input has no "m"
   base.task("x", ({ input }) => input.m);
-  // @ts-expect-error the id "a" is taken
-  base.task("a", () => 3);
+  // @ts-expect-error "<prefix>:{key}" is for the members of a family
+  base.each("f", ["x"], { run: () => 0 }).task("x", { dependsOn: ["f:{key}"], run: () => 0 });
   // @ts-expect-error a family is named "<prefix>:*" only once defined
   base.task("x", { dependsOn: ["fetch:*"], run: () => 0 });
   // @ts-expect-error the family's keys are literal: "fetch:z" is not a member
@@ -131,7 +131,9 @@ Deno.test("types: literal family keys, spawn lists, mapTasks and subworkflow res
     .task("label", { dependsOn: ["x2"], run: ({ deps }) => `#${deps.x2}` })
     .build();
   const spawned = flow<{ n: number }>("spawned")
-    .each("sq", [1, 2, 3].map(String), { run: ({ input }, k) => Number(k) * input.n })
+    .external("spawn")
+    .each("sq", [1, 2, 3].map(String), { dependsOn: ["spawn"], run: ({ input }, k) => Number(k) * input.n })
+    .each("half", [1, 2, 3].map(String), { dependsOn: (k) => [`sq:${k}`], run: ({ deps }, k) => deps[`sq:${k}`] / 2 })
     .task("sum", { dependsOn: ["sq:*"], run: ({ deps }) => Object.values(deps).reduce((a, b) => a + b, 0) })
     .list();
   const parent = flow<{ n: number }>("parent")
@@ -171,6 +173,7 @@ Deno.test("types: literal family keys, spawn lists, mapTasks and subworkflow res
     assert.equal(result.tasks.direct.result, 8);
     const any: RunResult = result;
     assert.equal(any.tasks.sum.result, 60);
+    assert.equal(any.tasks["half:3"].result, 15);
     assert.equal(any.tasks.squares.result, "1+4+9");
     assert.deepEqual(completions.sort((a, b) => a - b), [10, 20, 30]);
     const squares = mapTasks("squares", [1, 2], (k) => k * k);
@@ -204,7 +207,7 @@ Deno.test("types: bus listeners narrow data and taskId by event type", () => {
 Deno.test("flow() builds the task definitions the object form does, bodies not wrapped", () => {
   const typed = flow<{ factor: number }>("same")
     .each("fetch", ["a", "b"], { retry: { maxAttempts: 2 }, run: ({ input }) => String(input.factor) })
-    .each("count", ["a", "b"], { dependsOn: (k) => [`fetch:${k}`], profile: "cpu", run: refs.count })
+    .each("count", ["a", "b"], { dependsOn: ["fetch:{key}"], profile: "cpu", run: refs.count })
     .task("total", { dependsOn: ["count:*"], priority: "high", run: refs.total })
     .build();
   // The object form of the same workflow, with the same bodies.
