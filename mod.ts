@@ -167,4 +167,5 @@ export {
   isTaskCompleted,
   type TaskList,
   type TaskOptions,
+  taskResult,
 } from "./src/typed.ts";

@@ -21,7 +21,7 @@
  * @module
  */
 import { createEngine, type DeliveredEvent, type EventOf, flow, isTaskCompleted, plan } from "../mod.ts";
-import { type Scored, tasks as cpu } from "./tasks/knowledge.ts";
+import { cpu, type Scored } from "./tasks/knowledge.ts";
 
 const DOCS_DIR = new URL("./docs/", import.meta.url);
 const OUT_DIR = new URL("./out/", import.meta.url);

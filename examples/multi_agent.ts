@@ -131,7 +131,9 @@ engine.bus.onAny((e) => {
 
 const result = await engine.run(workflow, { input: { topic: TOPIC } });
 console.log(`researcher:search path: ${result.tasks["researcher:search"].path}`);
-console.log(`the writer says: ${result.tasks.writer.result?.text}`);
+console.log(
+  `the writer wrote ${result.tasks.writer.result?.text.length ?? 0} characters for ${result.tasks.writer.result?.to}`,
+);
 console.log(`critic path: ${result.tasks.critic.path}`);
 console.log(`breaker "search" is ${engine.breakerState("search")}`);
 console.log(`multi-agent run ${result.status}`);

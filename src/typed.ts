@@ -441,12 +441,59 @@ export function isTaskCompleted<
   if (!list && event.workflowId !== (source as Workflow<I, T>).name) return false;
   if (id !== undefined && (id.endsWith(":*") ? !taskId.startsWith(id.slice(0, -1)) : taskId !== id)) return false;
   // Only a task the source defines has the source's result type (not one spawned during the run).
-  let ids = idSets.get(source);
-  if (ids === undefined) {
-    const tasks: readonly { readonly id: string }[] = list ? source : (source as Workflow<I, T>).tasks;
-    idSets.set(source, ids = new Set(tasks.map((t) => t.id)));
-  }
-  return ids.has(taskId);
+  return idsOf(source).has(taskId);
+}
+
+/**
+ * The result of a task of `source` (a workflow from {@linkcode flow}, or a
+ * {@linkcode TaskList}, e.g. the tasks a run spawned) in a run's result,
+ * typed by the source: `undefined` unless the source defines that task and it
+ * completed in the run. For a workflow, the run must be one of its runs.
+ *
+ * @param run A run's result.
+ * @param source The workflow or task list that defines the task.
+ * @param id The task's id.
+ * @returns Its result, or `undefined`.
+ *
+ * @example Reading a spawned task's result, typed
+ * ```ts
+ * import { createEngine, flow, taskResult } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const later = flow("later").external("plan").task("sum", { dependsOn: ["plan"], run: () => 42 }).list();
+ * const workflow = flow("spawning").task("plan", (ctx) => ctx.spawn(later).length).build();
+ * const engine = createEngine();
+ * const result = await engine.run(workflow);
+ * const sum: number | undefined = taskResult(result, later, "sum");
+ * assert.equal(sum, 42);
+ * await engine.close();
+ * ```
+ */
+export function taskResult<I, T extends TaskResults, K extends keyof T & string>(
+  run: RunResult,
+  source: Workflow<I, T> | TaskList<I, T>,
+  id: K,
+): T[K] | undefined {
+  if (!Array.isArray(source) && run.workflowId !== (source as Workflow<I, T>).name) return undefined;
+  if (!idsOf(source).has(id)) return undefined;
+  const task = run.tasks[id];
+  // The typed view of what the engine recorded: the source's definition typed this task's body.
+  return task?.status === "completed" ? task.result as T[K] : undefined;
 }
 
 const idSets = new WeakMap<object, Set<string>>();
+
+/** The ids of the tasks a workflow or task list defines (cached per source). */
+function idsOf(
+  source: { readonly tasks: readonly { readonly id: string }[] } | readonly { id: string }[],
+): Set<string> {
+  let ids = idSets.get(source);
+  if (ids === undefined) {
+    const tasks = isList(source) ? source : source.tasks;
+    idSets.set(source, ids = new Set(tasks.map((t) => t.id)));
+  }
+  return ids;
+}
+
+function isList<T>(value: T | readonly { id: string }[]): value is readonly { id: string }[] {
+  return Array.isArray(value);
+}

@@ -106,7 +106,7 @@ function score(doc: Parsed, freq: DocFreq, topK: number): Scored {
 }
 
 /** The bodies that run in the cpu pool; each context parameter says what the body reads, and a typed workflow checks it. */
-export const tasks = defineTasks(import.meta.url, {
+export const cpu = defineTasks(import.meta.url, {
   /** `parse:<slug>`: tokenizes, counts terms, hashes the content of `fetch:<slug>`. */
   parse: ({ taskId, deps }: TaskContext<unknown, { readonly [id: `fetch:${string}`]: string }>) => {
     const slug = taskId.slice("parse:".length);
