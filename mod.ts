@@ -8,7 +8,25 @@
  * event on a typed bus and in an Immutable.js snapshot log that serves
  * projections, time travel and replay.
  *
- * @example Quick start
+ * @example Quick start (typed: `deps`, `input` and results follow from the definitions)
+ * ```ts
+ * import { createEngine, flow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = flow<{ unit: string }>("ingest")
+ *   .task("fetch", () => ["a b", "b c"])
+ *   .task("count", { dependsOn: ["fetch"], run: ({ deps }) => deps.fetch.join(" ").split(" ").length })
+ *   .task("report", { dependsOn: ["count"], priority: "high", run: ({ deps, input }) => `${deps.count} ${input.unit}` })
+ *   .build();
+ * const engine = createEngine();
+ * engine.bus.on("task.completed", (e) => console.log(e.taskId, "done"));
+ * const result = await engine.run(wf, { input: { unit: "words" } });
+ * const report: string | undefined = result.tasks.report.result;
+ * assert.equal(report, "4 words");
+ * await engine.close();
+ * ```
+ *
+ * @example The object form (untyped `deps` and results), the same `Workflow`
  * ```ts
  * import { createEngine, defineWorkflow } from "@nerv/flow";
  * import assert from "node:assert/strict";
@@ -17,14 +35,12 @@
  *   name: "ingest",
  *   tasks: [
  *     { id: "fetch", run: () => ["a b", "b c"] },
- *     { id: "count", dependsOn: ["fetch"], run: ({ deps }) => (deps.fetch as string[]).join(" ").split(" ").length },
- *     { id: "report", dependsOn: ["count"], priority: "high", run: ({ deps }) => `${deps.count} words` },
+ *     { id: "count", dependsOn: ["fetch"], run: ({ deps }) => String(deps.fetch).split(/[ ,]/).length },
  *   ],
  * });
  * const engine = createEngine();
- * engine.bus.on("task.completed", (e) => console.log(e.taskId, "done"));
  * const result = await engine.run(wf);
- * assert.equal(result.tasks.report.result, "4 words");
+ * assert.equal(result.tasks.count.result, 4);
  * await engine.close();
  * ```
  *
