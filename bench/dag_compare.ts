@@ -2,11 +2,22 @@
 //   - kahn:    a hand-written Kahn scheduler calling each no-op synchronously (the floor)
 //   - p-graph: the npm promise-DAG runner, concurrency as ours
 //   - nerv-flow: defineWorkflow + engine.run with actors, events and the log on
+// and then nerv-flow's two ways of defining the same DAG: the object form (`defineWorkflow`) against the typed builder
+// (`flow().task(...)...build()`), definition to final state, taken in turns (zero runtime cost means a ratio near 1).
 // Each figure is the minimum of `--trials` runs, creation to final state; the ratios are to kahn and p-graph
 // measured in the same run.
 // Usage: deno run --allow-env --allow-read bench/dag_compare.ts [--sizes 1000,10000,100000] [--trials 3] [--shapes wide,chain,layered]
+//   [--only kahn|p-graph|nerv|typed]
 import { PGraph } from "npm:p-graph@^2.0.0";
-import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import {
+  createEngine,
+  defineWorkflow,
+  flow,
+  type FlowBuilder,
+  type TaskDef,
+  type TaskResults,
+  type Workflow,
+} from "../mod.ts";
 import { type Dag, makeDag, type Shape } from "./_dags.ts";
 
 const args = parseArgs(Deno.args);
@@ -73,6 +84,34 @@ async function nerv(dag: Dag): Promise<number> {
   return dt;
 }
 
+/** The same DAG as nerv(), in the object form or with the typed builder; definition to final state. */
+async function nervForm(dag: Dag, typed: boolean): Promise<number> {
+  const t0 = performance.now();
+  const name = `${dag.shape}-${dag.n}`;
+  let workflow: Workflow;
+  if (typed) {
+    // Ids computed at run time: the builder is typed loosely here (a static workflow gets every id's type).
+    let builder: FlowBuilder<unknown, TaskResults, string> = flow(name);
+    for (let i = 0; i < dag.n; i++) {
+      builder = builder.task(`t${i}`, { dependsOn: dag.deps[i].map((d) => `t${d}`), run: noop });
+    }
+    workflow = builder.build();
+  } else {
+    const tasks: TaskDef[] = new Array(dag.n);
+    for (let i = 0; i < dag.n; i++) tasks[i] = { id: `t${i}`, dependsOn: dag.deps[i].map((d) => `t${d}`), run: noop };
+    workflow = defineWorkflow({ name, tasks });
+  }
+  const engine = createEngine({ limits: { io: concurrency } });
+  const result = await engine.run(workflow);
+  const dt = performance.now() - t0;
+  if (result.status !== "completed") {
+    throw new Error(`nerv-flow (${typed ? "typed" : "object form"}): run ${result.status}`);
+  }
+  if (engine.log.state().size !== 3 + 4 * dag.n) throw new Error("nerv-flow: the log lacks events");
+  await engine.close();
+  return dt;
+}
+
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials} runs; ` +
     `p-graph and nerv-flow at concurrency ${concurrency}`,
@@ -103,6 +142,37 @@ for (const n of sizes) {
     s.vsPgraph.push(best.nerv / best.pgraph);
     summary.set(n, s);
   }
+}
+if (only === undefined || only === "typed") {
+  console.log("\n| shape | tasks | object form µs/task | `flow()` µs/task | `flow()` × object form |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  const ratios: number[] = [];
+  for (const n of sizes) {
+    for (const shape of shapes) {
+      const dag = makeDag(shape, n);
+      const best = { object: Infinity, typed: Infinity };
+      for (let t = 0; t < trials; t++) {
+        // In turns, the first one alternating, so that drift favours neither.
+        for (const typed of t % 2 === 0 ? [false, true] : [true, false]) {
+          const ms = await nervForm(dag, typed);
+          if (typed) best.typed = Math.min(best.typed, ms);
+          else best.object = Math.min(best.object, ms);
+        }
+      }
+      const ratio = best.typed / best.object;
+      ratios.push(ratio);
+      console.log(
+        `| ${shape} | ${n} | ${(best.object * 1000 / n).toFixed(2)} | ${(best.typed * 1000 / n).toFixed(2)} | ${
+          ratio.toFixed(3)
+        }× |`,
+      );
+    }
+  }
+  console.log(
+    `\nsummary: typed workflows (\`flow()\`) against the object form, same DAGs: ${Math.min(...ratios).toFixed(3)}–${
+      Math.max(...ratios).toFixed(3)
+    }× the time, definition to final state`,
+  );
 }
 if (only === undefined) {
   const range = (xs: number[], digits: number) =>

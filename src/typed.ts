@@ -244,7 +244,7 @@ interface Step {
  * families with `.each(prefix, keys, def)`, then `.build()`. The result is
  * the `Workflow` that `defineWorkflow` makes of the same task definitions.
  *
- * @typeParam I The run's input (what `engine.run(workflow, { input })` takes and every `ctx.input` is).
+ * @typeParam I The run's input (what `engine.run(workflow, { input })` takes and every `ctx.input` is; `unknown` by default, as for `defineWorkflow`).
  * @param name The workflow's name; also its id in events.
  * @param options Its description.
  * @returns An empty builder.
@@ -267,7 +267,7 @@ interface Step {
  * await engine.close();
  * ```
  */
-export function flow<I = undefined>(name: string, options: FlowOptions = {}): FlowBuilder<I> {
+export function flow<I = unknown>(name: string, options: FlowOptions = {}): FlowBuilder<I> {
   if (typeof name !== "string" || name.length === 0) {
     throw new TypeError(`Cannot define workflow: "name" must be a non-empty string, got ${describe(name)}`);
   }
