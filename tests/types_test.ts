@@ -16,6 +16,7 @@ import {
   subworkflow,
   type TaskDef,
   type TaskResult,
+  taskResult,
   UnknownDependencyError,
   type Workflow,
 } from "../mod.ts";
@@ -156,6 +157,9 @@ Deno.test("types: literal family keys, spawn lists, mapTasks and subworkflow res
   const completions: number[] = [];
   engine.bus.on("task.completed", (e) => {
     expectType<Equal<typeof e.taskId, string>>();
+    // @ts-expect-error the workflow has no task "nope"
+    isTaskCompleted(parent, e, "nope");
+    if (isTaskCompleted(parent, e, "child")) expectType<Equal<typeof e.data.result, string>>();
     if (isTaskCompleted(spawned, e, "sq:*")) {
       expectType<Equal<typeof e.data.result, number>>();
       completions.push(e.data.result);
@@ -172,6 +176,14 @@ Deno.test("types: literal family keys, spawn lists, mapTasks and subworkflow res
     assert.deepEqual(result.tasks.all.result, { x2: 10, label: "#10" });
     assert.equal(result.tasks.direct.result, 8);
     const any: RunResult = result;
+    const sum = taskResult(result, spawned, "sum");
+    expectType<Equal<typeof sum, number | undefined>>();
+    assert.equal(sum, 60);
+    assert.equal(taskResult(result, spawned, "sq:2"), 20);
+    // @ts-expect-error the spawned list has no task "nope"
+    taskResult(result, spawned, "nope");
+    // A task of the parent workflow is not one of the list's, whatever its id.
+    assert.equal(taskResult(result, spawned, "spawn"), undefined);
     assert.equal(any.tasks.sum.result, 60);
     assert.equal(any.tasks["half:3"].result, 15);
     assert.equal(any.tasks.squares.result, "1+4+9");
