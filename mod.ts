@@ -8,7 +8,25 @@
  * event on a typed bus and in an Immutable.js snapshot log that serves
  * projections, time travel and replay.
  *
- * @example Quick start
+ * @example Quick start (typed: `deps`, `input` and results follow from the definitions)
+ * ```ts
+ * import { createEngine, flow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ *
+ * const wf = flow<{ unit: string }>("ingest")
+ *   .task("fetch", () => ["a b", "b c"])
+ *   .task("count", { dependsOn: ["fetch"], run: ({ deps }) => deps.fetch.join(" ").split(" ").length })
+ *   .task("report", { dependsOn: ["count"], priority: "high", run: ({ deps, input }) => `${deps.count} ${input.unit}` })
+ *   .build();
+ * const engine = createEngine();
+ * engine.bus.on("task.completed", (e) => console.log(e.taskId, "done"));
+ * const result = await engine.run(wf, { input: { unit: "words" } });
+ * const report: string | undefined = result.tasks.report.result;
+ * assert.equal(report, "4 words");
+ * await engine.close();
+ * ```
+ *
+ * @example The object form (untyped `deps` and results), the same `Workflow`
  * ```ts
  * import { createEngine, defineWorkflow } from "@nerv/flow";
  * import assert from "node:assert/strict";
@@ -17,14 +35,12 @@
  *   name: "ingest",
  *   tasks: [
  *     { id: "fetch", run: () => ["a b", "b c"] },
- *     { id: "count", dependsOn: ["fetch"], run: ({ deps }) => (deps.fetch as string[]).join(" ").split(" ").length },
- *     { id: "report", dependsOn: ["count"], priority: "high", run: ({ deps }) => `${deps.count} words` },
+ *     { id: "count", dependsOn: ["fetch"], run: ({ deps }) => String(deps.fetch).split(/[ ,]/).length },
  *   ],
  * });
  * const engine = createEngine();
- * engine.bus.on("task.completed", (e) => console.log(e.taskId, "done"));
  * const result = await engine.run(wf);
- * assert.equal(result.tasks.report.result, "4 words");
+ * assert.equal(result.tasks.count.result, 4);
  * await engine.close();
  * ```
  *
@@ -37,8 +53,10 @@ export type {
   CachePolicy,
   ChildRunOptions,
   Clock,
+  DeliveredEvent,
   ErrorData,
   EventDataMap,
+  EventOf,
   Executor,
   FlowEvent,
   FlowEventType,
@@ -54,14 +72,17 @@ export type {
   TaskCache,
   TaskContext,
   TaskDef,
+  TaskEventType,
   TaskFn,
   TaskPath,
   TaskPayload,
   TaskResult,
+  TaskResults,
   TaskSpec,
   TaskStateData,
   TaskStatus,
   TerminalTaskStatus,
+  UntypedDeps,
   Workflow,
   WorkflowDef,
   WorkflowStatus,
@@ -89,7 +110,7 @@ export {
 export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
-export { subworkflow, type SubworkflowOptions } from "./src/subworkflow.ts";
+export { subworkflow, type SubworkflowOptions, type SubworkflowResult } from "./src/subworkflow.ts";
 export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
 export {
   createEventBus,
@@ -136,7 +157,15 @@ export {
 } from "./src/engine.ts";
 export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inline.ts";
 export { createWorkerPool, defaultPoolSize, type WorkerPool, type WorkerPoolOptions } from "./workers/pool.ts";
-export { defineTasks, TASK_REF, type TaskLocation, taskLocation, type TaskRef, transfer } from "./src/tasks.ts";
+export {
+  defineTasks,
+  TASK_REF,
+  type TaskLocation,
+  taskLocation,
+  type TaskRef,
+  type TaskRefs,
+  transfer,
+} from "./src/tasks.ts";
 export type { TaskLogicMode } from "./src/run.ts";
 export {
   type GraphExportOptions,
@@ -148,3 +177,21 @@ export {
 } from "./src/graph_export.ts";
 export type { ActorInspectionObserver, ActorView, RunActors, TaskActorView } from "./src/inspect.ts";
 export { instrument, type InstrumentOptions, SPAN_ATTRIBUTES, TRACER_NAME } from "./src/otel.ts";
+export {
+  type CompletedEvent,
+  type DepId,
+  type DepKey,
+  type DepsOf,
+  type FamilyDepId,
+  flow,
+  type FlowBuilder,
+  type FlowContext,
+  type FlowFamilyDef,
+  type FlowOptions,
+  type FlowTaskDef,
+  type FlowTaskFn,
+  isTaskCompleted,
+  type TaskList,
+  type TaskOptions,
+  taskResult,
+} from "./src/typed.ts";

@@ -2,11 +2,23 @@
 //   - kahn:    a hand-written Kahn scheduler calling each no-op synchronously (the floor)
 //   - p-graph: the npm promise-DAG runner, concurrency as ours
 //   - nerv-flow: defineWorkflow + engine.run with actors, events and the log on
+// and then nerv-flow's two ways of defining the same DAG: the object form (`defineWorkflow`) against the typed builder
+// (`flow().task(...)...build()`), definition to final state, taken in turns (zero runtime cost means a ratio near 1).
 // Each figure is the minimum of `--trials` runs, creation to final state; the ratios are to kahn and p-graph
 // measured in the same run.
 // Usage: deno run --allow-env --allow-read bench/dag_compare.ts [--sizes 1000,10000,100000] [--trials 3] [--shapes wide,chain,layered]
+//   [--only kahn|p-graph|nerv|typed]
+import { cpuUsage } from "node:process";
 import { PGraph } from "npm:p-graph@^2.0.0";
-import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import {
+  createEngine,
+  defineWorkflow,
+  flow,
+  type FlowBuilder,
+  type TaskDef,
+  type TaskResults,
+  type Workflow,
+} from "../mod.ts";
 import { type Dag, makeDag, type Shape } from "./_dags.ts";
 
 const args = parseArgs(Deno.args);
@@ -73,6 +85,39 @@ async function nerv(dag: Dag): Promise<number> {
   return dt;
 }
 
+/**
+ * The same DAG as nerv(), in the object form or with the typed builder; definition to final state: wall time and
+ * this process's CPU time (user + system; steadier than wall time on a machine others load), in ms.
+ */
+async function nervForm(dag: Dag, typed: boolean): Promise<{ wall: number; cpu: number }> {
+  const c0 = cpuUsage();
+  const t0 = performance.now();
+  const name = `${dag.shape}-${dag.n}`;
+  let workflow: Workflow;
+  if (typed) {
+    // Ids computed at run time: the builder is typed loosely here (a static workflow gets every id's type).
+    let builder: FlowBuilder<unknown, TaskResults, string> = flow(name);
+    for (let i = 0; i < dag.n; i++) {
+      builder = builder.task(`t${i}`, { dependsOn: dag.deps[i].map((d) => `t${d}`), run: noop });
+    }
+    workflow = builder.build();
+  } else {
+    const tasks: TaskDef[] = new Array(dag.n);
+    for (let i = 0; i < dag.n; i++) tasks[i] = { id: `t${i}`, dependsOn: dag.deps[i].map((d) => `t${d}`), run: noop };
+    workflow = defineWorkflow({ name, tasks });
+  }
+  const engine = createEngine({ limits: { io: concurrency } });
+  const result = await engine.run(workflow);
+  const wall = performance.now() - t0;
+  const c = cpuUsage(c0);
+  if (result.status !== "completed") {
+    throw new Error(`nerv-flow (${typed ? "typed" : "object form"}): run ${result.status}`);
+  }
+  if (engine.log.state().size !== 3 + 4 * dag.n) throw new Error("nerv-flow: the log lacks events");
+  await engine.close();
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} threads; min of ${trials} runs; ` +
     `p-graph and nerv-flow at concurrency ${concurrency}`,
@@ -103,6 +148,44 @@ for (const n of sizes) {
     s.vsPgraph.push(best.nerv / best.pgraph);
     summary.set(n, s);
   }
+}
+if (only === undefined || only === "typed") {
+  console.log(
+    "\n| shape | tasks | object form µs/task (CPU) | `flow()` µs/task (CPU) | `flow()` × object form (CPU) | " +
+      "object form µs/task (wall) | `flow()` µs/task (wall) | `flow()` × object form (wall) |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const ratios: number[] = [];
+  for (const n of sizes) {
+    for (const shape of shapes) {
+      const dag = makeDag(shape, n);
+      await nervForm(dag, false); // Warm-up (JIT) of both forms.
+      await nervForm(dag, true);
+      const best = { object: { wall: Infinity, cpu: Infinity }, typed: { wall: Infinity, cpu: Infinity } };
+      for (let t = 0; t < trials; t++) {
+        // In turns, the first one alternating, so that drift favours neither.
+        for (const typed of t % 2 === 0 ? [false, true] : [true, false]) {
+          const { wall, cpu } = await nervForm(dag, typed);
+          const b = typed ? best.typed : best.object;
+          b.wall = Math.min(b.wall, wall);
+          b.cpu = Math.min(b.cpu, cpu);
+        }
+      }
+      const us = (ms: number) => (ms * 1000 / n).toFixed(2);
+      const ratio = best.typed.cpu / best.object.cpu;
+      ratios.push(ratio);
+      console.log(
+        `| ${shape} | ${n} | ${us(best.object.cpu)} | ${us(best.typed.cpu)} | ${ratio.toFixed(3)}× | ${
+          us(best.object.wall)
+        } | ${us(best.typed.wall)} | ${(best.typed.wall / best.object.wall).toFixed(3)}× |`,
+      );
+    }
+  }
+  console.log(
+    `\nsummary: typed workflows (\`flow()\`) against the object form, same DAGs: ${Math.min(...ratios).toFixed(3)}–${
+      Math.max(...ratios).toFixed(3)
+    }× the CPU time, definition to final state`,
+  );
 }
 if (only === undefined) {
   const range = (xs: number[], digits: number) =>

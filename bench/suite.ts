@@ -7,7 +7,7 @@
 // temporary directory) when `node` and `npm` are on PATH.
 //
 // Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md] [--soak-runs 1000000]
-//          [--only graph,dag,dynamic,workers,node,makespan,durability,scale,size,profile,small,soak,profile-small]
+//          [--only graph,dag,typed,dynamic,workers,node,makespan,durability,scale,size,profile,small,soak,profile-small]
 // (-A because Deno reads /proc/cpuinfo only with it; each benchmark runs with its own, narrower permissions.)
 // --scale adds the 1,000,000-task runs of scale.ts (minutes, and several GB of memory);
 // `deno task bench:scale` runs scale.ts alone with them.
@@ -229,6 +229,14 @@ await script(
     "the npm promise-DAG runner p-graph, and nerv-flow (`defineWorkflow` + `engine.run`, with actors, events and " +
     "the log).",
   ["run", ...perms, "bench/dag_compare.ts", ...t],
+);
+await script(
+  "typed",
+  "Type-checking typed workflows",
+  "`deno check` of a generated 200-task workflow written with `flow()` (each task reading up to 3 earlier results " +
+    "through typed `deps`) against the same workflow in the object form and a file that only imports the package; " +
+    "CPU time of the check (it stands on a loaded machine) and wall time.",
+  ["run", ...perms, "--allow-write", "--allow-run", "--allow-sys=loadavg", "bench/typed_check.ts", ...t],
 );
 await script(
   "dynamic",

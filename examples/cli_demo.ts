@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { defineWorkflow, type TaskDef } from "../mod.ts";
+import { flow } from "../mod.ts";
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -22,48 +22,39 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }, { once: true });
   });
 
-const tasks: TaskDef<{ scale: number }>[] = [];
-for (let f = 0; f < 12; f++) {
-  tasks.push({
-    id: `fetch:${f}`,
-    run: async ({ input, signal }) => {
-      await sleep(40 * input.scale + f * 5, signal);
-      return f;
-    },
-  });
-}
+const keys = (n: number) => Array.from({ length: n }, (_, k) => String(k));
 let flaky = 0;
-for (let p = 0; p < 60; p++) {
-  tasks.push({
-    id: `parse:${p}`,
-    dependsOn: [`fetch:${p % 12}`],
-    retry: { maxAttempts: 3, initialDelayMs: 50 },
-    run: async ({ input, signal }) => {
-      await sleep(20 * input.scale + (p % 7) * 10, signal);
-      if (p === 13 && ++flaky === 1) throw new Error("parse:13 hit a flaky parser");
-      return p;
+
+/** The workflow the CLI runs (typed: each merge adds the numbers its ten parses return). */
+export const workflow = flow<{ scale: number }>("cli-demo")
+  .each("fetch", keys(12), {
+    run: async ({ input, signal }, f) => {
+      await sleep(40 * input.scale + Number(f) * 5, signal);
+      return Number(f);
     },
-  });
-}
-for (let m = 0; m < 6; m++) {
-  tasks.push({
-    id: `merge:${m}`,
-    dependsOn: Array.from({ length: 10 }, (_, k) => `parse:${m * 10 + k}`),
+  })
+  .each("parse", keys(60), {
+    dependsOn: (p): `fetch:${number}`[] => [`fetch:${Number(p) % 12}`],
+    retry: { maxAttempts: 3, initialDelayMs: 50 },
+    run: async ({ input, signal }, p) => {
+      await sleep(20 * input.scale + (Number(p) % 7) * 10, signal);
+      if (p === "13" && ++flaky === 1) throw new Error("parse:13 hit a flaky parser");
+      return Number(p);
+    },
+  })
+  .each("merge", keys(6), {
+    dependsOn: (m) => Array.from({ length: 10 }, (_, k): `parse:${number}` => `parse:${Number(m) * 10 + k}`),
     run: async ({ deps, input, signal }) => {
       await sleep(60 * input.scale, signal);
-      return Object.values(deps).reduce((a: number, b) => a + Number(b), 0);
+      return Object.values(deps).reduce((a, b) => a + b, 0);
     },
-  });
-}
-tasks.push({
-  id: "report",
-  dependsOn: Array.from({ length: 6 }, (_, m) => `merge:${m}`),
-  priority: "high",
-  run: ({ deps }) => `sum ${Object.values(deps).reduce((a: number, b) => a + Number(b), 0)}`,
-});
-
-/** The workflow the CLI runs. */
-export const workflow = defineWorkflow({ name: "cli-demo", tasks });
+  })
+  .task("report", {
+    dependsOn: ["merge:*"],
+    priority: "high",
+    run: ({ deps }) => `sum ${Object.values(deps).reduce((a, b) => a + b, 0)}`,
+  })
+  .build();
 
 /** The run's input: a time scale for the sleeps. */
 export const input: { scale: number } = { scale: 1 };

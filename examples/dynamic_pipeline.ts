@@ -18,62 +18,59 @@
  *
  * @module
  */
-import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
-import { type Parsed, type Scored, tasks as cpu } from "./tasks/knowledge.ts";
+import { createEngine, flow, isTaskCompleted, taskResult } from "../mod.ts";
+import { cpu } from "./tasks/knowledge.ts";
 
 const DOCS_DIR = new URL("./docs/", import.meta.url);
 
-/** What `discover` adds for the documents it found. */
-function tasksFor(slugs: readonly string[]): TaskDef<{ topK: number }>[] {
-  const tasks: TaskDef<{ topK: number }>[] = [];
-  for (const slug of slugs) {
-    tasks.push(
-      {
-        id: `fetch:${slug}`,
-        dependsOn: ["discover"],
-        profile: "io",
-        run: ({ signal }) => Deno.readTextFile(new URL(`${slug}.md`, DOCS_DIR), { signal }),
+/**
+ * What `discover` adds for the documents it found: a typed task list (the spawned tasks' deps are checked and typed
+ * like a workflow's; they may depend on `discover`, a task of the run).
+ */
+function tasksFor(slugs: readonly string[]) {
+  return flow<{ topK: number }>("dynamic-pipeline")
+    .external("discover")
+    .each("fetch", slugs, {
+      dependsOn: ["discover"],
+      profile: "io",
+      run: ({ signal }, slug) => Deno.readTextFile(new URL(`${slug}.md`, DOCS_DIR), { signal }),
+    })
+    .each("parse", slugs, { dependsOn: ["fetch:{key}"], profile: "cpu", run: cpu.parse })
+    .task("df", { dependsOn: ["parse:*"], profile: "cpu", run: cpu.df })
+    .each("score", slugs, { dependsOn: ["parse:{key}", "df"], profile: "cpu", run: cpu.score })
+    .task("terms", {
+      description: "Fan-in: the corpus' top terms over every score",
+      dependsOn: ["score:*"],
+      run: ({ deps }) => {
+        const totals = new Map<string, number>();
+        for (const doc of Object.values(deps)) {
+          for (const [term, w] of Object.entries(doc.weights)) totals.set(term, (totals.get(term) ?? 0) + w);
+        }
+        return { docs: slugs.length, top: [...totals].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([t]) => t) };
       },
-      { id: `parse:${slug}`, dependsOn: [`fetch:${slug}`], profile: "cpu", run: cpu.parse },
-    );
-  }
-  tasks.push({ id: "df", dependsOn: slugs.map((s) => `parse:${s}`), profile: "cpu", run: cpu.df });
-  for (const slug of slugs) {
-    tasks.push({ id: `score:${slug}`, dependsOn: [`parse:${slug}`, "df"], profile: "cpu", run: cpu.score });
-  }
-  tasks.push({
-    id: "terms",
-    description: "Fan-in: the corpus' top terms over every score",
-    dependsOn: slugs.map((s) => `score:${s}`),
-    run: ({ deps }) => {
-      const totals = new Map<string, number>();
-      for (const doc of Object.values(deps) as Scored[]) {
-        for (const [term, w] of Object.entries(doc.weights)) totals.set(term, (totals.get(term) ?? 0) + w);
-      }
-      return { docs: slugs.length, top: [...totals].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([t]) => t) };
-    },
-  });
-  return tasks;
+    })
+    .list();
 }
 
-const workflow = defineWorkflow<{ topK: number }>({
-  name: "dynamic-pipeline",
+/** The tasks `discover` spawned (typed: their events and results are read through it below). */
+let spawnedTasks: ReturnType<typeof tasksFor> = [];
+
+const workflow = flow<{ topK: number }>("dynamic-pipeline", {
   description: "A knowledge pipeline whose fan-out is decided by the documents found",
-  tasks: [
-    {
-      id: "discover",
-      profile: "io",
-      run: async (ctx) => {
-        const slugs = (await Array.fromAsync(Deno.readDir(DOCS_DIR)))
-          .filter((e) => e.isFile && e.name.endsWith(".md"))
-          .map((e) => e.name.slice(0, -3))
-          .sort();
-        ctx.spawn(tasksFor(slugs) as unknown as TaskDef[]); // spawn takes tasks of any input
-        return slugs;
-      },
+})
+  .task("discover", {
+    profile: "io",
+    run: async (ctx) => {
+      const slugs = (await Array.fromAsync(Deno.readDir(DOCS_DIR)))
+        .filter((e) => e.isFile && e.name.endsWith(".md"))
+        .map((e) => e.name.slice(0, -3))
+        .sort();
+      spawnedTasks = tasksFor(slugs);
+      ctx.spawn(spawnedTasks);
+      return slugs;
     },
-  ],
-});
+  })
+  .build();
 
 const engine = createEngine();
 let spawned = 0;
@@ -84,9 +81,8 @@ engine.bus.onAny((e) => {
       console.log(`+ ${e.taskId} spawned ${e.data.taskIds.length} tasks (graph now ${1 + spawned})`);
       return;
     case "task.completed":
-      if (e.taskId?.startsWith("parse:")) {
-        const p = e.data.result as Parsed;
-        console.log(`✓ ${e.taskId!.padEnd(24)} ${p.tokens} tokens`);
+      if (isTaskCompleted(spawnedTasks, e, "parse:*")) {
+        console.log(`✓ ${e.taskId.padEnd(24)} ${e.data.result.tokens} tokens`);
       }
       return;
     case "task.failed":
@@ -96,8 +92,9 @@ engine.bus.onAny((e) => {
 });
 
 const result = await engine.run(workflow, { input: { topK: 5 } });
-const found = result.tasks.discover.result as string[];
-const summary = result.tasks.terms?.result as { docs: number; top: string[] } | undefined;
+const found = result.tasks.discover.result ?? [];
+// The spawned tasks are not the workflow's: their results are typed by the list that was spawned.
+const summary = taskResult(result, spawnedTasks, "terms");
 console.log(`discovered ${found.length} documents; the run had ${Object.keys(result.tasks).length} tasks`);
 console.log(`top terms over ${summary?.docs ?? 0} documents: ${summary?.top.join(", ") ?? "-"}`);
 console.log(`dynamic pipeline ${result.status}`);

@@ -20,8 +20,8 @@
  *
  * @module
  */
-import { type AnyFlowEvent, createEngine, defineWorkflow, plan, type TaskDef } from "../mod.ts";
-import { type DocFreq, type Parsed, type Scored, tasks as cpu } from "./tasks/knowledge.ts";
+import { createEngine, type DeliveredEvent, type EventOf, flow, isTaskCompleted, plan } from "../mod.ts";
+import { cpu, type Scored } from "./tasks/knowledge.ts";
 
 const DOCS_DIR = new URL("./docs/", import.meta.url);
 const OUT_DIR = new URL("./out/", import.meta.url);
@@ -133,99 +133,78 @@ const slugs = (await Array.fromAsync(Deno.readDir(DOCS_DIR)))
   .map((e) => e.name.slice(0, -3))
   .sort();
 
-const tasks: TaskDef<PipelineInput>[] = [];
-for (const slug of slugs) {
-  tasks.push(
-    {
-      id: `fetch:${slug}`,
-      description: `Reads ${slug}.md; the flaky one fails on its first attempt`,
-      profile: "io",
-      timeoutMs: 5_000,
-      retry: { maxAttempts: 3, initialDelayMs: 25 },
-      run: ({ attempt, signal }) => {
-        if (slug === FLAKY && attempt === 1) throw new Error("connection reset by peer (simulated)");
-        return Deno.readTextFile(new URL(`${slug}.md`, DOCS_DIR), { signal });
-      },
+// Typed: each task's deps hold the results of the tasks it names, with their types (a typo is a type error), and
+// the cpu task references are checked against what they read.
+const workflow = flow<PipelineInput>("knowledge-pipeline", {
+  description: "Fetch, parse, score and index a small corpus",
+})
+  .each("fetch", slugs, {
+    description: "Reads <slug>.md; the flaky one fails on its first attempt",
+    profile: "io",
+    timeoutMs: 5_000,
+    retry: { maxAttempts: 3, initialDelayMs: 25 },
+    run: ({ attempt, signal }, slug) => {
+      if (slug === FLAKY && attempt === 1) throw new Error("connection reset by peer (simulated)");
+      return Deno.readTextFile(new URL(`${slug}.md`, DOCS_DIR), { signal });
     },
-    {
-      id: `parse:${slug}`,
-      description: "Tokenizes, counts terms, hashes the content",
-      dependsOn: [`fetch:${slug}`],
-      profile: "cpu",
-      run: cpu.parse,
-    },
-    {
-      id: `score:${slug}`,
-      description: "TF-IDF weights and top terms",
-      dependsOn: [`parse:${slug}`, "df"],
-      profile: "cpu",
-      run: cpu.score,
-    },
-  );
-}
-tasks.push(
-  {
-    id: "df",
+  })
+  .each("parse", slugs, {
+    description: "Tokenizes, counts terms, hashes the content",
+    dependsOn: ["fetch:{key}"],
+    profile: "cpu",
+    run: cpu.parse,
+  })
+  .task("df", {
     description: "Document frequency of every term (fan-in)",
-    dependsOn: slugs.map((s) => `parse:${s}`),
+    dependsOn: ["parse:*"],
     profile: "cpu",
     run: cpu.df,
-  },
-  {
-    id: "index",
+  })
+  .each("score", slugs, {
+    description: "TF-IDF weights and top terms",
+    dependsOn: ["parse:{key}", "df"],
+    profile: "cpu",
+    run: cpu.score,
+  })
+  .task("index", {
     description: "Inverted index, corpus top terms, related documents",
-    dependsOn: slugs.map((s) => `score:${s}`),
+    dependsOn: ["score:*"],
     profile: "memory",
-    run: ({ deps }) => buildIndex(slugs.map((s) => deps[`score:${s}`] as Scored)),
-  },
-  {
-    id: "report",
+    run: ({ deps }) => buildIndex(slugs.map((s) => deps[`score:${s}`])),
+  })
+  .task("report", {
     description: "Writes examples/out/report.md",
     dependsOn: ["index"],
     priority: "high",
-    run: ({ deps }) => writeReport(deps.index as Index),
-  },
-);
-
-const workflow = defineWorkflow<PipelineInput>({
-  name: "knowledge-pipeline",
-  description: "Fetch, parse, score and index a small corpus",
-  tasks,
-});
+    run: ({ deps }) => writeReport(deps.index),
+  })
+  .build();
 
 // ---- progress from the bus ----------------------------------------------
 
-/** One short line describing a task's result. */
-function summary(taskId: string, result: unknown): string {
-  const kind = taskId.slice(0, taskId.indexOf(":") >>> 0);
-  switch (kind) {
-    case "fetch":
-      return `${(result as string).length} chars`;
-    case "parse": {
-      const p = result as Parsed;
-      return `${p.tokens} tokens, ${Object.keys(p.tf).length} terms, sha256 ${p.hash.slice(0, 8)}`;
-    }
-    case "score":
-      return `top: ${(result as Scored).top.slice(0, 3).map(([t]) => t).join(", ")}`;
-    case "df": {
-      const d = result as DocFreq;
-      return `${Object.keys(d.df).length} terms over ${d.docs} documents`;
-    }
-    case "index": {
-      const x = result as Index;
-      return `${Object.keys(x.postings).length} terms, ${x.duplicates.length} duplicate groups`;
-    }
-    case "report": {
-      const r = result as Report;
-      return `wrote ${r.path} (${r.bytes} bytes)`;
-    }
-    default:
-      return "";
+/** One short line describing a task's result (typed by the task that produced it). */
+function summary(e: EventOf<"task.completed">): string {
+  if (isTaskCompleted(workflow, e, "fetch:*")) return `${e.data.result.length} chars`;
+  if (isTaskCompleted(workflow, e, "parse:*")) {
+    const p = e.data.result;
+    return `${p.tokens} tokens, ${Object.keys(p.tf).length} terms, sha256 ${p.hash.slice(0, 8)}`;
   }
+  if (isTaskCompleted(workflow, e, "score:*")) {
+    return `top: ${e.data.result.top.slice(0, 3).map(([t]) => t).join(", ")}`;
+  }
+  if (isTaskCompleted(workflow, e, "df")) {
+    return `${Object.keys(e.data.result.df).length} terms over ${e.data.result.docs} documents`;
+  }
+  if (isTaskCompleted(workflow, e, "index")) {
+    const x = e.data.result;
+    return `${Object.keys(x.postings).length} terms, ${x.duplicates.length} duplicate groups`;
+  }
+  if (isTaskCompleted(workflow, e, "report")) return `wrote ${e.data.result.path} (${e.data.result.bytes} bytes)`;
+  return "";
 }
 
 let t0 = 0;
-function line(e: AnyFlowEvent, mark: string, text: string): void {
+function line(e: DeliveredEvent, mark: string, text: string): void {
   console.log(`${String(e.timestamp - t0).padStart(5)} ms  ${mark} ${text}`);
 }
 
@@ -235,7 +214,7 @@ engine.bus.onAny((e) => {
   switch (e.type) {
     case "workflow.started":
       t0 = e.timestamp;
-      return line(e, "▶", `run ${e.workflowId}: ${tasks.length} tasks, ${slugs.length} documents`);
+      return line(e, "▶", `run ${e.workflowId}: ${workflow.tasks.length} tasks, ${slugs.length} documents`);
     case "task.started":
       // First attempts are implied by the completion line; retries are worth a line.
       if ((e.attempt ?? 1) > 1) line(e, "↻", `${id} attempt ${e.attempt} started`);
@@ -247,7 +226,7 @@ engine.bus.onAny((e) => {
         `${id} attempt ${e.attempt} failed: ${e.data.error.message}; retry in ${Math.round(e.data.delayMs)} ms`,
       );
     case "task.completed":
-      return line(e, "✓", `${id} ${summary(e.taskId!, e.data.result)}`);
+      return line(e, "✓", `${id} ${summary(e)}`);
     case "task.failed":
       return line(e, "✗", `${id} failed: ${e.data.error.message}`);
     case "task.skipped":
@@ -301,7 +280,7 @@ console.log(
   }`,
 );
 
-const index = result.tasks.index.result as Index | undefined;
+const index = result.tasks.index.result;
 if (index !== undefined) {
   console.log("\ntop terms");
   for (const [term, w] of index.topTerms.slice(0, 6)) {

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { type AnyFlowEvent, createEngine, defineWorkflow } from "../mod.ts";
+import { createEngine, type DeliveredEvent, flow, isTaskCompleted } from "../mod.ts";
 
 interface Message {
   /** Who speaks. */
@@ -48,82 +48,73 @@ const OFFLINE_CACHE: Record<string, string> = {
   "fact-check": "cached: no contradictions found in yesterday's snapshot",
 };
 
-const workflow = defineWorkflow<{ topic: string }>({
-  name: "multi-agent",
+const workflow = flow<{ topic: string }>("multi-agent", {
   description: "A planner, two researchers, a critic and a writer",
-  tasks: [
-    {
-      id: "planner",
-      run: ({ input }): Plan => ({
-        from: "planner",
-        to: "researchers",
-        text: `split "${input.topic}" into two questions`,
-        questions: ["how do actors schedule tasks?", "who uses actors for workflows?"],
-      }),
+})
+  .task("planner", ({ input }): Plan => ({
+    from: "planner",
+    to: "researchers",
+    text: `split "${input.topic}" into two questions`,
+    questions: ["how do actors schedule tasks?", "who uses actors for workflows?"],
+  }))
+  .task("researcher:docs", {
+    dependsOn: ["planner"],
+    run: ({ deps }): Message => {
+      const q = deps.planner.questions[0];
+      return { from: "researcher:docs", to: "critic", text: `${q} → each task starts when its dependencies end` };
     },
-    {
-      id: "researcher:docs",
-      dependsOn: ["planner"],
-      run: ({ deps }): Message => {
-        const q = (deps.planner as Plan).questions[0];
-        return { from: "researcher:docs", to: "critic", text: `${q} → each task starts when its dependencies end` };
-      },
+  })
+  .task("researcher:search", {
+    dependsOn: ["planner"],
+    breaker: { key: "search", threshold: 2, cooldownMs: 60_000 },
+    retry: { maxAttempts: 3, initialDelayMs: 5 },
+    run: async ({ deps }): Promise<Message> => {
+      const q = deps.planner.questions[1];
+      return { from: "researcher:search", to: "critic", text: await searchService(q) };
     },
-    {
-      id: "researcher:search",
-      dependsOn: ["planner"],
-      breaker: { key: "search", threshold: 2, cooldownMs: 60_000 },
-      retry: { maxAttempts: 3, initialDelayMs: 5 },
-      run: async ({ deps }): Promise<Message> => {
-        const q = (deps.planner as Plan).questions[1];
-        return { from: "researcher:search", to: "critic", text: await searchService(q) };
-      },
-      fallback: ({ deps }): Message => {
-        const q = (deps.planner as Plan).questions[1];
-        return { from: "researcher:search", to: "critic", text: OFFLINE_CACHE[q] };
-      },
+    fallback: ({ deps }): Message => {
+      const q = deps.planner.questions[1];
+      return { from: "researcher:search", to: "critic", text: OFFLINE_CACHE[q] };
     },
-    {
-      id: "critic",
-      dependsOn: ["researcher:docs", "researcher:search"],
-      breaker: "search",
-      run: async ({ deps }): Promise<Message> => {
-        const claims = [deps["researcher:docs"], deps["researcher:search"]] as Message[];
-        const check = await searchService(claims.map((c) => c.text).join("; "));
-        return { from: "critic", to: "writer", text: check };
-      },
-      fallback: ({ deps }): Message => {
-        const n = [deps["researcher:docs"], deps["researcher:search"]].length;
-        return { from: "critic", to: "writer", text: `${n} findings accepted (${OFFLINE_CACHE["fact-check"]})` };
-      },
+  })
+  .task("critic", {
+    dependsOn: ["researcher:docs", "researcher:search"],
+    breaker: "search",
+    run: async ({ deps }): Promise<Message> => {
+      const claims = [deps["researcher:docs"], deps["researcher:search"]];
+      const check = await searchService(claims.map((c) => c.text).join("; "));
+      return { from: "critic", to: "writer", text: check };
     },
-    {
-      id: "writer",
-      dependsOn: ["critic", "researcher:docs", "researcher:search"],
-      run: ({ deps, input }): Message => {
-        const findings = [deps["researcher:docs"], deps["researcher:search"]] as Message[];
-        const review = deps.critic as Message;
-        return {
-          from: "writer",
-          to: "user",
-          text: `${input.topic}: ${findings.map((f) => f.text).join("; ")} [review: ${review.text}]`,
-        };
-      },
+    fallback: ({ deps }): Message => {
+      const n = [deps["researcher:docs"], deps["researcher:search"]].length;
+      return { from: "critic", to: "writer", text: `${n} findings accepted (${OFFLINE_CACHE["fact-check"]})` };
     },
-  ],
-});
+  })
+  .task("writer", {
+    dependsOn: ["critic", "researcher:docs", "researcher:search"],
+    run: ({ deps, input }): Message => {
+      const findings = [deps["researcher:docs"], deps["researcher:search"]];
+      return {
+        from: "writer",
+        to: "user",
+        text: `${input.topic}: ${findings.map((f) => f.text).join("; ")} [review: ${deps.critic.text}]`,
+      };
+    },
+  })
+  .build();
 
 // The search breaker lives in the engine: it would stay open for the next run too.
 const engine = createEngine();
 
-function say(e: AnyFlowEvent, text: string): void {
+function say(e: DeliveredEvent, text: string): void {
   console.log(`${String(e.seq).padStart(3)}  ${text}`);
 }
 
 engine.bus.onAny((e) => {
   switch (e.type) {
     case "task.completed": {
-      const m = e.data.result as Message;
+      if (!isTaskCompleted(workflow, e)) return; // Every task of this workflow says a Message.
+      const m = e.data.result;
       const via = e.data.path === "fallback" ? " (fallback)" : "";
       return say(e, `${m.from} → ${m.to}${via}: ${m.text}`);
     }
@@ -140,6 +131,9 @@ engine.bus.onAny((e) => {
 
 const result = await engine.run(workflow, { input: { topic: TOPIC } });
 console.log(`researcher:search path: ${result.tasks["researcher:search"].path}`);
+console.log(
+  `the writer wrote ${result.tasks.writer.result?.text.length ?? 0} characters for ${result.tasks.writer.result?.to}`,
+);
 console.log(`critic path: ${result.tasks.critic.path}`);
 console.log(`breaker "search" is ${engine.breakerState("search")}`);
 console.log(`multi-agent run ${result.status}`);

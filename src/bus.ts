@@ -6,13 +6,13 @@
  * @module
  */
 import { createNanoEvents, type Emitter } from "./deps.ts";
-import type { AnyFlowEvent, FlowEvent, FlowEventType } from "./types.ts";
+import type { AnyFlowEvent, DeliveredEvent, EventOf, FlowEventType } from "./types.ts";
 
 /** Stops a subscription. */
 export type Unsubscribe = () => void;
 
-/** A listener of one event type. */
-export type Listener<T extends FlowEventType> = (event: FlowEvent<T>) => void;
+/** A listener of one event type: its `data` is that type's, and a task event's `taskId` is set. */
+export type Listener<T extends FlowEventType> = (event: EventOf<T>) => void;
 
 /**
  * Sees every event before listeners do and returns it, a replacement, or
@@ -47,10 +47,10 @@ export interface EventBus {
   /**
    * Listens to every event.
    *
-   * @param listener Called with each event.
+   * @param listener Called with each event (narrowed by `switch (event.type)`; a task event's `taskId` is set).
    * @returns A function that stops listening.
    */
-  onAny(listener: (event: AnyFlowEvent) => void): Unsubscribe;
+  onAny(listener: (event: DeliveredEvent) => void): Unsubscribe;
   /**
    * Adds a middleware; middlewares run in the order added.
    *
@@ -90,7 +90,7 @@ interface Events {
  * import assert from "node:assert/strict";
  * const bus = createEventBus({ historySize: 2 });
  * const seen: string[] = [];
- * bus.on("task.completed", (e) => seen.push(e.taskId!));
+ * bus.on("task.completed", (e) => seen.push(e.taskId));
  * bus.use((e) => (e.taskId === "secret" ? null : e));
  * const base = { seq: 1, runId: "r", workflowId: "w", timestamp: 0 };
  * bus.emit({ ...base, type: "task.completed", taskId: "a", data: { result: 1, durationMs: 0 } });
@@ -140,7 +140,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       return subscribe(type, listener as (event: AnyFlowEvent) => void);
     },
     onAny(listener) {
-      return subscribe("*", listener);
+      return subscribe("*", listener as (event: AnyFlowEvent) => void);
     },
     use(middleware) {
       if (typeof middleware !== "function") throw new TypeError("Cannot use middleware: expected a function");

@@ -5,13 +5,20 @@
  * @module
  */
 import type { TaskContext, TaskDef } from "./types.ts";
+import type { TaskList } from "./typed.ts";
 
-/** Options of {@linkcode mapTasks}. */
-export interface MapTasksOptions<T> {
+/**
+ * Options of {@linkcode mapTasks}.
+ *
+ * @typeParam T The items.
+ * @typeParam R What an item's body returns.
+ * @typeParam J What the fan-in returns.
+ */
+export interface MapTasksOptions<T, R = unknown, J = unknown> {
   /**
    * The fan-in's body: receives the items' results, in item order. Default: returns them as an array.
    */
-  join?: (results: unknown[], ctx: TaskContext) => unknown;
+  join?: (results: Awaited<R>[], ctx: TaskContext) => J;
   /** Fields every item task gets (priority, profile, retry, breaker, fallback, concurrencyKey, …). */
   each?: Omit<TaskDef, "id" | "run">;
   /** The item tasks' dependencies besides none (e.g. the spawning task). Default: none. */
@@ -32,7 +39,7 @@ export interface MapTasksOptions<T> {
  * @param items The data.
  * @param body What each item task does.
  * @param options The fan-in's body, shared task fields, item ids.
- * @returns The tasks: the items, then the fan-in.
+ * @returns The tasks: the items, then the fan-in (typed: the fan-in's result is `join`'s, or the items' results).
  *
  * @example A fan-out decided at run time
  * ```ts
@@ -43,7 +50,7 @@ export interface MapTasksOptions<T> {
  *   run: (ctx) => {
  *     const n = 3; // known only now
  *     ctx.spawn(mapTasks("sum", Array.from({ length: n }, (_, k) => k + 1), (x) => x * x, {
- *       join: (results) => (results as number[]).reduce((a, b) => a + b, 0),
+ *       join: (results) => results.reduce((a, b) => a + b, 0),
  *     }));
  *   },
  * }] });
@@ -53,12 +60,12 @@ export interface MapTasksOptions<T> {
  * await engine.close();
  * ```
  */
-export function mapTasks<T>(
-  id: string,
+export function mapTasks<Id extends string, T, R, J = Awaited<R>[]>(
+  id: Id,
   items: readonly T[],
-  body: (item: T, ctx: TaskContext) => unknown,
-  options: MapTasksOptions<T> = {},
-): TaskDef[] {
+  body: (item: T, ctx: TaskContext) => R,
+  options: MapTasksOptions<T, R, J> = {},
+): TaskList<unknown, { readonly [P in Id]: Awaited<J> }> {
   if (typeof id !== "string" || id.length === 0) throw new TypeError("Cannot map: the id must be a non-empty string");
   if (!Array.isArray(items)) throw new TypeError(`Cannot map "${id}": items must be an array`);
   if (typeof body !== "function") throw new TypeError(`Cannot map "${id}": body must be a function`);
@@ -79,7 +86,7 @@ export function mapTasks<T>(
       const deps = ctx.deps;
       const results = new Array(ids.length);
       for (let k = 0; k < ids.length; k++) results[k] = deps[ids[k]];
-      return join === undefined ? results : join(results, ctx);
+      return join === undefined ? results : join(results as Awaited<R>[], ctx);
     },
   };
   return tasks;

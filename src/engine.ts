@@ -40,6 +40,7 @@ import type {
   RunResult,
   TaskCache,
   TaskDef,
+  TaskResults,
   Workflow,
   WorkflowStatus,
 } from "./types.ts";
@@ -180,12 +181,16 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
-/** A started run. */
-export interface RunHandle {
+/**
+ * A started run.
+ *
+ * @typeParam T Each task's result by task id (typed for a workflow from `flow()`).
+ */
+export interface RunHandle<T extends TaskResults = TaskResults> {
   /** The run id. */
   readonly id: string;
   /** Resolves when every task ended; never rejects for a task's failure. */
-  readonly result: Promise<RunResult>;
+  readonly result: Promise<RunResult<T>>;
   /**
    * Cancels the run: running tasks are aborted, pending ones cancelled.
    *
@@ -272,7 +277,7 @@ export interface Engine {
    * @returns The result; a failed task makes it `failed`, it does not reject.
    * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
    */
-  run<I>(workflow: Workflow<I>, options?: RunOptions<I>): Promise<RunResult>;
+  run<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): Promise<RunResult<T>>;
   /**
    * Starts a workflow and returns at once.
    *
@@ -281,7 +286,7 @@ export interface Engine {
    * @returns The run's handle.
    * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
    */
-  start<I>(workflow: Workflow<I>, options?: RunOptions<I>): RunHandle;
+  start<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): RunHandle<T>;
   /**
    * Resumes a run from the engine's log store (after a crash, in a new
    * process): the tasks that completed keep their stored results and never
@@ -623,10 +628,11 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     store,
     container,
     run(workflow, runOptions) {
-      return start(workflow, runOptions).result;
+      // The typed view (RunResult<T>) of the engine's untyped result: flow() typed the tasks that produce it.
+      return start(workflow, runOptions).result as Promise<never>;
     },
     start(workflow, runOptions) {
-      return handleOf(start(workflow, runOptions));
+      return handleOf(start(workflow, runOptions)) as RunHandle<never>;
     },
     async resume(workflow, runId, resumeOptions = {}) {
       if (closed) throw new TypeError("Cannot resume a run: the engine is closed");

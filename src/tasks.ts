@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { TaskContext, TaskFn } from "./types.ts";
+import type { TaskContext, TaskFn, UntypedDeps } from "./types.ts";
 
 /** The brand a task reference carries; a global symbol, so copies of this module agree. */
 export const TASK_REF: unique symbol = Symbol.for("nerv-flow.taskRef") as never;
@@ -24,8 +24,30 @@ export interface TaskLocation {
   readonly name: string;
 }
 
-/** A task body that a worker can load: callable inline, locatable by a worker. */
-export type TaskRef<I = unknown, R = unknown> = TaskFn<I, R> & { readonly [TASK_REF]: TaskLocation };
+/**
+ * A task body that a worker can load: callable inline, locatable by a worker.
+ *
+ * @typeParam I The run input it reads.
+ * @typeParam R What it returns.
+ * @typeParam D The dependency results it reads, by id: a typed workflow (`flow()`) accepts the reference only for a
+ *   task whose declared dependencies give them.
+ */
+export type TaskRef<I = unknown, R = unknown, D = UntypedDeps> = TaskFn<I, R, D> & {
+  readonly [TASK_REF]: TaskLocation;
+};
+
+/**
+ * The references {@linkcode defineTasks} returns for bodies `T`: each keeps the input, dependency and result types
+ * its body declares on its context parameter.
+ */
+export type TaskRefs<T> = {
+  readonly [K in keyof T]: T[K] extends (ctx: infer C) => infer R ? TaskRef<
+      C extends { readonly input: infer I } ? I : unknown,
+      Awaited<R>,
+      C extends { readonly deps: infer D } ? D : UntypedDeps
+    >
+    : never;
+};
 
 // Task references by module and name, in this realm: a worker whose entry imported a task
 // module (a bundled worker) finds the bodies here without importing anything by URL.
@@ -72,12 +94,10 @@ function registry(): Map<string, Map<string, TaskRef>> {
  * console.log(taskLocation(tasks.square)); // { moduleUrl: "math-tasks", name: "square" }
  * ```
  */
-export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) => unknown>>(
+export function defineTasks<T extends Record<string, (ctx: TaskContext<never, never>) => unknown>>(
   module: string | undefined,
   fns: T,
-): {
-  readonly [K in keyof T]: TaskRef<Parameters<T[K]>[0] extends TaskContext<infer I> ? I : unknown, ReturnType<T[K]>>;
-} {
+): TaskRefs<T> {
   if (module !== undefined && (typeof module !== "string" || module.length === 0 || module.includes("\n"))) {
     throw new TypeError(
       `Cannot define tasks: expected import.meta.url, a module name or undefined, got ${
@@ -94,7 +114,7 @@ export function defineTasks<T extends Record<string, (ctx: TaskContext<never>) =
     if (typeof fn !== "function") {
       throw new TypeError(`Cannot define task "${name}" of ${moduleUrl || "a module"}: expected a function`);
     }
-    const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never>)) as TaskRef;
+    const ref = ((ctx: TaskContext) => fn(ctx as TaskContext<never, never>)) as TaskRef;
     Object.defineProperty(ref, TASK_REF, { value: Object.freeze({ moduleUrl, name }) });
     Object.defineProperty(ref, "name", { value: name });
     out[name] = ref;

@@ -59,12 +59,20 @@ export interface RetryPolicy {
   jitter?: number;
 }
 
-/** What a task body receives. */
-export interface TaskContext<I = unknown> {
+/** The dependency results of a task that was not typed by the typed builder (`flow()`): any id, unknown results. */
+export type UntypedDeps = Readonly<Record<string, unknown>>;
+
+/**
+ * What a task body receives.
+ *
+ * @typeParam I The run's input.
+ * @typeParam D The dependency results by id (typed by `flow()`; untyped by default).
+ */
+export interface TaskContext<I = unknown, D = UntypedDeps> {
   /** The run's input, as given to `run()` / `start()`. */
   readonly input: I;
   /** The results of the task's dependencies, by task id. */
-  readonly deps: Readonly<Record<string, unknown>>;
+  readonly deps: D;
   /** Aborted when the attempt times out or the run is cancelled. */
   readonly signal: AbortSignal;
   /** The attempt number, from 1. */
@@ -107,8 +115,14 @@ export interface ChildRunOptions<J = unknown> {
   runId?: string;
 }
 
-/** A task body: a plain (sync or async) function of the task context. */
-export type TaskFn<I = unknown, R = unknown> = (ctx: TaskContext<I>) => R | Promise<R>;
+/**
+ * A task body: a plain (sync or async) function of the task context.
+ *
+ * @typeParam I The run's input.
+ * @typeParam R What it returns (its promise's value for an async body).
+ * @typeParam D Its dependency results by id.
+ */
+export type TaskFn<I = unknown, R = unknown, D = UntypedDeps> = (ctx: TaskContext<I, D>) => R | Promise<R>;
 
 /**
  * Result caching of one task (opt-in): a completed result is kept under a key
@@ -261,22 +275,37 @@ export interface TaskSpec<I = unknown> {
   readonly concurrencyKey: string | undefined;
 }
 
-/** A validated workflow, ready to run any number of times. */
-export interface Workflow<I = unknown> {
+/** Task results by task id: what a typed workflow (`flow()`) knows of its tasks. */
+export type TaskResults = Readonly<Record<string, unknown>>;
+
+/**
+ * A validated workflow, ready to run any number of times.
+ *
+ * @typeParam I The run's input.
+ * @typeParam T Each task's result by task id, when the workflow was made by `flow()` (the result types of
+ *   `RunResult.tasks`); any id and unknown results otherwise.
+ */
+export interface Workflow<I = unknown, T extends TaskResults = TaskResults> {
   /** The workflow's name. */
   readonly name: string;
   /** What it does. */
   readonly description: string | undefined;
   /** Its tasks, resolved, in definition order. */
   readonly tasks: readonly TaskSpec<I>[];
+  /** Never set: carries the task result types (`T`) for the type checker. */
+  readonly "~results"?: T;
 }
 
-/** The outcome of one task in a run. */
-export interface TaskResult {
+/**
+ * The outcome of one task in a run.
+ *
+ * @typeParam R What its body returns (awaited).
+ */
+export interface TaskResult<R = unknown> {
   /** Its terminal status. */
   status: TerminalTaskStatus;
   /** What the body returned, when completed. */
-  result?: unknown;
+  result?: R;
   /** Why it failed, was skipped or cancelled. */
   error?: Error;
   /** Attempts made (0 for a cache hit). */
@@ -293,8 +322,12 @@ export interface TaskResult {
   durationMs?: number;
 }
 
-/** The outcome of a run. */
-export interface RunResult {
+/**
+ * The outcome of a run.
+ *
+ * @typeParam T Each task's result by task id (a workflow from `flow()` knows them); any id and unknown results by default.
+ */
+export interface RunResult<T extends TaskResults = TaskResults> {
   /** The run's id. */
   runId: string;
   /** The workflow's id (its name). */
@@ -302,7 +335,7 @@ export interface RunResult {
   /** `completed` when every task completed; `failed` when a task failed; `cancelled`. */
   status: RunStatus;
   /** Per task, by id. */
-  tasks: Record<string, TaskResult>;
+  tasks: { -readonly [K in keyof T]: TaskResult<T[K]> };
   /** For a failed run the first failure; for a cancelled run the reason. */
   error?: Error;
   /** When the run started (clock ms). */
@@ -412,6 +445,16 @@ export interface FlowEvent<T extends FlowEventType = FlowEventType> {
 
 /** Any event, narrowed by `type`. */
 export type AnyFlowEvent = { [T in FlowEventType]: FlowEvent<T> }[FlowEventType];
+
+/** The event types that concern one task: every `task.*` and `breaker.*` event names it in `taskId`. */
+export type TaskEventType = Extract<FlowEventType, `task.${string}` | `breaker.${string}`>;
+
+/** An event of type `T` as a bus listener receives it: `data` narrowed by the type, `taskId` set on task events. */
+export type EventOf<T extends FlowEventType> = T extends TaskEventType ? FlowEvent<T> & { readonly taskId: string }
+  : FlowEvent<T>;
+
+/** Any event as a bus listener receives it (`onAny`), narrowed by `type`: `taskId` is set on task events. */
+export type DeliveredEvent = { [T in FlowEventType]: EventOf<T> }[FlowEventType];
 
 /** What an executor receives besides the task: the context minus the signal. */
 export interface TaskPayload {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defineTasks } from "../../mod.ts";
+import { defineTasks, type TaskContext } from "../../mod.ts";
 
 /** A parsed document. */
 export interface Parsed {
@@ -105,20 +105,24 @@ function score(doc: Parsed, freq: DocFreq, topK: number): Scored {
   };
 }
 
-/** The bodies that run in the cpu pool. */
-export const tasks = defineTasks(import.meta.url, {
+/** The bodies that run in the cpu pool; each context parameter says what the body reads, and a typed workflow checks it. */
+export const cpu = defineTasks(import.meta.url, {
   /** `parse:<slug>`: tokenizes, counts terms, hashes the content of `fetch:<slug>`. */
-  parse: ({ taskId, deps }: { taskId: string; deps: Readonly<Record<string, unknown>> }) => {
+  parse: ({ taskId, deps }: TaskContext<unknown, { readonly [id: `fetch:${string}`]: string }>) => {
     const slug = taskId.slice("parse:".length);
-    return parse(slug, deps[`fetch:${slug}`] as string);
+    return parse(slug, deps[`fetch:${slug}`]);
   },
   /** `score:<slug>`: TF-IDF weights and top terms of `parse:<slug>`, given `df`. */
   score: (
-    { taskId, deps, input }: { taskId: string; deps: Readonly<Record<string, unknown>>; input: { topK: number } },
+    { taskId, deps, input }: TaskContext<
+      { topK: number },
+      { readonly df: DocFreq; readonly [id: `parse:${string}`]: Parsed }
+    >,
   ) => {
     const slug = taskId.slice("score:".length);
-    return score(deps[`parse:${slug}`] as Parsed, deps.df as DocFreq, input.topK);
+    return score(deps[`parse:${slug}`], deps.df, input.topK);
   },
   /** `df`: document frequency of every term (fan-in over every `parse:<slug>`). */
-  df: ({ deps }: { deps: Readonly<Record<string, unknown>> }) => documentFrequencies(Object.values(deps) as Parsed[]),
+  df: ({ deps }: TaskContext<unknown, { readonly [id: `parse:${string}`]: Parsed }>) =>
+    documentFrequencies(Object.values(deps)),
 });

@@ -16,10 +16,9 @@ function fnv(text: string, rounds: number): number {
 export const tasks = defineTasks(import.meta.url, {
   /** Hashes the run input (or "") a number of times given by input.rounds. */
   hash: ({ input }: { input: unknown }) => {
-    const { text = String(input ?? ""), rounds = 1 } = (typeof input === "object" && input !== null ? input : {}) as {
-      text?: string;
-      rounds?: number;
-    };
+    const options = typeof input === "object" && input !== null ? input : {};
+    const text = "text" in options && typeof options.text === "string" ? options.text : String(input ?? "");
+    const rounds = "rounds" in options && typeof options.rounds === "number" ? options.rounds : 1;
     return fnv(text, rounds);
   },
   /** Term frequencies of a document. */
