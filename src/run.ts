@@ -37,7 +37,7 @@ import {
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { extendGraph, type Graph, type Plan, planGraph } from "./graph.ts";
+import { type Graph, GrowingGraph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
@@ -190,6 +190,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly workflow: Workflow<unknown>;
   readonly result: Promise<RunResult>;
   #g: Graph;
+  /** The run's own graph once tasks were added (`ctx.spawn`). */
+  #grown: GrowingGraph | undefined;
+  /** Length of the per-task arrays (at least the number of tasks; more once tasks were added). */
+  #cap: number;
   #tasks: readonly TaskSpec<unknown>[];
   readonly #env: RunEnv;
   readonly #input: unknown;
@@ -273,6 +277,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#input = init.input;
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
     const n = graph.n;
+    this.#cap = n;
     this.#status = new Uint8Array(n);
     this.#remaining = new Int32Array(n);
     for (let i = 0; i < n; i++) this.#remaining[i] = graph.depStart[i + 1] - graph.depStart[i];
@@ -454,19 +459,20 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     ) {
       throw new TypeError(`Task "${taskId}" cannot add tasks: its attempt ${attempt} is over`);
     }
-    let grown: { graph: Graph; specs: TaskSpec<unknown>[] };
+    const from = this.#g.n;
+    let changed: number[];
     try {
-      grown = extendGraph(this.workflow.name, this.#g, this.#tasks, defs);
+      this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
+      changed = this.#grown.add(defs, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
     } catch (cause) {
       const error = new SpawnError(taskId, toError(cause));
-      (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+      (this.#noRetry ??= new Uint8Array(this.#cap))[i] = 1;
       (this.#spawnErrors ??= new Map()).set(i, error);
       throw error;
     }
-    const from = this.#g.n;
-    this.#extend(grown.graph, grown.specs);
+    this.#extend(from, changed);
     const g = this.#g;
-    const ids = g.ids.slice(from);
+    const ids = g.ids.slice(from, g.n);
     const now = this.#env.clock.now();
     this.#emit("task.spawned", i, attempt, { taskIds: ids }, now);
     for (let j = from; j < g.n; j++) {
@@ -486,61 +492,94 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#spawnBlocked();
       this.#admit();
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      // Spawned tasks start after spawn() returns, never inside it.
+      if (--this.#depth === 0) queueMicrotask(this.#drainLater);
     }
     return ids;
   }
 
-  /** Grows the run's arrays to a larger graph; indices below the old size keep their state. */
-  #extend(graph: Graph, specs: TaskSpec<unknown>[]): void {
-    const old = this.#g.n;
+  readonly #drainLater = () => {
+    if (this.#depth === 0) this.#env.scheduler.drain();
+  };
+
+  /** Sizes the run's arrays to its grown graph: tasks from `from` are new; `changed` tasks got a new rank. */
+  #extend(from: number, changed: readonly number[]): void {
+    const grown = this.#grown!;
+    const graph = grown.graph;
     const n = graph.n;
-    const prio = this.#prio === this.#g.priority ? graph.priority : grow(this.#prio, n);
-    if (prio !== graph.priority) prio.set(graph.priority.subarray(old), old);
+    const shared = this.#prio === this.#g.priority;
     this.#g = graph;
-    this.#tasks = specs;
-    this.#prio = prio;
-    this.#status = grow(this.#status, n);
-    this.#remaining = grow(this.#remaining, n);
-    this.#spawned = grow(this.#spawned, n);
-    this.#queued = grow(this.#queued, n);
-    this.#attempts = grow(this.#attempts, n);
-    this.#startedAt = grow(this.#startedAt, n, NaN);
-    this.#endedAt = grow(this.#endedAt, n, NaN);
-    this.#profile = grow(this.#profile, n);
-    for (let j = old; j < n; j++) this.#profile[j] = PROFILE_INDEX[specs[j].profile];
-    this.#rank = this.#env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
-    const keys = new Float64Array(n);
-    for (let j = 0; j < n; j++) keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
-    this.#keys = keys;
-    const backlog = new IndexHeap(keys);
-    for (let j = this.#backlog.pop(); j >= 0; j = this.#backlog.pop()) backlog.push(j);
-    this.#backlog = backlog;
-    const added = specs.slice(old);
-    if (this.#noRetry !== undefined) this.#noRetry = grow(this.#noRetry, n);
-    if (this.#interrupted !== undefined) this.#interrupted = grow(this.#interrupted, n);
-    if (this.#trial !== undefined) this.#trial = grow(this.#trial, n);
-    if (this.#cached !== undefined) this.#cached = grow(this.#cached, n);
-    else if (added.some((t) => t.cache !== undefined)) {
-      this.#cached = new Uint8Array(n);
-      this.#cacheKeys = new Array(n);
+    this.#tasks = grown.specs;
+    const specs = this.#tasks;
+    const cap = grown.capacity;
+    const fifo = this.#env.ordering === "fifo";
+    if (cap > this.#cap) {
+      this.#cap = cap;
+      this.#status = grow(this.#status, cap);
+      this.#remaining = grow(this.#remaining, cap);
+      this.#spawned = grow(this.#spawned, cap);
+      this.#queued = grow(this.#queued, cap);
+      this.#attempts = grow(this.#attempts, cap);
+      this.#startedAt = grow(this.#startedAt, cap, NaN);
+      this.#endedAt = grow(this.#endedAt, cap, NaN);
+      this.#profile = grow(this.#profile, cap);
+      this.#keys = grow(this.#keys, cap);
+      this.#backlog.resize(this.#keys);
+      if (fifo) this.#rank = grow(this.#rank, cap);
     }
-    if (this.#path !== undefined) this.#path = grow(this.#path, n);
-    else if (added.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
-    if (this.#group !== undefined || added.some((t) => t.concurrencyKey !== undefined)) {
-      const group = new Int32Array(n);
-      for (let j = 0; j < n; j++) group[j] = this.#group?.[j] ?? this.#env.scheduler.keyId(specs[j].concurrencyKey);
-      this.#group = group;
+    if (!fifo) this.#rank = graph.rank;
+    if (shared) this.#prio = graph.priority;
+    else {
+      this.#prio = fit(this.#prio, cap);
+      this.#prio.set(graph.priority.subarray(from, n), from);
     }
-    if (this.#breakerOf !== undefined || added.some((t) => t.breaker !== undefined)) {
+    for (let j = from; j < n; j++) {
+      this.#profile[j] = PROFILE_INDEX[specs[j].profile];
+      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+    }
+    let rebuild = false;
+    for (const j of changed) {
+      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+      if (this.#spawned[j] === 0 && this.#remaining[j] === 0) rebuild = true;
+      if (this.#queued[j] === 1) this.#env.scheduler.update(this, j, this.#prio[j], this.#rank[j]);
+    }
+    if (rebuild) this.#backlog.rebuild();
+    let cache = false;
+    let fallback = false;
+    let key = false;
+    let breaker = false;
+    for (let j = from; j < n; j++) {
+      const t = specs[j];
+      cache ||= t.cache !== undefined;
+      fallback ||= t.fallback !== undefined;
+      key ||= t.concurrencyKey !== undefined;
+      breaker ||= t.breaker !== undefined;
+    }
+    if (this.#noRetry !== undefined) this.#noRetry = fit(this.#noRetry, cap);
+    if (this.#interrupted !== undefined) this.#interrupted = fit(this.#interrupted, cap);
+    if (this.#cached !== undefined) this.#cached = fit(this.#cached, cap);
+    if (cache) {
+      this.#cached ??= new Uint8Array(cap);
+      this.#cacheKeys ??= new Array(cap);
+    }
+    if (this.#path !== undefined) this.#path = fit(this.#path, cap);
+    else if (fallback) this.#path = new Uint8Array(cap);
+    if (this.#group !== undefined || key) {
+      const scheduler = this.#env.scheduler;
+      const start = this.#group === undefined ? 0 : from;
+      this.#group = this.#group === undefined ? new Int32Array(cap) : fit(this.#group, cap);
+      for (let j = start; j < n; j++) this.#group[j] = scheduler.keyId(specs[j].concurrencyKey);
+    }
+    if (this.#breakerOf !== undefined || breaker) {
       const before = this.#breakerOf;
       const trial = this.#trial;
       this.#resolveBreakers();
       if (before !== undefined) {
-        for (let j = 0; j < old; j++) this.#breakerOf![j] = before[j];
-        if (trial !== undefined) this.#trial!.set(trial.subarray(0, old));
+        for (let j = 0; j < from; j++) this.#breakerOf![j] = before[j];
+        if (trial !== undefined) this.#trial!.set(trial.subarray(0, from));
       }
     }
+    if (this.#trial !== undefined) this.#trial = fit(this.#trial, cap);
   }
 
   /** The run's final result, once it ended. */
@@ -842,7 +881,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       return;
     }
     if (this.#cancelling) return;
-    if (code === CODE.completed && this.#durable && g.outStart[i] < g.outStart[i + 1]) {
+    if (
+      code === CODE.completed && this.#durable &&
+      (g.outStart[i] < g.outStart[i + 1] || (g.moreHead !== undefined && g.moreHead[i] >= 0))
+    ) {
       // Dependents start once the completion is stored.
       const log = this.#env.log;
       log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
@@ -858,6 +900,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#spawned[d] === 1) continue;
       if (code !== CODE.completed) this.#blocked.push(d);
       else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+    }
+    if (g.moreHead !== undefined) {
+      for (let e = g.moreHead[i]; e >= 0; e = g.moreNext![e]) {
+        const d = g.moreTo![e];
+        if (this.#spawned[d] === 1) continue;
+        if (code !== CODE.completed) this.#blocked.push(d);
+        else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+      }
     }
     this.#spawnBlocked();
     this.#admit();
@@ -1290,6 +1340,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
+}
+
+/** The array if it is long enough, else a longer copy (see `grow`). */
+function fit<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
+  return a.length >= n ? a : grow(a, n, fill);
 }
 
 /** A copy of a typed array, longer, the new items set to `fill`. */
