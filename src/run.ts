@@ -419,12 +419,26 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#prio === this.#g.priority) this.#prio = this.#g.priority.slice();
     this.#prio[i] = weight;
     this.#keys[i] = dispatchKey(weight, this.#rank[i]);
-    if (this.#spawned[i] === 0 && this.#remaining[i] === 0) this.#backlog.rebuild();
+    let admit = false;
+    if (this.#spawned[i] === 0 && this.#remaining[i] === 0 && !this.#cancelling) {
+      // Waiting in the backlog, beyond the ready window: raised, it joins the ready queue now (ahead of the
+      // window's tasks if it outranks them); lowered, it waits its turn in the backlog.
+      if (weight > previous) admit = true;
+      else this.#backlog.rebuild();
+    }
     if (this.#queued[i] === 1) this.#env.scheduler.update(this, i, weight, this.#rank[i]);
     this.#emit("task.reprioritized", i, this.#attempts[i] || undefined, {
       priority,
       previous: PRIORITY_NAMES[previous],
     });
+    if (admit) {
+      this.#depth++;
+      try {
+        this.#spawn(i);
+      } finally {
+        this.#depth--;
+      }
+    }
     if (this.#depth === 0) this.#env.scheduler.drain();
   }
 

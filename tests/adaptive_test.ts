@@ -78,3 +78,29 @@ Deno.test("keyLimits: at most k tasks of a concurrency key run at once; other ta
   assert.equal(result.durationMs, 40);
   await engine.close();
 });
+
+Deno.test("setPriority() beyond the ready window: a task waiting in the backlog goes ahead of the window's tasks", async (t) => {
+  for (const waiting of [100, 300, 1000]) {
+    await t.step(`${waiting} waiting tasks`, async () => {
+      const engine = createEngine({ concurrency: 1 });
+      const started: string[] = [];
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => open = resolve);
+      const tasks: TaskDef[] = [{ id: "gate", priority: "critical", run: () => gate }];
+      for (let k = 0; k < waiting; k++) tasks.push({ id: `t${k}`, run: ({ taskId }) => void started.push(taskId) });
+      const handle = engine.start(defineWorkflow({ name: "window", tasks }));
+      await Promise.resolve();
+      const last = waiting - 1;
+      handle.setPriority(`t${last}`, "critical");
+      handle.setPriority(`t${last - 1}`, "high");
+      handle.setPriority(`t${last - 2}`, "low");
+      open();
+      const result = await handle.result;
+      assert.equal(result.status, "completed");
+      assert.deepEqual(started.slice(0, 3), [`t${last}`, `t${last - 1}`, "t0"]);
+      assert.equal(started.at(-1), `t${last - 2}`);
+      assert.equal(started.length, waiting);
+      await engine.close();
+    });
+  }
+});
