@@ -325,7 +325,9 @@ export class GrowingGraph {
           for (let q = first; q < e && !repeated; q++) repeated = deps[q] === j;
         }
         if (repeated) {
-          throw new TypeError(`Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`);
+          throw new TypeError(
+            `Cannot define workflow "${workflow}": task "${spec.id}" lists dependency "${dep}" twice`,
+          );
         }
         if (j >= n) inner++;
         deps[e++] = j;
@@ -490,7 +492,7 @@ export class GrowingGraph {
 export function dependentsOf(g: Graph, i: number): number[] {
   const out: number[] = [];
   for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) out.push(g.outList[k]);
-  if (g.moreHead !== undefined) for (let e = g.moreHead[i]; e >= 0; e = g.moreNext![e]) out.push(g.moreTo![e]);
+  if (g.moreHead !== undefined) { for (let e = g.moreHead[i]; e >= 0; e = g.moreNext![e]) out.push(g.moreTo![e]); }
   return out;
 }
 

@@ -127,6 +127,10 @@ const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
   "cancelled",
 ];
 const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+/** The body of a task restored from the log that had ended (it never runs). */
+const RESTORED = (): never => {
+  throw new TypeError("A task restored from the log cannot run");
+};
 const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
   cpu: Object.freeze({ profile: "cpu" }),
   io: Object.freeze({ profile: "io" }),
@@ -252,6 +256,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #trial: Uint8Array | undefined;
   /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
   #path: Uint8Array | undefined;
+  /** Per task: 1 + the index of the task that added it (0: a workflow task). Allocated at the first spawn. */
+  #spawnedBy: Int32Array | undefined;
+  /** Ids of tasks added before the run stopped that did not end: a resumed run waits for their spawner to add them again. */
+  #awaiting: Map<string, string> | undefined;
   /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
   #spawnErrors: Map<number, Error> | undefined;
 
@@ -475,9 +483,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     const from = this.#g.n;
     let changed: number[];
+    let fresh = defs;
     try {
+      if (this.#spawnedBy !== undefined && Array.isArray(defs)) fresh = this.#matchSpawns(i, defs);
       this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
-      changed = this.#grown.add(defs, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
+      changed = this.#grown.add(fresh, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
     } catch (cause) {
       const error = new SpawnError(taskId, toError(cause));
       (this.#noRetry ??= new Uint8Array(this.#cap))[i] = 1;
@@ -486,9 +496,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     this.#extend(from, changed);
     const g = this.#g;
-    const ids = g.ids.slice(from, g.n);
+    const added = g.ids.slice(from, g.n);
+    for (let j = from; j < g.n; j++) this.#spawnedBy![j] = i + 1;
+    if (this.#awaiting !== undefined) { for (const id of added) this.#awaiting.delete(id); }
+    const ids = fresh === defs ? added : defs.map((d) => d.id);
     const now = this.#env.clock.now();
-    this.#emit("task.spawned", i, attempt, { taskIds: ids }, now);
+    if (added.length > 0 || defs.length === 0) this.#emit("task.spawned", i, attempt, { taskIds: added }, now);
     for (let j = from; j < g.n; j++) {
       this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn }, now);
     }
@@ -510,6 +523,34 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (--this.#depth === 0) queueMicrotask(this.#drainLater);
     }
     return ids;
+  }
+
+  /**
+   * The tasks a spawner adds that it did not add before: an id this spawner
+   * added in an earlier attempt (or before the run stopped) is that task, kept
+   * as it is (a completed one is not run again); its dependencies must be the same.
+   */
+  #matchSpawns(i: number, defs: readonly TaskDef[]): TaskDef[] {
+    const g = this.#g;
+    const fresh: TaskDef[] = [];
+    for (const def of defs) {
+      const j = def !== null && typeof def === "object" && typeof def.id === "string" ? g.index.get(def.id) : undefined;
+      if (j === undefined || this.#spawnedBy![j] !== i + 1) {
+        fresh.push(def);
+        continue;
+      }
+      const known = this.#tasks[j];
+      if (known.run === RESTORED) continue; // Restored from the log: its dependencies are not known; it has ended.
+      const deps = new Set(def.dependsOn ?? []);
+      if (deps.size !== known.dependsOn.length || known.dependsOn.some((d) => !deps.has(d))) {
+        throw new TypeError(
+          `Cannot add task "${def.id}" again: it was added before with dependencies ${
+            JSON.stringify(known.dependsOn)
+          }, now with ${JSON.stringify(def.dependsOn ?? [])}`,
+        );
+      }
+    }
+    return fresh;
   }
 
   readonly #drainLater = () => {
@@ -569,6 +610,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       key ||= t.concurrencyKey !== undefined;
       breaker ||= t.breaker !== undefined;
     }
+    this.#spawnedBy = this.#spawnedBy === undefined ? new Int32Array(cap) : fit(this.#spawnedBy, cap);
     if (this.#noRetry !== undefined) this.#noRetry = fit(this.#noRetry, cap);
     if (this.#interrupted !== undefined) this.#interrupted = fit(this.#interrupted, cap);
     if (this.#cached !== undefined) this.#cached = fit(this.#cached, cap);
