@@ -25,6 +25,8 @@ export interface Restore {
   readonly state: RunStateData;
   /** The highest seq stored for the run; the resumed run's events come after it. */
   readonly lastSeq: number;
+  /** For a run that added tasks (`ctx.spawn`): the task that added each, by id. */
+  readonly spawnedBy?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface Restore {
  * @param runId The run.
  * @returns What to restore, or the result of a run that had ended.
  * @throws {NotFoundError} Nothing stored, or only the run's creation (it never started).
- * @throws {TypeError} The workflow's name or task ids are not the run's.
+ * @throws {TypeError} The workflow's name or task ids are not the run's (tasks the run added are not in the workflow).
  */
 export async function loadRestore(
   store: LogStore,
@@ -55,8 +57,19 @@ export async function loadRestore(
   const known = new Set(state.taskIds);
   const extra = graph.ids.find((id) => !known.has(id));
   if (extra !== undefined) throw new TypeError(`${where}: task "${extra}" is in the workflow but not in the run`);
-  const missing = state.taskIds.find((id) => !graph.index.has(id));
-  if (missing !== undefined) throw new TypeError(`${where}: task "${missing}" is in the run but not in the workflow`);
+  const missing = state.taskIds.filter((id) => !graph.index.has(id));
+  let spawnedBy: Map<string, string> | undefined;
+  if (missing.length > 0) {
+    // Tasks added during the run: which task added each is in its task.spawned events.
+    spawnedBy = new Map();
+    for (const e of await store.read(runId)) {
+      if (e.type === "task.spawned") for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!);
+    }
+    const unknown = missing.find((id) => !spawnedBy!.has(id));
+    if (unknown !== undefined) {
+      throw new TypeError(`${where}: task "${unknown}" is in the run but not in the workflow`);
+    }
+  }
   if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
     return resultFromState(state);
   }
@@ -66,7 +79,7 @@ export async function loadRestore(
   }
   const events = stored.events;
   const lastSeq = events.length > 0 ? events[events.length - 1].seq : stored.checkpoint?.seq ?? 0;
-  return { state, lastSeq };
+  return spawnedBy === undefined ? { state, lastSeq } : { state, lastSeq, spawnedBy };
 }
 
 /**

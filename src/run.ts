@@ -260,6 +260,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #spawnedBy: Int32Array | undefined;
   /** Ids of tasks added before the run stopped that did not end: a resumed run waits for their spawner to add them again. */
   #awaiting: Map<string, string> | undefined;
+  /** Tasks restored from the log that were added during the run: their spawner's id, by index. */
+  #restoredBy: Map<number, string> | undefined;
+  /** Tasks that had completed and run again on resume: spawners of tasks that had not ended. */
+  #reopened: ReadonlySet<string> | undefined;
   /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
   #spawnErrors: Map<number, Error> | undefined;
 
@@ -281,6 +285,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.workflow = workflow;
     this.#g = graph;
     this.#tasks = workflow.tasks;
+    if (init.restore?.spawnedBy !== undefined) graph = this.#restoreGraph(init.restore);
     this.#env = env;
     this.#input = init.input;
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
@@ -485,7 +490,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     let changed: number[];
     let fresh = defs;
     try {
-      if (this.#spawnedBy !== undefined && Array.isArray(defs)) fresh = this.#matchSpawns(i, defs);
+      if ((this.#spawnedBy !== undefined || this.#restoredBy !== undefined) && Array.isArray(defs)) {
+        fresh = this.#matchSpawns(i, defs);
+      }
       this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
       changed = this.#grown.add(fresh, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
     } catch (cause) {
@@ -535,7 +542,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const fresh: TaskDef[] = [];
     for (const def of defs) {
       const j = def !== null && typeof def === "object" && typeof def.id === "string" ? g.index.get(def.id) : undefined;
-      if (j === undefined || this.#spawnedBy![j] !== i + 1) {
+      const by = j === undefined ? 0 : this.#spawnedBy?.[j] ?? 0;
+      if (j === undefined || (by !== i + 1 && this.#restoredBy?.get(j) !== g.ids[i])) {
         fresh.push(def);
         continue;
       }
@@ -676,7 +684,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#backlog.push(i);
     this.#admit();
-    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === g.n) this.#allSettled();
   }
 
   cancelTasks(reason: unknown): void {
@@ -691,7 +699,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       actor.send(event);
     }
     // A resumed run whose tasks had all ended while it was being cancelled.
-    if (this.#settled === this.#g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === this.#g.n) this.#allSettled();
     this.#env.scheduler.drain();
   }
 
@@ -933,8 +941,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       }
     }
     if (++this.#settled === g.n) {
-      this.#workflowActor.send(SETTLED);
-      return;
+      this.#allSettled();
+      if (this.#settled === this.#g.n) return;
     }
     if (this.#cancelling) return;
     if (
@@ -1142,6 +1150,100 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   // ---- resume ----------------------------------------------------------
 
+  /**
+   * A resumed run of a workflow that added tasks: the added tasks that ended
+   * join the graph as they were (they never run again); those that did not
+   * end wait for their spawner to add them again (`#awaiting`), so a spawner
+   * with such tasks runs again, up to a workflow task, even if it had completed.
+   */
+  #restoreGraph(restore: Restore): Graph {
+    const state = restore.state;
+    const by = restore.spawnedBy!;
+    const base = this.#g;
+    const status = new Map<string, string>();
+    state.taskIds.forEach((id, k) => status.set(id, state.tasks[k]?.status ?? "pending"));
+    const ended = (id: string) => {
+      const s = status.get(id);
+      return s === "completed" || s === "failed" || s === "skipped" || s === "cancelled";
+    };
+    const awaiting = new Map<string, string>();
+    const reopen = new Set<string>();
+    const stack: string[] = [];
+    for (const [id, spawner] of by) {
+      if (!ended(id)) {
+        awaiting.set(id, spawner);
+        stack.push(spawner);
+      }
+    }
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (reopen.has(id)) continue;
+      const s = status.get(id);
+      if (s === "failed" || s === "skipped" || s === "cancelled") continue; // It will not run again.
+      if (s === "completed") reopen.add(id);
+      if (!base.index.has(id) && by.has(id)) {
+        awaiting.set(id, by.get(id)!);
+        stack.push(by.get(id)!);
+      }
+    }
+    const restored: TaskDef[] = [];
+    for (const id of state.taskIds) {
+      if (!base.index.has(id) && !awaiting.has(id)) restored.push({ id, run: RESTORED });
+    }
+    if (awaiting.size > 0) this.#awaiting = awaiting;
+    this.#reopened = reopen;
+    if (restored.length === 0) return base;
+    const grown = new GrowingGraph(this.workflow.name, base, this.#tasks, restored.length);
+    grown.add(restored);
+    this.#grown = grown;
+    this.#tasks = grown.specs;
+    this.#g = grown.graph;
+    this.#restoredBy = new Map();
+    for (let j = base.n; j < grown.graph.n; j++) this.#restoredBy.set(j, by.get(grown.graph.ids[j])!);
+    return grown.graph;
+  }
+
+  /**
+   * Tasks added before the run stopped that no task added again: the run is
+   * about to end, so they join it and fail, saying why.
+   *
+   * @returns Whether there were any.
+   */
+  #addOrphans(): boolean {
+    const awaiting = this.#awaiting;
+    if (awaiting === undefined || awaiting.size === 0) return false;
+    this.#awaiting = undefined;
+    const defs: TaskDef[] = [];
+    for (const [id, spawner] of awaiting) {
+      const error = new TypeError(
+        `Task "${id}" was added by task "${spawner}" before the run stopped and was not added again when it resumed: ` +
+          "its body is not in the log",
+      );
+      defs.push({
+        id,
+        run: () => {
+          throw error;
+        },
+      });
+    }
+    const from = this.#g.n;
+    this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, defs.length);
+    this.#extend(from, this.#grown.add(defs));
+    const g = this.#g;
+    for (let j = from; j < g.n; j++) {
+      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn });
+      if (this.#cancelling) this.#spawn(j).send({ type: "cancel", reason: this.#cancelReason });
+      else this.#backlog.push(j);
+    }
+    this.#admit();
+    return true;
+  }
+
+  /** Every task ended: the run ends, unless tasks added before a crash are still owed. */
+  #allSettled(): void {
+    if (!this.#addOrphans()) this.#workflowActor.send(SETTLED);
+  }
+
   /** Loads the stored state into the run's arrays: terminal tasks keep their outcome. */
   #restoreTasks(restore: Restore): void {
     const g = this.#g;
@@ -1154,6 +1256,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       const t = state.tasks[k];
       if (i === undefined || t == null) return;
       this.#attempts[i] = t.attempts;
+      if (this.#reopened?.has(id)) {
+        // A spawner whose added tasks did not all end: it runs again, with its whole retry budget.
+        this.#interrupted![i] = t.attempts;
+        return;
+      }
       if (t.startedAt !== undefined) this.#startedAt[i] = t.startedAt;
       switch (t.status) {
         case "completed":
@@ -1205,6 +1312,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       rerun.push(g.ids[i]);
       if (this.#interrupted![i] === 1) interrupted.push(g.ids[i]);
     }
+    // Added tasks that had not ended run again once their spawner adds them again.
+    if (this.#awaiting !== undefined) for (const id of this.#awaiting.keys()) rerun.push(id);
     const event = {
       type: "workflow.resumed",
       seq: Math.max(env.log.nextSeq(), restore.lastSeq + 1),
@@ -1234,7 +1343,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     this.#spawnBlocked();
     this.#admit();
-    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === g.n) this.#allSettled();
   }
 
   #onError(i: number, attempt: number, error: unknown): void {
