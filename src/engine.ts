@@ -119,6 +119,11 @@ export interface EngineOptions {
    * Tasks of a `concurrencyKey` running at once, per key (a key not listed has no limit). Default: none.
    */
   keyLimits?: Readonly<Record<string, number>>;
+  /**
+   * Every run's default for {@linkcode RunOptions.failFast}.
+   * @default {false}
+   */
+  failFast?: boolean;
 }
 
 /** An XState inspection event, as the `inspect` option receives it. */
@@ -147,6 +152,13 @@ export interface RunOptions<I = unknown> {
   signal?: AbortSignal;
   /** The run id. Default: a random UUID. */
   runId?: string;
+  /**
+   * Fail fast: at the first task that fails for good, cancel the rest of the
+   * run (running tasks are aborted, waiting ones cancelled); the run ends
+   * `failed` with that task's error. Default: the engine's `failFast` (false:
+   * tasks that do not depend on the failed one run to their end).
+   */
+  failFast?: boolean;
 }
 
 /** A run's state, read from the log. */
@@ -568,6 +580,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       input: runOptions.input,
       notice,
       parent,
+      failFast: runOptions.failFast ?? options.failFast,
     });
     live.set(id, run);
     executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });

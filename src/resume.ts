@@ -63,7 +63,7 @@ export async function loadRestore(
     // Tasks added during the run: which task added each is in its task.spawned events.
     spawnedBy = new Map();
     for (const e of await store.read(runId)) {
-      if (e.type === "task.spawned") for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!);
+      if (e.type === "task.spawned") { for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!); }
     }
     const unknown = missing.find((id) => !spawnedBy!.has(id));
     if (unknown !== undefined) {

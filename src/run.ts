@@ -234,6 +234,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #cancelling = false;
   #cancelReason: Error | undefined;
   #startedAtRun = 0;
+  /** Cancel the rest of the run at the first task that fails for good. */
+  readonly #failFast: boolean;
+  /** The run is being cancelled because a task failed for good. */
+  #failedFast = false;
   #depth = 0;
   #detachSignal: (() => void) | undefined;
   #final: RunResult | undefined;
@@ -278,11 +282,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       restore?: Restore;
       notice?: EventDataMap["executor.inline"];
       parent?: { runId: string; taskId: string };
+      failFast?: boolean;
     },
   ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
     this.workflow = workflow;
+    this.#failFast = init.failFast === true;
     this.#g = graph;
     this.#tasks = workflow.tasks;
     if (init.restore?.spawnedBy !== undefined) graph = this.#restoreGraph(init.restore);
@@ -707,6 +713,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return this.#firstFailure >= 0;
   }
 
+  failedFast(): boolean {
+    return this.#failedFast;
+  }
+
   finish(status: RunStatus): void {
     const clock = this.#env.clock;
     const now = clock.now();
@@ -945,6 +955,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#settled === this.#g.n) return;
     }
     if (this.#cancelling) return;
+    if (code === CODE.failed && this.#failFast) {
+      // Fail fast: the rest of the run is cancelled; it ends failed with this task's error.
+      // Its dependents are skipped first (invariant 3), then the rest is cancelled.
+      this.#failedFast = true;
+      const error = new TaskFailedError(g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      this.#propagate(i, code);
+      if (this.#final === undefined) this.#workflowActor.send({ type: "cancel", reason: error });
+      return;
+    }
     if (
       code === CODE.completed && this.#durable &&
       (g.outStart[i] < g.outStart[i + 1] || (g.moreHead !== undefined && g.moreHead[i] >= 0))
@@ -1313,7 +1332,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#interrupted![i] === 1) interrupted.push(g.ids[i]);
     }
     // Added tasks that had not ended run again once their spawner adds them again.
-    if (this.#awaiting !== undefined) for (const id of this.#awaiting.keys()) rerun.push(id);
+    if (this.#awaiting !== undefined) { for (const id of this.#awaiting.keys()) rerun.push(id); }
     const event = {
       type: "workflow.resumed",
       seq: Math.max(env.log.nextSeq(), restore.lastSeq + 1),
