@@ -14,6 +14,7 @@ import {
   type BuiltinProjections,
   createMemoryLogStore,
   createSnapshotLog,
+  foldRun,
   type LogState,
   type RunView,
   type SnapshotLog,
@@ -23,7 +24,7 @@ import { type ChildStart, Run, type RunEnv, type TaskLogicMode } from "./run.ts"
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
-import { loadRestore } from "./resume.ts";
+import { loadRerun, loadRestore, type Restore, rerunFrom } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
@@ -177,6 +178,16 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `rerun()`. */
+export interface RerunOptions {
+  /** The new run's id. Default: a random UUID. */
+  runId?: string;
+  /** Cancels the new run when aborted. */
+  signal?: AbortSignal;
+  /** Fail fast (see {@linkcode RunOptions.failFast}). Default: the engine's `failFast`. */
+  failFast?: boolean;
+}
+
 /** A started run. */
 export interface RunHandle {
   /** The run id. */
@@ -300,6 +311,24 @@ export interface Engine {
    * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
    */
   resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
+  /**
+   * Re-executes from failure: a new run of an ended run's workflow that keeps
+   * the old run's completed tasks (their results, without running them; each
+   * is a `task.completed` event with `rerunOf`) and runs the others (failed,
+   * skipped, cancelled), with the old run's input. Tasks the old run added
+   * (`ctx.spawn`) are kept the same way when completed; a spawner whose added
+   * tasks did not all complete runs again, its spawns matched by id. The new
+   * run's `workflow.created` event names the old run (`rerunOf`). The old run
+   * is read from the engine's log store (any store: memory, file, KV).
+   *
+   * @param workflow The old run's workflow, from `defineWorkflow` (bodies may be fixed versions).
+   * @param runId The ended run.
+   * @param options The new run's id, a signal, fail fast.
+   * @returns The new run's result.
+   * @throws {NotFoundError} The store has no such run (as a rejection).
+   * @throws {TypeError} The workflow is not the run's, the run has not ended, or the new run id is taken (as a rejection).
+   */
+  rerun<I>(workflow: Workflow<I>, runId: string, options?: RerunOptions): Promise<RunResult>;
   /**
    * Reads a projection from the log (see `SnapshotLog.project`).
    *
@@ -486,7 +515,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const live = new Map<string, Run>();
   const ended = new Set<string>();
   const drafts = new Map<string, Draft>();
-  const executions = new Map<string, { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run }>();
+  const executions = new Map<
+    string,
+    { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run; workflow?: Workflow<unknown> }
+  >();
   let draftCounter = 0;
   let fallbackAnnounced = false;
   let closed = false;
@@ -587,6 +619,33 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     run.start(runOptions.signal);
     return run;
   };
+  const startRerun = (
+    workflow: Workflow<unknown>,
+    graph: ReturnType<typeof graphOf>,
+    restore: Restore,
+    rerunOf: string,
+    rerunOptions: RerunOptions,
+    workflowId?: string,
+  ): Run => {
+    if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+    const id = rerunOptions.runId ?? crypto.randomUUID();
+    if (typeof id !== "string" || id.length === 0) {
+      throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
+    }
+    if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
+    const run = new Run(workflow, graph, env, {
+      id,
+      workflowId: workflowId ?? restore.state.workflowId,
+      input: restore.state.input,
+      restore,
+      rerunOf,
+      failFast: rerunOptions.failFast ?? options.failFast,
+    });
+    live.set(id, run);
+    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index, workflow });
+    run.start(rerunOptions.signal);
+    return run;
+  };
   const handleOf = (run: Run): RunHandle => ({
     id: run.id,
     result: run.result,
@@ -616,6 +675,17 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     },
     start(workflow, runOptions) {
       return handleOf(start(workflow, runOptions));
+    },
+    async rerun(workflow, runId, rerunOptions = {}) {
+      if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+      const graph = graphOf(workflow);
+      if (typeof runId !== "string" || runId.length === 0) {
+        throw new TypeError(`Cannot re-run a run: runId ${describe(runId)} must be a non-empty string`);
+      }
+      if (live.has(runId)) throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
+      await log.sync().catch(() => {});
+      const restore = await loadRerun(logStore, workflow.name, graph, runId);
+      return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result;
     },
     async resume(workflow, runId, resumeOptions = {}) {
       if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
@@ -675,7 +745,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       if (draft === undefined) throw new NotFoundError("workflow", workflowId, "; create it with createWorkflow()");
       const workflow = defineWorkflow({ name: draft.name, description: draft.description, tasks: draft.tasks });
       const run = start(workflow, { input: context }, workflowId);
-      executions.get(run.id)!.run = run;
+      const exec = executions.get(run.id)!;
+      exec.run = run;
+      exec.workflow = workflow as Workflow<unknown>;
       draft.executions.push(run.id);
       return run.id;
     },
@@ -721,6 +793,22 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     breakerState(key) {
       return breakers.state(key);
     },
+    reexecute(executionId) {
+      const exec = executions.get(executionId);
+      if (exec?.workflow === undefined) {
+        throw new NotFoundError("execution", executionId, "; it was not started by execute() or reexecute()");
+      }
+      if (exec.run !== undefined && exec.run.final === undefined) {
+        throw new TypeError(`Cannot re-execute "${executionId}": it has not ended`);
+      }
+      const events = log.events(executionId);
+      const graph = graphOf(exec.workflow);
+      const restore = rerunFrom(foldRun({ events }), events, exec.workflow.name, graph, executionId);
+      const run = startRerun(exec.workflow, graph, restore, executionId, {}, exec.workflowId);
+      executions.get(run.id)!.run = run;
+      drafts.get(exec.workflowId)?.executions.push(run.id);
+      return run.id;
+    },
     wait(executionId) {
       const run = executions.get(executionId)?.run;
       if (run === undefined) {
@@ -761,6 +849,17 @@ export interface EngineExtras {
    * @throws {NotFoundError} Unknown execution id (as a rejection).
    */
   wait(executionId: string): Promise<RunResult>;
+  /**
+   * Step by step: re-executes an ended execution from failure (see `Engine.rerun`):
+   * a new execution keeps its completed tasks and runs the failed, skipped and
+   * cancelled ones; the workflow's status then reports the new one.
+   *
+   * @param executionId From `execute` or `reexecute`.
+   * @returns The new execution id.
+   * @throws {NotFoundError} Unknown execution id.
+   * @throws {TypeError} The execution has not ended.
+   */
+  reexecute(executionId: string): string;
   /**
    * A circuit breaker's state now.
    *

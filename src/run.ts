@@ -264,6 +264,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #spawnedBy: Int32Array | undefined;
   /** Ids of tasks added before the run stopped that did not end: a resumed run waits for their spawner to add them again. */
   #awaiting: Map<string, string> | undefined;
+  /** A re-run: the ended run whose completed tasks it keeps. */
+  readonly #rerunOf: string | undefined;
   /** Tasks restored from the log that were added during the run: their spawner's id, by index. */
   #restoredBy: Map<number, string> | undefined;
   /** Tasks that had completed and run again on resume: spawners of tasks that had not ended. */
@@ -283,6 +285,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       notice?: EventDataMap["executor.inline"];
       parent?: { runId: string; taskId: string };
       failFast?: boolean;
+      /** A re-run: `restore` holds the ended run's completed tasks; this is its id. */
+      rerunOf?: string;
     },
   ) {
     this.id = init.id;
@@ -340,13 +344,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       inspect: env.inspect,
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
-    if (init.restore !== undefined) this.#restoreTasks(init.restore);
-    else {
+    this.#rerunOf = init.rerunOf;
+    if (init.restore === undefined || init.rerunOf !== undefined) {
       const data: EventDataMap["workflow.created"] = init.parent === undefined
         ? { name: workflow.name, taskIds: graph.ids }
         : { name: workflow.name, taskIds: graph.ids, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
+      if (init.rerunOf !== undefined) data.rerunOf = init.rerunOf;
       this.#emit("workflow.created", -1, undefined, data);
     }
+    if (init.restore !== undefined) this.#restoreTasks(init.restore);
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
   }
 
@@ -677,7 +683,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {
-    if (this.#restore !== undefined) {
+    if (this.#restore !== undefined && this.#rerunOf === undefined) {
       this.#resumeTasks(this.#restore);
       return;
     }
@@ -685,6 +691,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const now = this.#startedAtRun;
     this.#emit("workflow.started", -1, undefined, { input: this.#input }, now);
     const g = this.#g;
+    if (this.#rerunOf !== undefined) {
+      this.#keepCompleted(now);
+      return;
+    }
     for (let i = 0; i < g.n; i++) {
       this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
     }
@@ -1256,6 +1266,26 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     this.#admit();
     return true;
+  }
+
+  /** Starts a re-run: the kept tasks complete at once with their old results, the others wait or start. */
+  #keepCompleted(now: number): void {
+    const g = this.#g;
+    const rerunOf = this.#rerunOf!;
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] === UNSETTLED) {
+        this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
+      } else {
+        this.#emit("task.completed", i, this.#attempts[i] || undefined, {
+          result: this.#results[i],
+          durationMs: 0,
+          rerunOf,
+        }, now);
+      }
+    }
+    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED && this.#remaining[i] === 0) this.#backlog.push(i);
+    this.#admit();
+    if (this.#settled === g.n) this.#allSettled();
   }
 
   /** Every task ended: the run ends, unless tasks added before a crash are still owed. */

@@ -337,6 +337,8 @@ export interface EventDataMap {
     parentRunId?: string;
     /** For a child run: the task that started it. */
     parentTaskId?: string;
+    /** For a re-run (`engine.rerun()`): the ended run whose completed tasks it keeps. */
+    rerunOf?: string;
   };
   /** A run started. */
   "workflow.started": { input: unknown };
@@ -362,9 +364,17 @@ export interface EventDataMap {
   "task.retrying": { error: ErrorData; delayMs: number };
   /**
    * The task completed; `cached` when its result came from the cache and it
-   * did not run; `path` (tasks with a fallback) which body produced it.
+   * did not run; `path` (tasks with a fallback) which body produced it;
+   * `rerunOf` when a re-run kept its result from that run.
    */
-  "task.completed": { result: unknown; durationMs: number; cached?: boolean; path?: TaskPath };
+  "task.completed": {
+    result: unknown;
+    durationMs: number;
+    cached?: boolean;
+    path?: TaskPath;
+    /** In a re-run: the run whose result this is (the task did not run again). */
+    rerunOf?: string;
+  };
   /** The task failed for good (`error`); its fallback runs now, in the same attempt. */
   "task.fallback": { error: ErrorData };
   /** The task added tasks to its run (`ctx.spawn`); a `task.pending` event for each follows. */

@@ -6,7 +6,18 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CancelledError, createEngine, defineWorkflow, TaskFailedError } from "../mod.ts";
+import {
+  type AnyFlowEvent,
+  CancelledError,
+  createEngine,
+  defineWorkflow,
+  type LogStore,
+  mapTasks,
+  NotFoundError,
+  type TaskDef,
+  TaskFailedError,
+} from "../mod.ts";
+import { openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
 
 function forever(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
@@ -68,4 +79,89 @@ Deno.test("failFast: the first task that fails for good cancels the rest; the ru
     assert.equal(result.tasks.slow.result, "done");
     await engine.close();
   });
+});
+
+/** A workflow whose "flaky" task fails while `broken.now`; "after" depends on it; "map" adds items, one failing too. */
+function rerunWorkflow(ran: string[], broken: { now: boolean }) {
+  const tasks: TaskDef[] = [
+    { id: "a", run: () => (ran.push("a"), 1) },
+    {
+      id: "flaky",
+      dependsOn: ["a"],
+      run: ({ deps }) => {
+        ran.push("flaky");
+        if (broken.now) throw new Error("flaky is broken");
+        return Number(deps.a) + 1;
+      },
+    },
+    { id: "after", dependsOn: ["flaky"], run: ({ deps }) => (ran.push("after"), Number(deps.flaky) * 10) },
+    { id: "solo", run: () => (ran.push("solo"), "solo") },
+    {
+      id: "plan",
+      run: (ctx) => {
+        ran.push("plan");
+        ctx.spawn(mapTasks("sq", [1, 2, 3], (x: number, c) => {
+          ran.push(c.taskId);
+          if (x === 3 && broken.now) throw new Error("sq/2 is broken");
+          return x * x;
+        }, { join: (r) => (r as number[]).reduce((p, q) => p + q, 0) }));
+        return "planned";
+      },
+    },
+  ];
+  return defineWorkflow({ name: "rerun", tasks });
+}
+
+Deno.test("rerun(): a failed run re-executed from failure keeps completed tasks and runs only the rest, on every store", async (t) => {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-rerun-" });
+  const stores: [string, () => Promise<LogStore & { close?(): unknown }>][] = [
+    ["memory", () => Promise.resolve(undefined as never)],
+    ["file", () => openFileLogStore(`${dir}/flow.log`)],
+    ["kv", () => openKvLogStore({ path: ":memory:" })],
+  ];
+  try {
+    for (const [name, open] of stores) {
+      await t.step(name, async () => {
+        const store = await open();
+        const engine = createEngine(store === undefined ? {} : { logStore: store });
+        const ran: string[] = [];
+        const broken = { now: true };
+        const wf = rerunWorkflow(ran, broken);
+        const first = await engine.run(wf, { runId: "first", input: { n: 1 } });
+        assert.equal(first.status, "failed");
+        assert.equal(first.tasks.after.status, "skipped");
+        assert.equal(first.tasks["sq/2"].status, "failed");
+        broken.now = false;
+        ran.length = 0;
+        const second = await engine.rerun(wf, "first", { runId: "second" });
+        assert.equal(second.status, "completed");
+        assert.equal(second.runId, "second");
+        assert.deepEqual(
+          ran.sort(),
+          ["after", "flaky", "plan", "sq/2"],
+          "only failed and skipped tasks (and the spawner of a failed added task) run",
+        );
+        assert.equal(second.tasks.after.result, 20);
+        assert.equal(second.tasks.a.result, 1);
+        assert.equal(second.tasks.sq.result, 14);
+        const events = engine.log.events("second");
+        const created = events[0] as AnyFlowEvent & { type: "workflow.created" };
+        assert.equal(created.data.rerunOf, "first");
+        const kept = events.filter((e) => e.type === "task.completed" && "rerunOf" in e.data).map((e) => e.taskId);
+        assert.deepEqual(kept.sort(), ["a", "solo", "sq/0", "sq/1"]);
+        const started = events.find((e) => e.type === "workflow.started") as AnyFlowEvent & {
+          type: "workflow.started";
+        };
+        assert.deepEqual(started.data.input, { n: 1 }, "the re-run keeps the old run's input");
+        assert.deepEqual(engine.project("tasks", "second").after.result, 20);
+        // The old run is untouched.
+        assert.equal(engine.project("workflowStatus", "first").status, "failed");
+        await assert.rejects(engine.rerun(wf, "nope"), NotFoundError);
+        await engine.close();
+        await store?.close?.();
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
