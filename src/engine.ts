@@ -24,13 +24,15 @@ import { type ChildStart, Run, type RunEnv, type TaskLogicMode } from "./run.ts"
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
-import { loadRerun, loadRestore, type Restore, rerunFrom } from "./resume.ts";
+import { loadRerun, loadRestore, rerunFrom, type Restore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
+  AnyFlowEvent,
   BreakerPolicy,
   Clock,
   ErrorData,
+  EventDataMap,
   Executor,
   LogStore,
   Priority,
@@ -258,8 +260,8 @@ export interface WorkflowStatusReport {
 export interface TaskStatusReport extends TaskView {
   /** The workflow id. */
   workflowId: string;
-  /** The execution it belongs to. */
-  executionId: string;
+  /** The execution it belongs to; absent for a task of a workflow not executed yet (`pending`). */
+  executionId?: string;
 }
 
 /** The engine. */
@@ -347,7 +349,8 @@ export interface Engine {
    */
   project<T = unknown>(name: string): T;
   /**
-   * Step by step: creates an empty workflow.
+   * Step by step: creates an empty workflow. Emits `workflow.created` (its
+   * run id is the workflow id) now; each `addTask` emits that task's `task.pending`.
    *
    * @param def Its name and description.
    * @returns The workflow id.
@@ -385,7 +388,8 @@ export interface Engine {
    */
   getWorkflowStatus(id: string): WorkflowStatusReport;
   /**
-   * Step by step: a task's status in the latest execution that has it.
+   * Step by step: a task's status in the latest execution that has it; a task
+   * added to a workflow that was not executed yet is `pending`.
    *
    * @param taskId The task id.
    * @param executionId Look only in this execution.
@@ -646,6 +650,26 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     run.start(rerunOptions.signal);
     return run;
   };
+  /** Step by step: the events of a workflow being built (its run id is the workflow id), when they happen. */
+  const emitDraft = <T extends "workflow.created" | "task.pending">(
+    workflowId: string,
+    type: T,
+    taskId: string | undefined,
+    data: EventDataMap[T],
+  ) => {
+    const event = {
+      type,
+      seq: log.nextSeq(),
+      runId: workflowId,
+      workflowId,
+      taskId,
+      attempt: undefined,
+      timestamp: clock.now(),
+      data,
+    } as AnyFlowEvent;
+    log.append(event);
+    if (!log.durable) bus.emit(event);
+  };
   const handleOf = (run: Run): RunHandle => ({
     id: run.id,
     result: run.result,
@@ -720,6 +744,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         throw new TypeError(`Cannot create workflow: expected { name: non-empty string }, got ${describe(def)}`);
       }
       const id = `${def.name}#${++draftCounter}`;
+      emitDraft(id, "workflow.created", undefined, { name: def.name, taskIds: [] });
       drafts.set(id, {
         name: def.name,
         description: def.description,
@@ -738,6 +763,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       if (draft.ids.has(task.id)) throw new DuplicateTaskError(draft.name, task.id);
       draft.ids.add(task.id);
       draft.tasks.push({ ...task });
+      emitDraft(workflowId, "task.pending", task.id, { dependsOn: [...(task.dependsOn ?? [])] });
       return task.id;
     },
     execute(workflowId, context) {
@@ -783,6 +809,14 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         if (!exec.taskIds.has(taskId)) continue;
         const view = log.state().project("tasks", runId)[taskId];
         return { ...view, workflowId: exec.workflowId, executionId: runId };
+      }
+      if (executionId === undefined) {
+        // A task added to a workflow that has not run it yet waits.
+        for (const [workflowId, draft] of [...drafts].reverse()) {
+          if (draft.ids.has(taskId) && draft.executions.length === 0) {
+            return { taskId, status: "pending", attempts: 0, workflowId };
+          }
+        }
       }
       throw new NotFoundError(
         "task",

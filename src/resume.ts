@@ -141,7 +141,7 @@ function checkRun(
   // Tasks added during the run: which task added each is in its task.spawned events.
   const spawnedBy = new Map<string, string>();
   for (const e of events ?? []) {
-    if (e.type === "task.spawned") for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!);
+    if (e.type === "task.spawned") { for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!); }
   }
   const unknown = missing.find((id) => !spawnedBy.has(id));
   if (unknown !== undefined) throw new TypeError(`${where}: task "${unknown}" is in the run but not in the workflow`);

@@ -165,3 +165,56 @@ Deno.test("rerun(): a failed run re-executed from failure keeps completed tasks 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("step API: createWorkflow/addTask emit their events when they happen; an added task not executed is pending", async () => {
+  const engine = createEngine();
+  const heard: [string, string | undefined][] = [];
+  engine.bus.onAny((e) => heard.push([e.type, e.taskId]));
+  const wf = engine.createWorkflow({ name: "steps" });
+  assert.deepEqual(heard, [["workflow.created", undefined]]);
+  engine.addTask(wf, { id: "one", run: () => 1 });
+  engine.addTask(wf, { id: "two", dependsOn: ["one"], run: ({ deps }) => Number(deps.one) + 1 });
+  assert.deepEqual(heard.slice(1), [["task.pending", "one"], ["task.pending", "two"]]);
+  const pending = engine.getTaskStatus("two");
+  assert.equal(pending.status, "pending");
+  assert.equal(pending.workflowId, wf);
+  assert.equal(pending.executionId, undefined);
+  assert.equal(engine.project("tasks", wf).two.status, "pending");
+  const executionId = engine.execute(wf);
+  await engine.wait(executionId);
+  assert.equal(engine.getTaskStatus("two").status, "completed");
+  assert.equal(engine.getTaskStatus("two").executionId, executionId);
+  await engine.close();
+});
+
+Deno.test("step API: reexecute() runs an ended execution again from failure, keeping its completed tasks", async () => {
+  const engine = createEngine();
+  const ran: string[] = [];
+  let broken = true;
+  const wf = engine.createWorkflow({ name: "steps" });
+  engine.addTask(wf, { id: "a", run: () => (ran.push("a"), 1) });
+  engine.addTask(wf, {
+    id: "b",
+    dependsOn: ["a"],
+    run: () => {
+      ran.push("b");
+      if (broken) throw new Error("b is broken");
+      return 2;
+    },
+  });
+  const first = engine.execute(wf, { k: 1 });
+  assert.throws(() => engine.reexecute(first), TypeError, "it has not ended");
+  assert.equal((await engine.wait(first)).status, "failed");
+  broken = false;
+  ran.length = 0;
+  const second = engine.reexecute(first);
+  const result = await engine.wait(second);
+  assert.equal(result.status, "completed");
+  assert.deepEqual(ran, ["b"]);
+  assert.equal(engine.getWorkflowStatus(wf).executionId, second);
+  assert.equal(engine.getWorkflowStatus(wf).status, "completed");
+  const created = engine.log.events(second)[0] as AnyFlowEvent & { type: "workflow.created" };
+  assert.equal(created.data.rerunOf, first);
+  assert.throws(() => engine.reexecute("nope"), NotFoundError);
+  await engine.close();
+});
