@@ -150,6 +150,8 @@ class Context implements TaskContext {
   readonly attempt: number;
   readonly taskId: string;
   readonly runId: string;
+  readonly workflowId: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
   #run: Run | undefined;
   readonly #owner: Run;
   #index: number;
@@ -163,6 +165,8 @@ class Context implements TaskContext {
     this.attempt = attempt;
     this.taskId = taskId;
     this.runId = run.id;
+    this.workflowId = run.workflowId;
+    this.metadata = run.metadataOf(index);
   }
   get deps(): Readonly<Record<string, unknown>> {
     if (this.#deps === undefined) {
@@ -182,8 +186,8 @@ class Context implements TaskContext {
     }
   }
   toJSON(): Record<string, unknown> {
-    const { input, deps, attempt, taskId, runId } = this;
-    return { input, deps, attempt, taskId, runId };
+    const { input, deps, attempt, taskId, runId, workflowId, metadata } = this;
+    return { input, deps, attempt, taskId, runId, workflowId, metadata };
   }
 }
 
@@ -1515,6 +1519,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (s !== UNSETTLED && s !== CODE.completed) return g.depList[k];
     }
     return -1;
+  }
+
+  /**
+   * A task's metadata.
+   *
+   * @param i The task.
+   * @returns Its frozen metadata.
+   */
+  metadataOf(i: number): Readonly<Record<string, unknown>> {
+    return this.#tasks[i].metadata;
   }
 
   /**

@@ -73,6 +73,10 @@ export interface TaskContext<I = unknown> {
   readonly taskId: string;
   /** The run's id. */
   readonly runId: string;
+  /** The workflow's id: its name, or for a workflow of the step-by-step API its workflow id (`name#n`). */
+  readonly workflowId: string;
+  /** The task's `metadata` (frozen; an empty object when it has none). */
+  readonly metadata: Readonly<Record<string, unknown>>;
   /**
    * Adds tasks to the run while this attempt runs (inline tasks only: not in
    * a worker). They may depend on any task of the run, this one included (they
@@ -435,6 +439,8 @@ export interface TaskPayload {
   readonly taskId: string;
   /** The run id. */
   readonly runId: string;
+  /** The workflow id (the engine always gives it; an executor may be called without it). */
+  readonly workflowId?: string;
 }
 
 /**

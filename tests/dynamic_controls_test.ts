@@ -218,3 +218,29 @@ Deno.test("step API: reexecute() runs an ended execution again from failure, kee
   assert.throws(() => engine.reexecute("nope"), NotFoundError);
   await engine.close();
 });
+
+Deno.test("the task context carries the workflow id and the task's metadata, inline and in a worker", async () => {
+  const { tasks } = await import("./fixtures/context_tasks.ts");
+  const engine = createEngine({ workers: { cpu: 1 } });
+  try {
+    const wf = defineWorkflow({
+      name: "ctx",
+      tasks: [
+        { id: "inline", metadata: { team: "data", n: 1 }, run: tasks.context },
+        { id: "worker", profile: "cpu", metadata: { team: "ml" }, run: tasks.context },
+        { id: "bare", profile: "cpu", run: tasks.context },
+      ],
+    });
+    const result = await engine.run(wf);
+    assert.equal(result.status, "completed", String(result.error));
+    assert.deepEqual(result.tasks.inline.result, { workflowId: "ctx", metadata: { team: "data", n: 1 }, frozen: true });
+    assert.deepEqual(result.tasks.worker.result, { workflowId: "ctx", metadata: { team: "ml" }, frozen: true });
+    assert.deepEqual(result.tasks.bare.result, { workflowId: "ctx", metadata: {}, frozen: true });
+    const id = engine.createWorkflow({ name: "stepwise" });
+    engine.addTask(id, { id: "t", metadata: { k: 2 }, run: tasks.context });
+    const step = await engine.wait(engine.execute(id));
+    assert.deepEqual(step.tasks.t.result, { workflowId: id, metadata: { k: 2 }, frozen: true });
+  } finally {
+    await engine.close();
+  }
+});
