@@ -84,7 +84,7 @@ export {
   UnknownDependencyError,
   WorkerCrashedError,
 } from "./src/errors.ts";
-export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
+export { defineWorkflow, descendants, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
 export { subworkflow, type SubworkflowOptions } from "./src/subworkflow.ts";

@@ -220,6 +220,15 @@ export interface RunHandle {
    */
   plan(): Plan;
   /**
+   * The tasks downstream of a task in the run now (tasks added during the run
+   * included): what its failure would skip.
+   *
+   * @param taskId The task.
+   * @returns Their ids, in topological order.
+   * @throws {NotFoundError} The run has no such task.
+   */
+  descendants(taskId: string): string[];
+  /**
    * The run's state now, from the log.
    *
    * @returns The snapshot.
@@ -676,6 +685,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     cancel: (reason?: unknown) => run.cancel(reason),
     setPriority: (taskId: string, priority: Priority) => run.setPriority(taskId, priority),
     plan: () => run.plan(),
+    descendants: (taskId: string) => run.descendants(taskId),
     snapshot: () => snapshotOf(log.state(), run.id),
     actors: () => actorsOf(run, log.state()),
   });

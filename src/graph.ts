@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CycleError, DuplicateTaskError, UnknownDependencyError } from "./errors.ts";
+import { CycleError, DuplicateTaskError, NotFoundError, UnknownDependencyError } from "./errors.ts";
 import { resolveBreaker } from "./breaker.ts";
 import type { CachePolicy, Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
 
@@ -505,6 +505,61 @@ function resized<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: numb
   const out = new (a.constructor as new (n: number) => T)(n);
   out.set(a.subarray(0, Math.min(a.length, n)));
   return out;
+}
+
+/**
+ * The tasks downstream of a task: every task that depends on it, directly or
+ * through others — what its failure would skip. O(those tasks + their edges).
+ *
+ * @param workflow A workflow from {@linkcode defineWorkflow}.
+ * @param taskId The task.
+ * @returns Their ids, in topological order (a task before its dependents).
+ * @throws {TypeError} The value was not made by `defineWorkflow`.
+ * @throws {NotFoundError} The workflow has no such task.
+ *
+ * @example What a failure of "b" would skip
+ * ```ts
+ * import { defineWorkflow, descendants } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const run = () => null;
+ * const wf = defineWorkflow({ name: "d", tasks: [
+ *   { id: "a", run }, { id: "b", dependsOn: ["a"], run },
+ *   { id: "c", dependsOn: ["b"], run }, { id: "d", dependsOn: ["a", "c"], run }, { id: "e", run },
+ * ] });
+ * assert.deepEqual(descendants(wf, "b"), ["c", "d"]);
+ * ```
+ */
+export function descendants<I>(workflow: Workflow<I>, taskId: string): string[] {
+  return descendantsIn(graphOf(workflow), taskId, `workflow "${workflow.name}"`);
+}
+
+/**
+ * The descendants of a task in a compiled or grown graph (see {@linkcode descendants}).
+ *
+ * @param g The graph.
+ * @param taskId The task.
+ * @param where Where, for the error message.
+ * @returns Their ids, in topological order.
+ * @throws {NotFoundError} The graph has no such task.
+ */
+export function descendantsIn(g: Graph, taskId: string, where: string): string[] {
+  const start = g.index.get(taskId);
+  if (start === undefined) throw new NotFoundError("task", taskId, ` in ${where}`);
+  const seen = new Uint8Array(g.n);
+  const found: number[] = [];
+  const stack = [start];
+  while (stack.length > 0) {
+    for (const d of dependentsOf(g, stack.pop()!)) {
+      if (seen[d] === 1) continue;
+      seen[d] = 1;
+      found.push(d);
+      stack.push(d);
+    }
+  }
+  // Topological order: by position in the graph's topo order.
+  const pos = new Int32Array(g.n);
+  for (let k = 0; k < g.n; k++) pos[g.topo[k]] = k;
+  return found.sort((a, b) => pos[a] - pos[b]).map((i) => g.ids[i]);
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { type Graph, GrowingGraph, type Plan, planGraph } from "./graph.ts";
+import { descendantsIn, type Graph, GrowingGraph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
@@ -478,6 +478,17 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    */
   plan(): Plan {
     return planGraph(this.#g, this.#tasks);
+  }
+
+  /**
+   * The tasks downstream of a task in the run now (tasks added during the run included).
+   *
+   * @param taskId The task.
+   * @returns Their ids, in topological order.
+   * @throws {NotFoundError} The run has no such task.
+   */
+  descendants(taskId: string): string[] {
+    return descendantsIn(this.#g, taskId, `run "${this.id}"`);
   }
 
   /** Task ids by index, including tasks added during the run. */

@@ -11,6 +11,7 @@ import {
   CancelledError,
   createEngine,
   defineWorkflow,
+  descendants,
   type LogStore,
   mapTasks,
   NotFoundError,
@@ -243,4 +244,40 @@ Deno.test("the task context carries the workflow id and the task's metadata, inl
   } finally {
     await engine.close();
   }
+});
+
+Deno.test("descendants(): what a task's failure would skip, on the workflow and on a run that added tasks", async () => {
+  const run = () => null;
+  const wf = defineWorkflow({
+    name: "desc",
+    tasks: [
+      { id: "a", run },
+      { id: "b", dependsOn: ["a"], run },
+      { id: "c", dependsOn: ["b"], run },
+      { id: "d", dependsOn: ["a", "c"], run },
+      { id: "e", run },
+      {
+        id: "s",
+        dependsOn: ["b"],
+        run: (ctx) => void ctx.spawn([{ id: "x", dependsOn: ["s"], run }, { id: "y", dependsOn: ["x", "e"], run }]),
+      },
+    ],
+  });
+  assert.deepEqual(descendants(wf, "b"), ["c", "s", "d"]);
+  assert.deepEqual(descendants(wf, "d"), []);
+  assert.throws(() => descendants(wf, "zz"), NotFoundError);
+  const engine = createEngine();
+  const handle = engine.start(wf);
+  await handle.result;
+  assert.deepEqual(handle.descendants("b"), ["c", "s", "d", "x", "y"]);
+  assert.deepEqual(handle.descendants("e"), ["y"]);
+  // The same as a failure would skip.
+  const failing = defineWorkflow({
+    name: "desc-fail",
+    tasks: wf.tasks.map((t) => t.id === "b" ? { ...t, run: () => Promise.reject(new Error("b fails")) } : t),
+  });
+  const failed = await engine.run(failing);
+  const skipped = Object.entries(failed.tasks).filter(([, r]) => r.status === "skipped").map(([id]) => id);
+  assert.deepEqual(skipped.sort(), descendants(failing, "b").sort());
+  await engine.close();
 });
