@@ -101,10 +101,12 @@ export interface EngineOptions {
   /**
    * How ready tasks of equal priority are ordered: `critical-path` serves the
    * task with the costliest path still behind it first; `fifo` serves them in
-   * the order they became ready.
+   * the order they became ready; `io-first` serves io-profile tasks before the
+   * others (then by critical path), so that waiting on I/O overlaps CPU work
+   * when tasks of several profiles compete for `concurrency`.
    * @default {"critical-path"}
    */
-  ordering?: "critical-path" | "fifo";
+  ordering?: "critical-path" | "fifo" | "io-first";
   /**
    * XState inspection: receives XState's inspection events (`@xstate.actor`,
    * `@xstate.event`, `@xstate.snapshot`, `@xstate.action`) of every workflow
@@ -473,8 +475,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const breakers = new BreakerRegistry(options.breakers);
   const taskLogic = options.taskLogic ?? "compiled";
   const ordering = options.ordering ?? "critical-path";
-  if (ordering !== "critical-path" && ordering !== "fifo") {
-    throw new RangeError(`Cannot create engine: ordering ${describe(ordering)} must be "critical-path" or "fifo"`);
+  if (ordering !== "critical-path" && ordering !== "fifo" && ordering !== "io-first") {
+    throw new RangeError(
+      `Cannot create engine: ordering ${describe(ordering)} must be "critical-path", "fifo" or "io-first"`,
+    );
   }
   if (taskLogic !== "compiled" && taskLogic !== "interpreted") {
     throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);

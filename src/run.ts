@@ -91,7 +91,7 @@ export interface RunEnv {
   executors: Readonly<Record<Profile, Executor>>;
   random: () => number;
   taskLogic: TaskLogicMode;
-  ordering: "critical-path" | "fifo";
+  ordering: "critical-path" | "fifo" | "io-first";
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Results of cached tasks. */
   cache: TaskCache;
@@ -321,7 +321,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#timers = new Array(n);
     this.#controllers = new Array(n);
     const keys = new Float64Array(n);
-    this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
+    this.#rank = env.ordering === "fifo"
+      ? new Float64Array(n)
+      : env.ordering === "io-first"
+      ? ioFirst(graph.rank, this.#tasks, 0, n, new Float64Array(n))
+      : graph.rank;
     for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
     this.#keys = keys;
     this.#prio = graph.priority;
@@ -603,6 +607,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const specs = this.#tasks;
     const cap = grown.capacity;
     const fifo = this.#env.ordering === "fifo";
+    const io = this.#env.ordering === "io-first";
     if (cap > this.#cap) {
       this.#cap = cap;
       this.#status = grow(this.#status, cap);
@@ -615,9 +620,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#profile = grow(this.#profile, cap);
       this.#keys = grow(this.#keys, cap);
       this.#backlog.resize(this.#keys);
-      if (fifo) this.#rank = grow(this.#rank, cap);
+      if (fifo || io) this.#rank = grow(this.#rank, cap);
     }
-    if (!fifo) this.#rank = graph.rank;
+    if (io) {
+      ioFirst(graph.rank, specs, from, n, this.#rank);
+      for (const j of changed) ioFirst(graph.rank, specs, j, j + 1, this.#rank);
+    } else if (!fifo) this.#rank = graph.rank;
     if (shared) this.#prio = graph.priority;
     else {
       this.#prio = fit(this.#prio, cap);
@@ -1579,6 +1587,21 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
+}
+
+/** Above any critical-path rank: `io-first` adds it to the rank of io tasks, so they go first within a priority. */
+const IO_FIRST = 2 ** 39;
+
+/** Dispatch ranks for `io-first` of tasks [from, to): io tasks ahead, then by critical-path rank. */
+function ioFirst(
+  rank: Float64Array,
+  tasks: readonly TaskSpec<unknown>[],
+  from: number,
+  to: number,
+  out: Float64Array,
+): Float64Array {
+  for (let i = from; i < to; i++) out[i] = tasks[i].profile === "io" ? IO_FIRST + rank[i] : rank[i];
+  return out;
 }
 
 /** The array if it is long enough, else a longer copy (see `grow`). */

@@ -104,3 +104,30 @@ Deno.test("setPriority() beyond the ready window: a task waiting in the backlog 
     });
   }
 });
+
+Deno.test('ordering "io-first": ready io tasks are served before other profiles within a priority', async () => {
+  const clock = createVirtualClock();
+  const started: string[] = [];
+  const body = (ms: number) => ({ taskId, input }: { taskId: string; input: unknown }) => {
+    started.push(taskId);
+    return new Promise<void>((resolve) => (input as typeof clock).setTimeout(resolve, ms));
+  };
+  const tasks: TaskDef[] = [
+    // A long cpu chain (high critical-path rank) and independent io tasks.
+    { id: "c1", profile: "cpu", run: body(10) },
+    { id: "c2", profile: "cpu", dependsOn: ["c1"], run: body(10) },
+    { id: "c3", profile: "cpu", dependsOn: ["c2"], run: body(10) },
+    { id: "i1", profile: "io", run: body(10) },
+    { id: "i2", profile: "io", run: body(10) },
+  ];
+  for (const [ordering, first] of [["critical-path", "c1"], ["io-first", "i1"]] as const) {
+    started.length = 0;
+    const engine = createEngine({ clock, ordering, concurrency: 1, workers: false });
+    const result = await clock.runUntil(engine.run(defineWorkflow({ name: "ord", tasks }), { input: clock }));
+    assert.equal(result.status, "completed");
+    assert.equal(started[0], first, ordering);
+    if (ordering === "io-first") assert.deepEqual(started, ["i1", "i2", "c1", "c2", "c3"]);
+    await engine.close();
+  }
+  assert.throws(() => createEngine({ ordering: "random" as never }), RangeError);
+});
