@@ -124,6 +124,7 @@ export {
   type Engine,
   type EngineExtras,
   type EngineOptions,
+  type RerunOptions,
   type ResumeOptions,
   type RunHandle,
   type RunOptions,
