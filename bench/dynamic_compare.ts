@@ -7,6 +7,7 @@
 // Third: the spawning shape at growing sizes (one run each), to show its time is linear in its size.
 // Usage: deno run --allow-env --allow-read bench/dynamic_compare.ts [--sizes 1000,10000] [--trials 5]
 //   [--spawning 500,4000] [--linear 10000,100000]
+import process from "node:process";
 import { createEngine, defineWorkflow, mapTasks, type TaskDef } from "../mod.ts";
 
 const args: Record<string, string> = {};
@@ -124,16 +125,33 @@ for (const n of spawning) {
   summary2.push(`${n} items ${(d / s).toFixed(2)}× static`);
 }
 const linear = (args.linear ?? "10000,100000").split(",").map(Number);
-console.log("\nThe spawning shape at growing sizes, one run each: time per task (flat = linear in the size)\n");
-console.log("| items | spawn() calls | ms | µs/task | µs/task vs the smallest |");
-console.log("| --- | ---: | ---: | ---: | ---: |");
+console.log(
+  "\nThe spawning shape at growing sizes, one run each, against the static shape of the same size: time per task, " +
+    "wall clock and CPU (user + system, less disturbed by other processes on a shared machine); flat = linear\n",
+);
+console.log(
+  "| items | spawn() calls | dynamic ms | dynamic µs/task | dynamic CPU µs/task | static CPU µs/task | dynamic / static (CPU) | dynamic CPU µs/task vs the smallest |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 let first = 0;
 const summary3: string[] = [];
 for (const n of linear) {
+  const c0 = process.cpuUsage();
   const ms = await dynamicFollowRun(n);
-  const per = (ms * 1000) / (2 * n + 2);
-  if (first === 0) first = per;
-  console.log(`| ${n} | ${n + 1} | ${ms.toFixed(0)} | ${per.toFixed(1)} | ${(per / first).toFixed(2)}× |`);
-  summary3.push(`${n} items ${per.toFixed(1)} µs/task (${(per / first).toFixed(2)}×)`);
+  const c1 = process.cpuUsage(c0);
+  const c2 = process.cpuUsage();
+  await staticFollowRun(n);
+  const c3 = process.cpuUsage(c2);
+  const tasks = 2 * n + 2;
+  const cpu = (c1.user + c1.system) / tasks;
+  const cpuStatic = (c3.user + c3.system) / tasks;
+  if (first === 0) first = cpu;
+  console.log(
+    `| ${n} | ${n + 1} | ${ms.toFixed(0)} | ${((ms * 1000) / tasks).toFixed(1)} | ${cpu.toFixed(1)} | ` +
+      `${cpuStatic.toFixed(1)} | ${(cpu / cpuStatic).toFixed(2)}× | ${(cpu / first).toFixed(2)}× |`,
+  );
+  summary3.push(
+    `${n} items ${cpu.toFixed(1)} CPU µs/task (${(cpu / first).toFixed(2)}×, ${(cpu / cpuStatic).toFixed(2)}× static)`,
+  );
 }
 console.log(`summary: a spawn per item: ${summary2.join(", ")}; growing: ${summary3.join(", ")}`);
