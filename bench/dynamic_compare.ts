@@ -7,6 +7,7 @@
 // Third: the spawning shape at growing sizes (one run each), to show its time is linear in its size.
 // Usage: deno run --allow-env --allow-read bench/dynamic_compare.ts [--sizes 1000,10000] [--trials 5]
 //   [--spawning 500,4000] [--linear 10000,100000]
+//   or one run in a fresh process: --one dynamic|static --items 100000
 import process from "node:process";
 import { createEngine, defineWorkflow, mapTasks, type TaskDef } from "../mod.ts";
 
@@ -89,6 +90,18 @@ async function dynamicFollowRun(n: number): Promise<number> {
   }
   await engine.close();
   return ms;
+}
+
+// One run in this (fresh) process, CPU time of the run only: `--one dynamic|static --items N`.
+if (args.one !== undefined) {
+  const n = Number(args.items ?? 10000);
+  const c0 = process.cpuUsage();
+  await (args.one === "dynamic" ? dynamicFollowRun(n) : staticFollowRun(n));
+  const c = process.cpuUsage(c0);
+  console.log(
+    `${args.one} ${n} items (one spawn per item): ${((c.user + c.system) / (2 * n + 2)).toFixed(1)} CPU µs/task`,
+  );
+  Deno.exit(0);
 }
 
 console.log(`Deno ${Deno.version.deno}; min of ${trials} runs; × = vs the static run of the same size, same run\n`);
