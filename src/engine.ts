@@ -315,6 +315,10 @@ export interface Engine {
    *
    * Task bodies are not in the log, so the caller passes the workflow the run
    * was started with (the same task ids; the bodies may be fixed versions).
+   * Tasks the run added (`ctx.spawn`) that had ended keep their outcome; a
+   * spawner whose added tasks had not all ended runs again (even if it had
+   * completed), its spawns matched by id, so those tasks come back with their
+   * bodies; an added task that no task adds again fails, naming its spawner.
    *
    * @param workflow The run's workflow, from `defineWorkflow`.
    * @param runId The run to resume.
