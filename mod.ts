@@ -107,7 +107,7 @@ export {
   WorkerCrashedError,
   WorkerStartError,
 } from "./src/errors.ts";
-export { defineWorkflow, type Plan, plan, type PlannedTask } from "./src/graph.ts";
+export { defineWorkflow, descendants, type Plan, plan, type PlannedTask } from "./src/graph.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
 export { subworkflow, type SubworkflowOptions, type SubworkflowResult } from "./src/subworkflow.ts";
@@ -148,6 +148,7 @@ export {
   type Engine,
   type EngineExtras,
   type EngineOptions,
+  type RerunOptions,
   type ResumeOptions,
   type RunHandle,
   type RunOptions,

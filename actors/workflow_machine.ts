@@ -6,6 +6,7 @@
  * created ─start─► running ─tasks.settled (anyFailed)─► failed
  *                     │     ─tasks.settled─► completed
  *                     └─cancel─► cancelling ─tasks.settled─► cancelled
+ *                                            ─tasks.settled (failedFast)─► failed
  * ```
  *
  * @module
@@ -21,6 +22,8 @@ export interface WorkflowHost {
   cancelTasks(reason: unknown): void;
   /** A task failed for good. */
   anyFailed(): boolean;
+  /** The run was cancelled because a task failed for good (`failFast`). */
+  failedFast(): boolean;
   /** The run ended. */
   finish(status: RunStatus): void;
 }
@@ -40,6 +43,7 @@ export const workflowMachine = setup({
   },
   guards: {
     anyFailed: ({ context }) => context.host.anyFailed(),
+    failedFast: ({ context }) => context.host.failedFast(),
   },
   actions: {
     startTasks: ({ context }) => context.host.startTasks(),
@@ -63,7 +67,7 @@ export const workflowMachine = setup({
     },
     cancelling: {
       entry: "cancelTasks",
-      on: { "tasks.settled": { target: "cancelled" } },
+      on: { "tasks.settled": [{ guard: "failedFast", target: "failed" }, { target: "cancelled" }] },
     },
     completed: { type: "final", entry: "finishCompleted" },
     failed: { type: "final", entry: "finishFailed" },

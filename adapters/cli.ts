@@ -8,6 +8,7 @@
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --graph mermaid > pipeline.mmd
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log              # durable: prints the run id
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log --resume <run id>
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log --rerun <run id>   # re-execute from failure
  * ```
  *
  * The module exports a workflow made by `defineWorkflow`, as its default
@@ -74,6 +75,9 @@ Options:
   --resume <runId>       with --log: finish a run of <file> that was cut off (killed, crashed, a
                          second Ctrl-C); its completed tasks keep their results and do not run
                          again, it keeps its input; a run that had ended shows its stored result
+  --rerun <runId>        with --log: re-execute an ended run of <file> from failure: a new run (its
+                         id is printed) keeps the old run's completed tasks and input, and runs the
+                         failed, skipped and cancelled tasks again
   --dashboard            serve a live dashboard on http://127.0.0.1 while the run goes on
   --port <n>             the dashboard's port (default: a free one)
   --keep-open            keep the dashboard served after the run, until Ctrl-C
@@ -146,6 +150,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
         input: { type: "string" },
         log: { type: "string" },
         resume: { type: "string" },
+        rerun: { type: "string" },
         dashboard: { type: "boolean" },
         port: { type: "string" },
         "keep-open": { type: "boolean" },
@@ -190,6 +195,13 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     if (resumeId.length === 0) return usage("--resume needs a run id");
     if (values.input !== undefined) return usage("--input cannot be used with --resume: the run keeps its input");
   }
+  const rerunId = values.rerun;
+  if (rerunId !== undefined) {
+    if (values.log === undefined) return usage("--rerun needs --log <file>: the file that holds the run");
+    if (rerunId.length === 0) return usage("--rerun needs a run id");
+    if (resumeId !== undefined) return usage("--rerun cannot be used with --resume");
+    if (values.input !== undefined) return usage("--input cannot be used with --rerun: the new run keeps the input");
+  }
 
   const specifier = positionals[0];
   let mod: Record<string, unknown>;
@@ -232,7 +244,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
   let store: FileLogStore | undefined;
   if (values.log !== undefined) {
     const path = values.log;
-    const problem = await logFileProblem(path, resumeId !== undefined);
+    const problem = await logFileProblem(path, resumeId !== undefined || rerunId !== undefined);
     if (problem !== undefined) {
       io.err(`${problem}\n`);
       return 2;
@@ -255,14 +267,16 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       );
       return 2;
     }
-    if (resumeId !== undefined && !store.runs().includes(resumeId)) {
+    const wanted = resumeId ?? rerunId;
+    if (wanted !== undefined && !store.runs().includes(wanted)) {
       const runs = store.runs();
       const held = runs.length === 0
         ? "it holds no run"
         : runs.length <= 10
         ? `it holds ${runs.map((id) => `"${id}"`).join(", ")}`
         : `it holds ${runs.length} runs, the latest "${runs.at(-1)}"`;
-      io.err(`Cannot resume run "${resumeId}": the log "${path}" has no such run (${held})\n`);
+      const verb = resumeId !== undefined ? "resume" : "re-run";
+      io.err(`Cannot ${verb} run "${wanted}": the log "${path}" has no such run (${held})\n`);
       await store.close();
       return 2;
     }
@@ -342,9 +356,12 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     });
     if (store !== undefined) {
       io.out(
-        resumeId === undefined
-          ? `run: ${runId}\nlog: ${store.path} (if the run is cut off: --resume ${runId} --log ${store.path})\n`
-          : `resuming run ${runId} from ${store.path}\n`,
+        resumeId !== undefined
+          ? `resuming run ${runId} from ${store.path}\n`
+          : `${
+            rerunId === undefined ? "" : `re-running run ${rerunId} from failure\n`
+          }run: ${runId}\nlog: ${store.path} ` +
+            `(if the run is cut off: --resume ${runId} --log ${store.path})\n`,
       );
     }
     if (mode === "bar") {
@@ -363,9 +380,11 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     Deno.addSignalListener("SIGINT", onSigint);
     let pending: Promise<RunResult>;
     try {
-      pending = resumeId === undefined
-        ? engine.start(workflow, { runId, input, signal: controller.signal }).result
-        : engine.resume(workflow, runId, { signal: controller.signal });
+      pending = resumeId !== undefined
+        ? engine.resume(workflow, runId, { signal: controller.signal })
+        : rerunId !== undefined
+        ? engine.rerun(workflow, rerunId, { runId, signal: controller.signal })
+        : engine.start(workflow, { runId, input, signal: controller.signal }).result;
     } catch (error) {
       // A refused start (with --log: an input that is not JSON data).
       stopBar();
@@ -380,6 +399,8 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       io.err(
         resumeId !== undefined && !began
           ? `Cannot resume run "${runId}" from "${store!.path}": ${message}\n`
+          : rerunId !== undefined && !began
+          ? `Cannot re-run run "${rerunId}" from "${store!.path}": ${message}\n`
           : `Cannot write the log "${store?.path}": ${message}\n`,
       );
       failedExit = true;

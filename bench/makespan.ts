@@ -5,6 +5,7 @@
 //   - critical-path first by task count (no estimates)
 //   - FIFO ready order
 //   - level by level (each level waits for the previous one: the original plan)
+// Then a mixed io/cpu workload under a concurrency limit: critical-path vs FIFO vs io-first (skip: --no-mixed).
 // Usage: deno run --allow-read --allow-env bench/makespan.ts [--tasks 2000] [--workers 4,8,14] [--seed 7]
 import { createEngine, createVirtualClock, defineWorkflow, type TaskDef } from "../mod.ts";
 import { prng } from "./_dags.ts";
@@ -118,3 +119,63 @@ console.log(`| --- | ${workersList.map(() => "---:").join(" | ")} |`);
 console.log(`| lower bound max(critical path, work / workers) | ${bounds.join(" | ")} |`);
 labels.forEach((label, k) => console.log(`| ${label} | ${cells[k].join(" | ")} |`));
 console.log(`\nsummary: makespan / lower bound, critical-path first with costs: ${summary.join("; ")}`);
+
+// Ordering by workload (issue 12): a mixed workload on the same DAG shape, each task io (40%: waits
+// 20..400 ms, Pareto) or cpu (60%: 1..40 ms), with no duration estimates; `cpu` slots 4, `io` slots 16,
+// `--mix-concurrency` (default 8) tasks at once in all. Orderings: critical-path (ranks by task count), FIFO, io-first.
+if (!Deno.args.includes("--no-mixed")) {
+  const mixConcurrency = arg("mix-concurrency", 8);
+  const mixRnd = prng(seed + 1);
+  const io = dur.map(() => mixRnd() < 0.4);
+  const mixDur = dur.map((_, i) =>
+    io[i]
+      ? Math.min(400, Math.max(20, Math.round(20 / Math.pow(1 - mixRnd(), 1 / 1.5))))
+      : 1 + Math.floor(mixRnd() * 40)
+  );
+  const mixedTasks = (): TaskDef[] =>
+    dur.map((_, i) => ({
+      id: `t${i}`,
+      dependsOn: deps[i].map((d) => `t${d}`),
+      profile: io[i] ? "io" : "cpu",
+      run: ({ input }) => {
+        const clock = input as ReturnType<typeof createVirtualClock>;
+        return new Promise<void>((resolve) => clock.setTimeout(resolve, mixDur[i]));
+      },
+    }));
+  const mixed = async (ordering: "critical-path" | "fifo" | "io-first"): Promise<number> => {
+    const clock = createVirtualClock();
+    const engine = createEngine({
+      clock,
+      ordering,
+      limits: { cpu: 4, io: 16 },
+      concurrency: mixConcurrency,
+      workers: false,
+    });
+    const result = await clock.runUntil(
+      engine.run(defineWorkflow({ name: "mixed", tasks: mixedTasks() }), { input: clock }),
+    );
+    if (result.status !== "completed") throw new Error(`mixed run ${result.status}`);
+    await engine.close();
+    return clock.now();
+  };
+  const cp = await mixed("critical-path");
+  const ff = await mixed("fifo");
+  const iof = await mixed("io-first");
+  const ioWork = mixDur.reduce((a, d, i) => a + (io[i] ? d : 0), 0);
+  const cpuWork = mixDur.reduce((a, d, i) => a + (io[i] ? 0 : d), 0);
+  console.log(
+    `\nMixed workload: ${io.filter(Boolean).length} io tasks (${ioWork} ms of waiting), ` +
+      `${io.filter((x) => !x).length} cpu tasks (${cpuWork} ms); cpu 4 slots, io 16, concurrency ${mixConcurrency}; ` +
+      "no duration estimates; one run each (virtual time)\n",
+  );
+  console.log("| ordering | makespan ms | vs critical-path |");
+  console.log("| --- | ---: | ---: |");
+  for (const [label, ms] of [["critical-path", cp], ["FIFO", ff], ["io-first", iof]] as const) {
+    console.log(`| ${label} | ${ms} | ${(ms / cp).toFixed(3)} |`);
+  }
+  console.log(
+    `\nsummary: mixed workload makespan, io-first / critical-path ${(iof / cp).toFixed(3)}, FIFO ${
+      (ff / cp).toFixed(3)
+    }`,
+  );
+}

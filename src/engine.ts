@@ -14,6 +14,7 @@ import {
   type BuiltinProjections,
   createMemoryLogStore,
   createSnapshotLog,
+  foldRun,
   type LogState,
   type MemoryLogStore,
   type RetentionPolicy,
@@ -25,7 +26,7 @@ import { type ChildStart, Run, type RunEnv, type TaskLogicMode } from "./run.ts"
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
-import { loadRestore } from "./resume.ts";
+import { loadRerun, loadRestore, rerunFrom, type Restore } from "./resume.ts";
 import { PROFILES, Scheduler } from "./scheduler.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
@@ -33,6 +34,7 @@ import type {
   BreakerPolicy,
   Clock,
   ErrorData,
+  EventDataMap,
   Executor,
   LogStore,
   Priority,
@@ -114,10 +116,12 @@ export interface EngineOptions {
   /**
    * How ready tasks of equal priority are ordered: `critical-path` serves the
    * task with the costliest path still behind it first; `fifo` serves them in
-   * the order they became ready.
+   * the order they became ready; `io-first` serves io-profile tasks before the
+   * others (then by critical path), so that waiting on I/O overlaps CPU work
+   * when tasks of several profiles compete for `concurrency`.
    * @default {"critical-path"}
    */
-  ordering?: "critical-path" | "fifo";
+  ordering?: "critical-path" | "fifo" | "io-first";
   /**
    * XState inspection: receives XState's inspection events (`@xstate.actor`,
    * `@xstate.event`, `@xstate.snapshot`, `@xstate.action`) of every workflow
@@ -135,6 +139,11 @@ export interface EngineOptions {
    * Tasks of a `concurrencyKey` running at once, per key (a key not listed has no limit). Default: none.
    */
   keyLimits?: Readonly<Record<string, number>>;
+  /**
+   * Every run's default for {@linkcode RunOptions.failFast}.
+   * @default {false}
+   */
+  failFast?: boolean;
 }
 
 /** An XState inspection event, as the `inspect` option receives it. */
@@ -163,6 +172,13 @@ export interface RunOptions<I = unknown> {
   signal?: AbortSignal;
   /** The run id. Default: a random UUID. */
   runId?: string;
+  /**
+   * Fail fast: at the first task that fails for good, cancel the rest of the
+   * run (running tasks are aborted, waiting ones cancelled); the run ends
+   * `failed` with that task's error. Default: the engine's `failFast` (false:
+   * tasks that do not depend on the failed one run to their end).
+   */
+  failFast?: boolean;
 }
 
 /** A run's state, read from the log. */
@@ -179,6 +195,16 @@ export interface RunSnapshot {
 export interface ResumeOptions {
   /** Cancels the resumed run when aborted. */
   signal?: AbortSignal;
+}
+
+/** Options of `rerun()`. */
+export interface RerunOptions {
+  /** The new run's id. Default: a random UUID. */
+  runId?: string;
+  /** Cancels the new run when aborted. */
+  signal?: AbortSignal;
+  /** Fail fast (see {@linkcode RunOptions.failFast}). Default: the engine's `failFast`. */
+  failFast?: boolean;
 }
 
 /**
@@ -214,6 +240,15 @@ export interface RunHandle<T extends TaskResults = TaskResults> {
    * @returns The plan.
    */
   plan(): Plan;
+  /**
+   * The tasks downstream of a task in the run now (tasks added during the run
+   * included): what its failure would skip.
+   *
+   * @param taskId The task.
+   * @returns Their ids, in topological order.
+   * @throws {NotFoundError} The run has no such task.
+   */
+  descendants(taskId: string): string[];
   /**
    * The run's state now, from the log.
    *
@@ -255,8 +290,8 @@ export interface WorkflowStatusReport {
 export interface TaskStatusReport extends TaskView {
   /** The workflow id. */
   workflowId: string;
-  /** The execution it belongs to. */
-  executionId: string;
+  /** The execution it belongs to; absent for a task of a workflow not executed yet (`pending`). */
+  executionId?: string;
 }
 
 /** The engine. */
@@ -299,6 +334,10 @@ export interface Engine {
    *
    * Task bodies are not in the log, so the caller passes the workflow the run
    * was started with (the same task ids; the bodies may be fixed versions).
+   * Tasks the run added (`ctx.spawn`) that had ended keep their outcome; a
+   * spawner whose added tasks had not all ended runs again (even if it had
+   * completed), its spawns matched by id, so those tasks come back with their
+   * bodies; an added task that no task adds again fails, naming its spawner.
    *
    * @param workflow The run's workflow, from `defineWorkflow`.
    * @param runId The run to resume.
@@ -308,6 +347,24 @@ export interface Engine {
    * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
    */
   resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
+  /**
+   * Re-executes from failure: a new run of an ended run's workflow that keeps
+   * the old run's completed tasks (their results, without running them; each
+   * is a `task.completed` event with `rerunOf`) and runs the others (failed,
+   * skipped, cancelled), with the old run's input. Tasks the old run added
+   * (`ctx.spawn`) are kept the same way when completed; a spawner whose added
+   * tasks did not all complete runs again, its spawns matched by id. The new
+   * run's `workflow.created` event names the old run (`rerunOf`). The old run
+   * is read from the engine's log store (any store: memory, file, KV).
+   *
+   * @param workflow The old run's workflow, from `defineWorkflow` (bodies may be fixed versions).
+   * @param runId The ended run.
+   * @param options The new run's id, a signal, fail fast.
+   * @returns The new run's result.
+   * @throws {NotFoundError} The store has no such run (as a rejection).
+   * @throws {TypeError} The workflow is not the run's, the run has not ended, or the new run id is taken (as a rejection).
+   */
+  rerun<I>(workflow: Workflow<I>, runId: string, options?: RerunOptions): Promise<RunResult>;
   /**
    * Reads a projection from the log (see `SnapshotLog.project`).
    *
@@ -326,7 +383,8 @@ export interface Engine {
    */
   project<T = unknown>(name: string): T;
   /**
-   * Step by step: creates an empty workflow.
+   * Step by step: creates an empty workflow. Emits `workflow.created` (its
+   * run id is the workflow id) now; each `addTask` emits that task's `task.pending`.
    *
    * @param def Its name and description.
    * @returns The workflow id.
@@ -364,7 +422,8 @@ export interface Engine {
    */
   getWorkflowStatus(id: string): WorkflowStatusReport;
   /**
-   * Step by step: a task's status in the latest execution that has it.
+   * Step by step: a task's status in the latest execution that has it; a task
+   * added to a workflow that was not executed yet is `pending`.
    *
    * @param taskId The task id.
    * @param executionId Look only in this execution.
@@ -439,8 +498,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const breakers = new BreakerRegistry(options.breakers);
   const taskLogic = options.taskLogic ?? "compiled";
   const ordering = options.ordering ?? "critical-path";
-  if (ordering !== "critical-path" && ordering !== "fifo") {
-    throw new RangeError(`Cannot create engine: ordering ${describe(ordering)} must be "critical-path" or "fifo"`);
+  if (ordering !== "critical-path" && ordering !== "fifo" && ordering !== "io-first") {
+    throw new RangeError(
+      `Cannot create engine: ordering ${describe(ordering)} must be "critical-path", "fifo" or "io-first"`,
+    );
   }
   if (taskLogic !== "compiled" && taskLogic !== "interpreted") {
     throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);
@@ -497,7 +558,10 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
   const store = createProjectionStore();
   const live = new Map<string, Run>();
   const drafts = new Map<string, Draft>();
-  const executions = new Map<string, { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run }>();
+  const executions = new Map<
+    string,
+    { workflowId: string; taskIds: ReadonlyMap<string, number>; run?: Run; workflow?: Workflow<unknown> }
+  >();
   let draftCounter = 0;
   let fallbackAnnounced = false;
   let closed = false;
@@ -597,11 +661,59 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       input: runOptions.input,
       notice,
       parent,
+      failFast: runOptions.failFast ?? options.failFast,
     });
     live.set(id, run);
     executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });
     run.start(runOptions.signal);
     return run;
+  };
+  const startRerun = (
+    workflow: Workflow<unknown>,
+    graph: ReturnType<typeof graphOf>,
+    restore: Restore,
+    rerunOf: string,
+    rerunOptions: RerunOptions,
+    workflowId?: string,
+  ): Run => {
+    if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+    const id = rerunOptions.runId ?? crypto.randomUUID();
+    if (typeof id !== "string" || id.length === 0) {
+      throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
+    }
+    if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
+    const run = new Run(workflow, graph, env, {
+      id,
+      workflowId: workflowId ?? restore.state.workflowId,
+      input: restore.state.input,
+      restore,
+      rerunOf,
+      failFast: rerunOptions.failFast ?? options.failFast,
+    });
+    live.set(id, run);
+    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index, workflow });
+    run.start(rerunOptions.signal);
+    return run;
+  };
+  /** Step by step: the events of a workflow being built (its run id is the workflow id), when they happen. */
+  const emitDraft = <T extends "workflow.created" | "task.pending">(
+    workflowId: string,
+    type: T,
+    taskId: string | undefined,
+    data: EventDataMap[T],
+  ) => {
+    const event = {
+      type,
+      seq: log.nextSeq(),
+      runId: workflowId,
+      workflowId,
+      taskId,
+      attempt: undefined,
+      timestamp: clock.now(),
+      data,
+    } as AnyFlowEvent;
+    log.append(event);
+    if (!log.durable) bus.emit(event);
   };
   const handleOf = (run: Run): RunHandle => ({
     id: run.id,
@@ -609,6 +721,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     cancel: (reason?: unknown) => run.cancel(reason),
     setPriority: (taskId: string, priority: Priority) => run.setPriority(taskId, priority),
     plan: () => run.plan(),
+    descendants: (taskId: string) => run.descendants(taskId),
     snapshot: () => snapshotOf(log.state(), run.id),
     actors: () => actorsOf(run, log.state()),
   });
@@ -633,6 +746,17 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     },
     start(workflow, runOptions) {
       return handleOf(start(workflow, runOptions)) as RunHandle<never>;
+    },
+    async rerun(workflow, runId, rerunOptions = {}) {
+      if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+      const graph = graphOf(workflow);
+      if (typeof runId !== "string" || runId.length === 0) {
+        throw new TypeError(`Cannot re-run a run: runId ${describe(runId)} must be a non-empty string`);
+      }
+      if (live.has(runId)) throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
+      await log.sync().catch(() => {});
+      const restore = await loadRerun(logStore, workflow.name, graph, runId);
+      return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result;
     },
     async resume(workflow, runId, resumeOptions = {}) {
       if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
@@ -667,6 +791,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         throw new TypeError(`Cannot create workflow: expected { name: non-empty string }, got ${describe(def)}`);
       }
       const id = `${def.name}#${++draftCounter}`;
+      emitDraft(id, "workflow.created", undefined, { name: def.name, taskIds: [] });
       drafts.set(id, {
         name: def.name,
         description: def.description,
@@ -685,6 +810,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       if (draft.ids.has(task.id)) throw new DuplicateTaskError(draft.name, task.id);
       draft.ids.add(task.id);
       draft.tasks.push({ ...task });
+      emitDraft(workflowId, "task.pending", task.id, { dependsOn: [...(task.dependsOn ?? [])] });
       return task.id;
     },
     execute(workflowId, context) {
@@ -692,7 +818,9 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       if (draft === undefined) throw new NotFoundError("workflow", workflowId, "; create it with createWorkflow()");
       const workflow = defineWorkflow({ name: draft.name, description: draft.description, tasks: draft.tasks });
       const run = start(workflow, { input: context }, workflowId);
-      executions.get(run.id)!.run = run;
+      const exec = executions.get(run.id)!;
+      exec.run = run;
+      exec.workflow = workflow as Workflow<unknown>;
       draft.executions.push(run.id);
       return run.id;
     },
@@ -741,6 +869,14 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         const view = log.state().project("tasks", runId)[taskId];
         return { ...view, workflowId: exec.workflowId, executionId: runId };
       }
+      if (executionId === undefined) {
+        // A task added to a workflow that has not run it yet waits.
+        for (const [workflowId, draft] of [...drafts].reverse()) {
+          if (draft.ids.has(taskId) && draft.executions.length === 0) {
+            return { taskId, status: "pending", attempts: 0, workflowId };
+          }
+        }
+      }
       throw new NotFoundError(
         "task",
         taskId,
@@ -749,6 +885,22 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     },
     breakerState(key) {
       return breakers.state(key);
+    },
+    reexecute(executionId) {
+      const exec = executions.get(executionId);
+      if (exec?.workflow === undefined) {
+        throw new NotFoundError("execution", executionId, "; it was not started by execute() or reexecute()");
+      }
+      if (exec.run !== undefined && exec.run.final === undefined) {
+        throw new TypeError(`Cannot re-execute "${executionId}": it has not ended`);
+      }
+      const events = log.events(executionId);
+      const graph = graphOf(exec.workflow);
+      const restore = rerunFrom(foldRun({ events }), events, exec.workflow.name, graph, executionId);
+      const run = startRerun(exec.workflow, graph, restore, executionId, {}, exec.workflowId);
+      executions.get(run.id)!.run = run;
+      drafts.get(exec.workflowId)?.executions.push(run.id);
+      return run.id;
     },
     wait(executionId) {
       const run = executions.get(executionId)?.run;
@@ -792,6 +944,17 @@ export interface EngineExtras {
    * @throws {NotFoundError} Unknown execution id (as a rejection).
    */
   wait(executionId: string): Promise<RunResult>;
+  /**
+   * Step by step: re-executes an ended execution from failure (see `Engine.rerun`):
+   * a new execution keeps its completed tasks and runs the failed, skipped and
+   * cancelled ones; the workflow's status then reports the new one.
+   *
+   * @param executionId From `execute` or `reexecute`.
+   * @returns The new execution id.
+   * @throws {NotFoundError} Unknown execution id.
+   * @throws {TypeError} The execution has not ended.
+   */
+  reexecute(executionId: string): string;
   /**
    * A circuit breaker's state now.
    *

@@ -1212,14 +1212,11 @@ function fold(
     for (const [runId, d] of drafts) {
       let ids = d.ids;
       if (d.added.length > 0) {
-        const index = new Map(d.index);
+        // d.index already holds the added ids at these positions.
         ids = ids.withMutations((l) => {
-          for (const id of d.added) {
-            index.set(id, l.size);
-            l.push(id);
-          }
+          for (const id of d.added) l.push(id);
         });
-        indexCache.set(ids, index);
+        indexCache.set(ids, d.index);
       }
       const rec = d.reset ? RunRec({ runId }) : d.rec;
       const tasks = d.touched.size === 0 ? rec.tasks : rec.tasks.withMutations((l) => {
@@ -1293,7 +1290,8 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     k = d.ids.size + d.added.length;
     d.added.push(taskId);
     d.counts[0]++;
-    if (d.index === indexCache.get(d.ids)) d.index = new Map(d.index);
+    // Take the list's index over (O(1), not a copy per batch): the older list's is rebuilt if it is ever asked for.
+    if (d.index === indexCache.get(d.ids)) indexCache.delete(d.ids);
     d.index.set(taskId, k);
   }
   let t = d.touched.get(k);

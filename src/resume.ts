@@ -10,6 +10,7 @@ import type { Graph } from "./graph.ts";
 import { foldRun } from "./log.ts";
 import { deserializeError } from "./serialize.ts";
 import type {
+  AnyFlowEvent,
   ErrorData,
   LogStore,
   RunResult,
@@ -25,6 +26,8 @@ export interface Restore {
   readonly state: RunStateData;
   /** The highest seq stored for the run; the resumed run's events come after it. */
   readonly lastSeq: number;
+  /** For a run that added tasks (`ctx.spawn`): the task that added each, by id. */
+  readonly spawnedBy?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface Restore {
  * @param runId The run.
  * @returns What to restore, or the result of a run that had ended.
  * @throws {NotFoundError} Nothing stored, or only the run's creation (it never started).
- * @throws {TypeError} The workflow's name or task ids are not the run's.
+ * @throws {TypeError} The workflow's name or task ids are not the run's (tasks the run added are not in the workflow).
  */
 export async function loadRestore(
   store: LogStore,
@@ -48,15 +51,8 @@ export async function loadRestore(
   const stored = store.readRun !== undefined ? await store.readRun(runId) : { events: await store.read(runId) };
   const state = foldRun(stored);
   if (state === undefined) throw new NotFoundError("run", runId, " in the log store");
-  const where = `Cannot resume run "${runId}" with workflow "${name}"`;
-  if (state.workflowId !== name && !state.workflowId.startsWith(`${name}#`)) {
-    throw new TypeError(`${where}: it was started by workflow "${state.workflowId}"`);
-  }
-  const known = new Set(state.taskIds);
-  const extra = graph.ids.find((id) => !known.has(id));
-  if (extra !== undefined) throw new TypeError(`${where}: task "${extra}" is in the workflow but not in the run`);
-  const missing = state.taskIds.find((id) => !graph.index.has(id));
-  if (missing !== undefined) throw new TypeError(`${where}: task "${missing}" is in the run but not in the workflow`);
+  const events = addedTasks(state, graph) ? await store.read(runId) : undefined;
+  const spawnedBy = checkRun(state, `Cannot resume run "${runId}" with workflow "${name}"`, name, graph, events);
   if (state.status === "completed" || state.status === "failed" || state.status === "cancelled") {
     return resultFromState(state);
   }
@@ -64,9 +60,92 @@ export async function loadRestore(
     // Stopped between its creation and its start: its input was never stored, and nothing ran.
     throw new NotFoundError("run", runId, " started in the log store (only its creation was stored); run it again");
   }
-  const events = stored.events;
-  const lastSeq = events.length > 0 ? events[events.length - 1].seq : stored.checkpoint?.seq ?? 0;
-  return { state, lastSeq };
+  const storedEvents = stored.events;
+  const lastSeq = storedEvents.length > 0 ? storedEvents[storedEvents.length - 1].seq : stored.checkpoint?.seq ?? 0;
+  return spawnedBy === undefined ? { state, lastSeq } : { state, lastSeq, spawnedBy };
+}
+
+/**
+ * Reads an ended run back from a store for a re-run (`engine.rerun()`); see {@linkcode rerunFrom}.
+ *
+ * @param store The engine's log store.
+ * @param name The workflow's name.
+ * @param graph The workflow's graph.
+ * @param runId The old run.
+ * @returns What the new run starts from.
+ * @throws {NotFoundError} Nothing stored for the run.
+ * @throws {TypeError} The workflow is not the run's, or the run has not ended.
+ */
+export async function loadRerun(store: LogStore, name: string, graph: Graph, runId: string): Promise<Restore> {
+  const stored = store.readRun !== undefined ? await store.readRun(runId) : { events: await store.read(runId) };
+  const state = foldRun(stored);
+  const events = state !== undefined && addedTasks(state, graph) ? await store.read(runId) : undefined;
+  return rerunFrom(state, events, name, graph, runId);
+}
+
+/**
+ * What a re-run keeps of an ended run: its input and its completed tasks
+ * (with their results); its failed, skipped and cancelled tasks run again.
+ *
+ * @param state The old run's state.
+ * @param events The old run's events (needed when it added tasks: who added each).
+ * @param name The workflow's name.
+ * @param graph The workflow's graph.
+ * @param runId The old run.
+ * @returns What the new run starts from (`lastSeq` 0: the new run numbers its events as usual).
+ * @throws {NotFoundError} No state.
+ * @throws {TypeError} The workflow is not the run's, or the run has not ended.
+ */
+export function rerunFrom(
+  state: RunStateData | undefined,
+  events: readonly AnyFlowEvent[] | undefined,
+  name: string,
+  graph: Graph,
+  runId: string,
+): Restore {
+  if (state === undefined) throw new NotFoundError("run", runId, " in the log store");
+  const where = `Cannot re-run run "${runId}" with workflow "${name}"`;
+  const spawnedBy = checkRun(state, where, name, graph, events);
+  if (state.status !== "completed" && state.status !== "failed" && state.status !== "cancelled") {
+    throw new TypeError(`${where}: it has not ended (it is ${state.status}); resume it instead`);
+  }
+  const kept: RunStateData = {
+    ...state,
+    status: "running",
+    tasks: state.tasks.map((t) => (t?.status === "completed" ? t : null)),
+  };
+  return spawnedBy === undefined ? { state: kept, lastSeq: 0 } : { state: kept, lastSeq: 0, spawnedBy };
+}
+
+/** Whether a run has tasks that are not in the workflow (added during the run). */
+function addedTasks(state: RunStateData, graph: Graph): boolean {
+  return state.taskIds.some((id) => !graph.index.has(id));
+}
+
+/** Checks that a stored run is the workflow's; returns who added each task not in the workflow. */
+function checkRun(
+  state: RunStateData,
+  where: string,
+  name: string,
+  graph: Graph,
+  events: readonly AnyFlowEvent[] | undefined,
+): Map<string, string> | undefined {
+  if (state.workflowId !== name && !state.workflowId.startsWith(`${name}#`)) {
+    throw new TypeError(`${where}: it was started by workflow "${state.workflowId}"`);
+  }
+  const known = new Set(state.taskIds);
+  const extra = graph.ids.find((id) => !known.has(id));
+  if (extra !== undefined) throw new TypeError(`${where}: task "${extra}" is in the workflow but not in the run`);
+  const missing = state.taskIds.filter((id) => !graph.index.has(id));
+  if (missing.length === 0) return undefined;
+  // Tasks added during the run: which task added each is in its task.spawned events.
+  const spawnedBy = new Map<string, string>();
+  for (const e of events ?? []) {
+    if (e.type === "task.spawned") { for (const id of e.data.taskIds) spawnedBy.set(id, e.taskId!); }
+  }
+  const unknown = missing.find((id) => !spawnedBy.has(id));
+  if (unknown !== undefined) throw new TypeError(`${where}: task "${unknown}" is in the run but not in the workflow`);
+  return spawnedBy;
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { extendGraph, type Graph, type Plan, planGraph } from "./graph.ts";
+import { descendantsIn, type Graph, GrowingGraph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
@@ -91,7 +91,7 @@ export interface RunEnv {
   executors: Readonly<Record<Profile, Executor>>;
   random: () => number;
   taskLogic: TaskLogicMode;
-  ordering: "critical-path" | "fifo";
+  ordering: "critical-path" | "fifo" | "io-first";
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Results of cached tasks. */
   cache: TaskCache;
@@ -127,6 +127,10 @@ const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
   "cancelled",
 ];
 const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
+/** The body of a task restored from the log that had ended (it never runs). */
+const RESTORED = (): never => {
+  throw new TypeError("A task restored from the log cannot run");
+};
 const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
   cpu: Object.freeze({ profile: "cpu" }),
   io: Object.freeze({ profile: "io" }),
@@ -146,6 +150,8 @@ class Context implements TaskContext {
   readonly attempt: number;
   readonly taskId: string;
   readonly runId: string;
+  readonly workflowId: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
   #run: Run | undefined;
   readonly #owner: Run;
   #index: number;
@@ -159,6 +165,8 @@ class Context implements TaskContext {
     this.attempt = attempt;
     this.taskId = taskId;
     this.runId = run.id;
+    this.workflowId = run.workflowId;
+    this.metadata = run.metadataOf(index);
   }
   get deps(): Readonly<Record<string, unknown>> {
     if (this.#deps === undefined) {
@@ -178,8 +186,8 @@ class Context implements TaskContext {
     }
   }
   toJSON(): Record<string, unknown> {
-    const { input, deps, attempt, taskId, runId } = this;
-    return { input, deps, attempt, taskId, runId };
+    const { input, deps, attempt, taskId, runId, workflowId, metadata } = this;
+    return { input, deps, attempt, taskId, runId, workflowId, metadata };
   }
 }
 
@@ -190,6 +198,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly workflow: Workflow<unknown>;
   readonly result: Promise<RunResult>;
   #g: Graph;
+  /** The run's own graph once tasks were added (`ctx.spawn`). */
+  #grown: GrowingGraph | undefined;
+  /** Length of the per-task arrays (at least the number of tasks; more once tasks were added). */
+  #cap: number;
   #tasks: readonly TaskSpec<unknown>[];
   readonly #env: RunEnv;
   readonly #input: unknown;
@@ -226,6 +238,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #cancelling = false;
   #cancelReason: Error | undefined;
   #startedAtRun = 0;
+  /** Cancel the rest of the run at the first task that fails for good. */
+  readonly #failFast: boolean;
+  /** The run is being cancelled because a task failed for good. */
+  #failedFast = false;
   #depth = 0;
   #detachSignal: (() => void) | undefined;
   #final: RunResult | undefined;
@@ -248,6 +264,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #trial: Uint8Array | undefined;
   /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
   #path: Uint8Array | undefined;
+  /** Per task: 1 + the index of the task that added it (0: a workflow task). Allocated at the first spawn. */
+  #spawnedBy: Int32Array | undefined;
+  /** Ids of tasks added before the run stopped that did not end: a resumed run waits for their spawner to add them again. */
+  #awaiting: Map<string, string> | undefined;
+  /** A re-run: the ended run whose completed tasks it keeps. */
+  readonly #rerunOf: string | undefined;
+  /** Tasks restored from the log that were added during the run: their spawner's id, by index. */
+  #restoredBy: Map<number, string> | undefined;
+  /** Tasks that had completed and run again on resume: spawners of tasks that had not ended. */
+  #reopened: ReadonlySet<string> | undefined;
   /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
   #spawnErrors: Map<number, Error> | undefined;
 
@@ -262,17 +288,23 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       restore?: Restore;
       notice?: EventDataMap["executor.inline"];
       parent?: { runId: string; taskId: string };
+      failFast?: boolean;
+      /** A re-run: `restore` holds the ended run's completed tasks; this is its id. */
+      rerunOf?: string;
     },
   ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
     this.workflow = workflow;
+    this.#failFast = init.failFast === true;
     this.#g = graph;
     this.#tasks = workflow.tasks;
+    if (init.restore?.spawnedBy !== undefined) graph = this.#restoreGraph(init.restore);
     this.#env = env;
     this.#input = init.input;
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
     const n = graph.n;
+    this.#cap = n;
     this.#status = new Uint8Array(n);
     this.#remaining = new Int32Array(n);
     for (let i = 0; i < n; i++) this.#remaining[i] = graph.depStart[i + 1] - graph.depStart[i];
@@ -289,7 +321,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#timers = new Array(n);
     this.#controllers = new Array(n);
     const keys = new Float64Array(n);
-    this.#rank = env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
+    this.#rank = env.ordering === "fifo"
+      ? new Float64Array(n)
+      : env.ordering === "io-first"
+      ? ioFirst(graph.rank, this.#tasks, 0, n, new Float64Array(n))
+      : graph.rank;
     for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
     this.#keys = keys;
     this.#prio = graph.priority;
@@ -316,13 +352,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       inspect: env.inspect,
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
-    if (init.restore !== undefined) this.#restoreTasks(init.restore);
-    else {
+    this.#rerunOf = init.rerunOf;
+    if (init.restore === undefined || init.rerunOf !== undefined) {
       const data: EventDataMap["workflow.created"] = init.parent === undefined
         ? { name: workflow.name, taskIds: graph.ids }
         : { name: workflow.name, taskIds: graph.ids, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
+      if (init.rerunOf !== undefined) data.rerunOf = init.rerunOf;
       this.#emit("workflow.created", -1, undefined, data);
     }
+    if (init.restore !== undefined) this.#restoreTasks(init.restore);
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
   }
 
@@ -414,12 +452,26 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#prio === this.#g.priority) this.#prio = this.#g.priority.slice();
     this.#prio[i] = weight;
     this.#keys[i] = dispatchKey(weight, this.#rank[i]);
-    if (this.#spawned[i] === 0 && this.#remaining[i] === 0) this.#backlog.rebuild();
+    let admit = false;
+    if (this.#spawned[i] === 0 && this.#remaining[i] === 0 && !this.#cancelling) {
+      // Waiting in the backlog, beyond the ready window: raised, it joins the ready queue now (ahead of the
+      // window's tasks if it outranks them); lowered, it waits its turn in the backlog.
+      if (weight > previous) admit = true;
+      else this.#backlog.rebuild();
+    }
     if (this.#queued[i] === 1) this.#env.scheduler.update(this, i, weight, this.#rank[i]);
     this.#emit("task.reprioritized", i, this.#attempts[i] || undefined, {
       priority,
       previous: PRIORITY_NAMES[previous],
     });
+    if (admit) {
+      this.#depth++;
+      try {
+        this.#spawn(i);
+      } finally {
+        this.#depth--;
+      }
+    }
     if (this.#depth === 0) this.#env.scheduler.drain();
   }
 
@@ -430,6 +482,17 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    */
   plan(): Plan {
     return planGraph(this.#g, this.#tasks);
+  }
+
+  /**
+   * The tasks downstream of a task in the run now (tasks added during the run included).
+   *
+   * @param taskId The task.
+   * @returns Their ids, in topological order.
+   * @throws {NotFoundError} The run has no such task.
+   */
+  descendants(taskId: string): string[] {
+    return descendantsIn(this.#g, taskId, `run "${this.id}"`);
   }
 
   /** Task ids by index, including tasks added during the run. */
@@ -454,21 +517,29 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     ) {
       throw new TypeError(`Task "${taskId}" cannot add tasks: its attempt ${attempt} is over`);
     }
-    let grown: { graph: Graph; specs: TaskSpec<unknown>[] };
+    const from = this.#g.n;
+    let changed: number[];
+    let fresh = defs;
     try {
-      grown = extendGraph(this.workflow.name, this.#g, this.#tasks, defs);
+      if ((this.#spawnedBy !== undefined || this.#restoredBy !== undefined) && Array.isArray(defs)) {
+        fresh = this.#matchSpawns(i, defs);
+      }
+      this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
+      changed = this.#grown.add(fresh, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
     } catch (cause) {
       const error = new SpawnError(taskId, toError(cause));
-      (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
+      (this.#noRetry ??= new Uint8Array(this.#cap))[i] = 1;
       (this.#spawnErrors ??= new Map()).set(i, error);
       throw error;
     }
-    const from = this.#g.n;
-    this.#extend(grown.graph, grown.specs);
+    this.#extend(from, changed);
     const g = this.#g;
-    const ids = g.ids.slice(from);
+    const added = g.ids.slice(from, g.n);
+    for (let j = from; j < g.n; j++) this.#spawnedBy![j] = i + 1;
+    if (this.#awaiting !== undefined) { for (const id of added) this.#awaiting.delete(id); }
+    const ids = fresh === defs ? added : defs.map((d) => d.id);
     const now = this.#env.clock.now();
-    this.#emit("task.spawned", i, attempt, { taskIds: ids }, now);
+    if (added.length > 0 || defs.length === 0) this.#emit("task.spawned", i, attempt, { taskIds: added }, now);
     for (let j = from; j < g.n; j++) {
       this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn }, now);
     }
@@ -486,61 +557,128 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#spawnBlocked();
       this.#admit();
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      // Spawned tasks start after spawn() returns, never inside it.
+      if (--this.#depth === 0) queueMicrotask(this.#drainLater);
     }
     return ids;
   }
 
-  /** Grows the run's arrays to a larger graph; indices below the old size keep their state. */
-  #extend(graph: Graph, specs: TaskSpec<unknown>[]): void {
-    const old = this.#g.n;
+  /**
+   * The tasks a spawner adds that it did not add before: an id this spawner
+   * added in an earlier attempt (or before the run stopped) is that task, kept
+   * as it is (a completed one is not run again); its dependencies must be the same.
+   */
+  #matchSpawns(i: number, defs: readonly TaskDef[]): TaskDef[] {
+    const g = this.#g;
+    const fresh: TaskDef[] = [];
+    for (const def of defs) {
+      const j = def !== null && typeof def === "object" && typeof def.id === "string" ? g.index.get(def.id) : undefined;
+      const by = j === undefined ? 0 : this.#spawnedBy?.[j] ?? 0;
+      if (j === undefined || (by !== i + 1 && this.#restoredBy?.get(j) !== g.ids[i])) {
+        fresh.push(def);
+        continue;
+      }
+      const known = this.#tasks[j];
+      if (known.run === RESTORED) continue; // Restored from the log: its dependencies are not known; it has ended.
+      const deps = new Set(def.dependsOn ?? []);
+      if (deps.size !== known.dependsOn.length || known.dependsOn.some((d) => !deps.has(d))) {
+        throw new TypeError(
+          `Cannot add task "${def.id}" again: it was added before with dependencies ${
+            JSON.stringify(known.dependsOn)
+          }, now with ${JSON.stringify(def.dependsOn ?? [])}`,
+        );
+      }
+    }
+    return fresh;
+  }
+
+  readonly #drainLater = () => {
+    if (this.#depth === 0) this.#env.scheduler.drain();
+  };
+
+  /** Sizes the run's arrays to its grown graph: tasks from `from` are new; `changed` tasks got a new rank. */
+  #extend(from: number, changed: readonly number[]): void {
+    const grown = this.#grown!;
+    const graph = grown.graph;
     const n = graph.n;
-    const prio = this.#prio === this.#g.priority ? graph.priority : grow(this.#prio, n);
-    if (prio !== graph.priority) prio.set(graph.priority.subarray(old), old);
+    const shared = this.#prio === this.#g.priority;
     this.#g = graph;
-    this.#tasks = specs;
-    this.#prio = prio;
-    this.#status = grow(this.#status, n);
-    this.#remaining = grow(this.#remaining, n);
-    this.#spawned = grow(this.#spawned, n);
-    this.#queued = grow(this.#queued, n);
-    this.#attempts = grow(this.#attempts, n);
-    this.#startedAt = grow(this.#startedAt, n, NaN);
-    this.#endedAt = grow(this.#endedAt, n, NaN);
-    this.#profile = grow(this.#profile, n);
-    for (let j = old; j < n; j++) this.#profile[j] = PROFILE_INDEX[specs[j].profile];
-    this.#rank = this.#env.ordering === "fifo" ? new Float64Array(n) : graph.rank;
-    const keys = new Float64Array(n);
-    for (let j = 0; j < n; j++) keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
-    this.#keys = keys;
-    const backlog = new IndexHeap(keys);
-    for (let j = this.#backlog.pop(); j >= 0; j = this.#backlog.pop()) backlog.push(j);
-    this.#backlog = backlog;
-    const added = specs.slice(old);
-    if (this.#noRetry !== undefined) this.#noRetry = grow(this.#noRetry, n);
-    if (this.#interrupted !== undefined) this.#interrupted = grow(this.#interrupted, n);
-    if (this.#trial !== undefined) this.#trial = grow(this.#trial, n);
-    if (this.#cached !== undefined) this.#cached = grow(this.#cached, n);
-    else if (added.some((t) => t.cache !== undefined)) {
-      this.#cached = new Uint8Array(n);
-      this.#cacheKeys = new Array(n);
+    this.#tasks = grown.specs;
+    const specs = this.#tasks;
+    const cap = grown.capacity;
+    const fifo = this.#env.ordering === "fifo";
+    const io = this.#env.ordering === "io-first";
+    if (cap > this.#cap) {
+      this.#cap = cap;
+      this.#status = grow(this.#status, cap);
+      this.#remaining = grow(this.#remaining, cap);
+      this.#spawned = grow(this.#spawned, cap);
+      this.#queued = grow(this.#queued, cap);
+      this.#attempts = grow(this.#attempts, cap);
+      this.#startedAt = grow(this.#startedAt, cap, NaN);
+      this.#endedAt = grow(this.#endedAt, cap, NaN);
+      this.#profile = grow(this.#profile, cap);
+      this.#keys = grow(this.#keys, cap);
+      this.#backlog.resize(this.#keys);
+      if (fifo || io) this.#rank = grow(this.#rank, cap);
     }
-    if (this.#path !== undefined) this.#path = grow(this.#path, n);
-    else if (added.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
-    if (this.#group !== undefined || added.some((t) => t.concurrencyKey !== undefined)) {
-      const group = new Int32Array(n);
-      for (let j = 0; j < n; j++) group[j] = this.#group?.[j] ?? this.#env.scheduler.keyId(specs[j].concurrencyKey);
-      this.#group = group;
+    if (io) {
+      ioFirst(graph.rank, specs, from, n, this.#rank);
+      for (const j of changed) ioFirst(graph.rank, specs, j, j + 1, this.#rank);
+    } else if (!fifo) this.#rank = graph.rank;
+    if (shared) this.#prio = graph.priority;
+    else {
+      this.#prio = fit(this.#prio, cap);
+      this.#prio.set(graph.priority.subarray(from, n), from);
     }
-    if (this.#breakerOf !== undefined || added.some((t) => t.breaker !== undefined)) {
+    for (let j = from; j < n; j++) {
+      this.#profile[j] = PROFILE_INDEX[specs[j].profile];
+      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+    }
+    let rebuild = false;
+    for (const j of changed) {
+      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
+      if (this.#spawned[j] === 0 && this.#remaining[j] === 0) rebuild = true;
+      if (this.#queued[j] === 1) this.#env.scheduler.update(this, j, this.#prio[j], this.#rank[j]);
+    }
+    if (rebuild) this.#backlog.rebuild();
+    let cache = false;
+    let fallback = false;
+    let key = false;
+    let breaker = false;
+    for (let j = from; j < n; j++) {
+      const t = specs[j];
+      cache ||= t.cache !== undefined;
+      fallback ||= t.fallback !== undefined;
+      key ||= t.concurrencyKey !== undefined;
+      breaker ||= t.breaker !== undefined;
+    }
+    this.#spawnedBy = this.#spawnedBy === undefined ? new Int32Array(cap) : fit(this.#spawnedBy, cap);
+    if (this.#noRetry !== undefined) this.#noRetry = fit(this.#noRetry, cap);
+    if (this.#interrupted !== undefined) this.#interrupted = fit(this.#interrupted, cap);
+    if (this.#cached !== undefined) this.#cached = fit(this.#cached, cap);
+    if (cache) {
+      this.#cached ??= new Uint8Array(cap);
+      this.#cacheKeys ??= new Array(cap);
+    }
+    if (this.#path !== undefined) this.#path = fit(this.#path, cap);
+    else if (fallback) this.#path = new Uint8Array(cap);
+    if (this.#group !== undefined || key) {
+      const scheduler = this.#env.scheduler;
+      const start = this.#group === undefined ? 0 : from;
+      this.#group = this.#group === undefined ? new Int32Array(cap) : fit(this.#group, cap);
+      for (let j = start; j < n; j++) this.#group[j] = scheduler.keyId(specs[j].concurrencyKey);
+    }
+    if (this.#breakerOf !== undefined || breaker) {
       const before = this.#breakerOf;
       const trial = this.#trial;
       this.#resolveBreakers();
       if (before !== undefined) {
-        for (let j = 0; j < old; j++) this.#breakerOf![j] = before[j];
-        if (trial !== undefined) this.#trial!.set(trial.subarray(0, old));
+        for (let j = 0; j < from; j++) this.#breakerOf![j] = before[j];
+        if (trial !== undefined) this.#trial!.set(trial.subarray(0, from));
       }
     }
+    if (this.#trial !== undefined) this.#trial = fit(this.#trial, cap);
   }
 
   /** The run's final result, once it ended. */
@@ -568,7 +706,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {
-    if (this.#restore !== undefined) {
+    if (this.#restore !== undefined && this.#rerunOf === undefined) {
       this.#resumeTasks(this.#restore);
       return;
     }
@@ -576,12 +714,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const now = this.#startedAtRun;
     this.#emit("workflow.started", -1, undefined, { input: this.#input }, now);
     const g = this.#g;
+    if (this.#rerunOf !== undefined) {
+      this.#keepCompleted(now);
+      return;
+    }
     for (let i = 0; i < g.n; i++) {
       this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
     }
     for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#backlog.push(i);
     this.#admit();
-    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === g.n) this.#allSettled();
   }
 
   cancelTasks(reason: unknown): void {
@@ -596,12 +738,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       actor.send(event);
     }
     // A resumed run whose tasks had all ended while it was being cancelled.
-    if (this.#settled === this.#g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === this.#g.n) this.#allSettled();
     this.#env.scheduler.drain();
   }
 
   anyFailed(): boolean {
     return this.#firstFailure >= 0;
+  }
+
+  failedFast(): boolean {
+    return this.#failedFast;
   }
 
   finish(status: RunStatus): void {
@@ -838,11 +984,23 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       }
     }
     if (++this.#settled === g.n) {
-      this.#workflowActor.send(SETTLED);
-      return;
+      this.#allSettled();
+      if (this.#settled === this.#g.n) return;
     }
     if (this.#cancelling) return;
-    if (code === CODE.completed && this.#durable && g.outStart[i] < g.outStart[i + 1]) {
+    if (code === CODE.failed && this.#failFast) {
+      // Fail fast: the rest of the run is cancelled; it ends failed with this task's error.
+      // Its dependents are skipped first (invariant 3), then the rest is cancelled.
+      this.#failedFast = true;
+      const error = new TaskFailedError(g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      this.#propagate(i, code);
+      if (this.#final === undefined) this.#workflowActor.send({ type: "cancel", reason: error });
+      return;
+    }
+    if (
+      code === CODE.completed && this.#durable &&
+      (g.outStart[i] < g.outStart[i + 1] || (g.moreHead !== undefined && g.moreHead[i] >= 0))
+    ) {
       // Dependents start once the completion is stored.
       const log = this.#env.log;
       log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
@@ -858,6 +1016,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (this.#spawned[d] === 1) continue;
       if (code !== CODE.completed) this.#blocked.push(d);
       else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+    }
+    if (g.moreHead !== undefined) {
+      for (let e = g.moreHead[i]; e >= 0; e = g.moreNext![e]) {
+        const d = g.moreTo![e];
+        if (this.#spawned[d] === 1) continue;
+        if (code !== CODE.completed) this.#blocked.push(d);
+        else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+      }
     }
     this.#spawnBlocked();
     this.#admit();
@@ -1036,6 +1202,120 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   // ---- resume ----------------------------------------------------------
 
+  /**
+   * A resumed run of a workflow that added tasks: the added tasks that ended
+   * join the graph as they were (they never run again); those that did not
+   * end wait for their spawner to add them again (`#awaiting`), so a spawner
+   * with such tasks runs again, up to a workflow task, even if it had completed.
+   */
+  #restoreGraph(restore: Restore): Graph {
+    const state = restore.state;
+    const by = restore.spawnedBy!;
+    const base = this.#g;
+    const status = new Map<string, string>();
+    state.taskIds.forEach((id, k) => status.set(id, state.tasks[k]?.status ?? "pending"));
+    const ended = (id: string) => {
+      const s = status.get(id);
+      return s === "completed" || s === "failed" || s === "skipped" || s === "cancelled";
+    };
+    const awaiting = new Map<string, string>();
+    const reopen = new Set<string>();
+    const stack: string[] = [];
+    for (const [id, spawner] of by) {
+      if (!ended(id)) {
+        awaiting.set(id, spawner);
+        stack.push(spawner);
+      }
+    }
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (reopen.has(id)) continue;
+      const s = status.get(id);
+      if (s === "failed" || s === "skipped" || s === "cancelled") continue; // It will not run again.
+      if (s === "completed") reopen.add(id);
+      if (!base.index.has(id) && by.has(id)) {
+        awaiting.set(id, by.get(id)!);
+        stack.push(by.get(id)!);
+      }
+    }
+    const restored: TaskDef[] = [];
+    for (const id of state.taskIds) {
+      if (!base.index.has(id) && !awaiting.has(id)) restored.push({ id, run: RESTORED });
+    }
+    if (awaiting.size > 0) this.#awaiting = awaiting;
+    this.#reopened = reopen;
+    if (restored.length === 0) return base;
+    const grown = new GrowingGraph(this.workflow.name, base, this.#tasks, restored.length);
+    grown.add(restored);
+    this.#grown = grown;
+    this.#tasks = grown.specs;
+    this.#g = grown.graph;
+    this.#restoredBy = new Map();
+    for (let j = base.n; j < grown.graph.n; j++) this.#restoredBy.set(j, by.get(grown.graph.ids[j])!);
+    return grown.graph;
+  }
+
+  /**
+   * Tasks added before the run stopped that no task added again: the run is
+   * about to end, so they join it and fail, saying why.
+   *
+   * @returns Whether there were any.
+   */
+  #addOrphans(): boolean {
+    const awaiting = this.#awaiting;
+    if (awaiting === undefined || awaiting.size === 0) return false;
+    this.#awaiting = undefined;
+    const defs: TaskDef[] = [];
+    for (const [id, spawner] of awaiting) {
+      const error = new TypeError(
+        `Task "${id}" was added by task "${spawner}" before the run stopped and was not added again when it resumed: ` +
+          "its body is not in the log",
+      );
+      defs.push({
+        id,
+        run: () => {
+          throw error;
+        },
+      });
+    }
+    const from = this.#g.n;
+    this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, defs.length);
+    this.#extend(from, this.#grown.add(defs));
+    const g = this.#g;
+    for (let j = from; j < g.n; j++) {
+      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn });
+      if (this.#cancelling) this.#spawn(j).send({ type: "cancel", reason: this.#cancelReason });
+      else this.#backlog.push(j);
+    }
+    this.#admit();
+    return true;
+  }
+
+  /** Starts a re-run: the kept tasks complete at once with their old results, the others wait or start. */
+  #keepCompleted(now: number): void {
+    const g = this.#g;
+    const rerunOf = this.#rerunOf!;
+    for (let i = 0; i < g.n; i++) {
+      if (this.#status[i] === UNSETTLED) {
+        this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
+      } else {
+        this.#emit("task.completed", i, this.#attempts[i] || undefined, {
+          result: this.#results[i],
+          durationMs: 0,
+          rerunOf,
+        }, now);
+      }
+    }
+    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED && this.#remaining[i] === 0) this.#backlog.push(i);
+    this.#admit();
+    if (this.#settled === g.n) this.#allSettled();
+  }
+
+  /** Every task ended: the run ends, unless tasks added before a crash are still owed. */
+  #allSettled(): void {
+    if (!this.#addOrphans()) this.#workflowActor.send(SETTLED);
+  }
+
   /** Loads the stored state into the run's arrays: terminal tasks keep their outcome. */
   #restoreTasks(restore: Restore): void {
     const g = this.#g;
@@ -1048,6 +1328,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       const t = state.tasks[k];
       if (i === undefined || t == null) return;
       this.#attempts[i] = t.attempts;
+      if (this.#reopened?.has(id)) {
+        // A spawner whose added tasks did not all end: it runs again, with its whole retry budget.
+        this.#interrupted![i] = t.attempts;
+        return;
+      }
       if (t.startedAt !== undefined) this.#startedAt[i] = t.startedAt;
       switch (t.status) {
         case "completed":
@@ -1099,6 +1384,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       rerun.push(g.ids[i]);
       if (this.#interrupted![i] === 1) interrupted.push(g.ids[i]);
     }
+    // Added tasks that had not ended run again once their spawner adds them again.
+    if (this.#awaiting !== undefined) { for (const id of this.#awaiting.keys()) rerun.push(id); }
     const event = {
       type: "workflow.resumed",
       seq: Math.max(env.log.nextSeq(), restore.lastSeq + 1),
@@ -1128,7 +1415,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
     this.#spawnBlocked();
     this.#admit();
-    if (this.#settled === g.n) this.#workflowActor.send(SETTLED);
+    if (this.#settled === g.n) this.#allSettled();
   }
 
   #onError(i: number, attempt: number, error: unknown): void {
@@ -1254,6 +1541,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   /**
+   * A task's metadata.
+   *
+   * @param i The task.
+   * @returns Its frozen metadata.
+   */
+  metadataOf(i: number): Readonly<Record<string, unknown>> {
+    return this.#tasks[i].metadata;
+  }
+
+  /**
    * The results of a task's dependencies, by id.
    *
    * @param i The task.
@@ -1290,6 +1587,26 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
+}
+
+/** Above any critical-path rank: `io-first` adds it to the rank of io tasks, so they go first within a priority. */
+const IO_FIRST = 2 ** 39;
+
+/** Dispatch ranks for `io-first` of tasks [from, to): io tasks ahead, then by critical-path rank. */
+function ioFirst(
+  rank: Float64Array,
+  tasks: readonly TaskSpec<unknown>[],
+  from: number,
+  to: number,
+  out: Float64Array,
+): Float64Array {
+  for (let i = from; i < to; i++) out[i] = tasks[i].profile === "io" ? IO_FIRST + rank[i] : rank[i];
+  return out;
+}
+
+/** The array if it is long enough, else a longer copy (see `grow`). */
+function fit<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
+  return a.length >= n ? a : grow(a, n, fill);
 }
 
 /** A copy of a typed array, longer, the new items set to `fill`. */

@@ -267,8 +267,8 @@ function siftDown(heap: Entry[], i: number): void {
  * (priority, then rank), ties to the lower index. Typed arrays, no objects.
  */
 export class IndexHeap {
-  readonly #keys: Float64Array;
-  readonly #heap: Int32Array;
+  #keys: Float64Array;
+  #heap: Int32Array;
   #size = 0;
 
   /**
@@ -284,6 +284,20 @@ export class IndexHeap {
   /** Indices waiting. */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * Takes a longer key array (the same keys, more indices), keeping what waits.
+   *
+   * @param keys The new key array.
+   */
+  resize(keys: Float64Array): void {
+    this.#keys = keys;
+    if (keys.length > this.#heap.length) {
+      const heap = new Int32Array(keys.length);
+      heap.set(this.#heap.subarray(0, this.#size));
+      this.#heap = heap;
+    }
   }
 
   /** Restores the heap order after keys changed. */

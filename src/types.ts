@@ -81,6 +81,10 @@ export interface TaskContext<I = unknown, D = UntypedDeps> {
   readonly taskId: string;
   /** The run's id. */
   readonly runId: string;
+  /** The workflow's id: its name, or for a workflow of the step-by-step API its workflow id (`name#n`). */
+  readonly workflowId: string;
+  /** The task's `metadata` (frozen; an empty object when it has none). */
+  readonly metadata: Readonly<Record<string, unknown>>;
   /**
    * Adds tasks to the run while this attempt runs (inline tasks only: not in
    * a worker). They may depend on any task of the run, this one included (they
@@ -370,6 +374,8 @@ export interface EventDataMap {
     parentRunId?: string;
     /** For a child run: the task that started it. */
     parentTaskId?: string;
+    /** For a re-run (`engine.rerun()`): the ended run whose completed tasks it keeps. */
+    rerunOf?: string;
   };
   /** A run started. */
   "workflow.started": { input: unknown };
@@ -395,9 +401,17 @@ export interface EventDataMap {
   "task.retrying": { error: ErrorData; delayMs: number };
   /**
    * The task completed; `cached` when its result came from the cache and it
-   * did not run; `path` (tasks with a fallback) which body produced it.
+   * did not run; `path` (tasks with a fallback) which body produced it;
+   * `rerunOf` when a re-run kept its result from that run.
    */
-  "task.completed": { result: unknown; durationMs: number; cached?: boolean; path?: TaskPath };
+  "task.completed": {
+    result: unknown;
+    durationMs: number;
+    cached?: boolean;
+    path?: TaskPath;
+    /** In a re-run: the run whose result this is (the task did not run again). */
+    rerunOf?: string;
+  };
   /** The task failed for good (`error`); its fallback runs now, in the same attempt. */
   "task.fallback": { error: ErrorData };
   /** The task added tasks to its run (`ctx.spawn`); a `task.pending` event for each follows. */
@@ -468,6 +482,8 @@ export interface TaskPayload {
   readonly taskId: string;
   /** The run id. */
   readonly runId: string;
+  /** The workflow id (the engine always gives it; an executor may be called without it). */
+  readonly workflowId?: string;
 }
 
 /**

@@ -78,3 +78,56 @@ Deno.test("keyLimits: at most k tasks of a concurrency key run at once; other ta
   assert.equal(result.durationMs, 40);
   await engine.close();
 });
+
+Deno.test("setPriority() beyond the ready window: a task waiting in the backlog goes ahead of the window's tasks", async (t) => {
+  for (const waiting of [100, 300, 1000]) {
+    await t.step(`${waiting} waiting tasks`, async () => {
+      const engine = createEngine({ concurrency: 1 });
+      const started: string[] = [];
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => open = resolve);
+      const tasks: TaskDef[] = [{ id: "gate", priority: "critical", run: () => gate }];
+      for (let k = 0; k < waiting; k++) tasks.push({ id: `t${k}`, run: ({ taskId }) => void started.push(taskId) });
+      const handle = engine.start(defineWorkflow({ name: "window", tasks }));
+      await Promise.resolve();
+      const last = waiting - 1;
+      handle.setPriority(`t${last}`, "critical");
+      handle.setPriority(`t${last - 1}`, "high");
+      handle.setPriority(`t${last - 2}`, "low");
+      open();
+      const result = await handle.result;
+      assert.equal(result.status, "completed");
+      assert.deepEqual(started.slice(0, 3), [`t${last}`, `t${last - 1}`, "t0"]);
+      assert.equal(started.at(-1), `t${last - 2}`);
+      assert.equal(started.length, waiting);
+      await engine.close();
+    });
+  }
+});
+
+Deno.test('ordering "io-first": ready io tasks are served before other profiles within a priority', async () => {
+  const clock = createVirtualClock();
+  const started: string[] = [];
+  const body = (ms: number) => ({ taskId, input }: { taskId: string; input: unknown }) => {
+    started.push(taskId);
+    return new Promise<void>((resolve) => (input as typeof clock).setTimeout(resolve, ms));
+  };
+  const tasks: TaskDef[] = [
+    // A long cpu chain (high critical-path rank) and independent io tasks.
+    { id: "c1", profile: "cpu", run: body(10) },
+    { id: "c2", profile: "cpu", dependsOn: ["c1"], run: body(10) },
+    { id: "c3", profile: "cpu", dependsOn: ["c2"], run: body(10) },
+    { id: "i1", profile: "io", run: body(10) },
+    { id: "i2", profile: "io", run: body(10) },
+  ];
+  for (const [ordering, first] of [["critical-path", "c1"], ["io-first", "i1"]] as const) {
+    started.length = 0;
+    const engine = createEngine({ clock, ordering, concurrency: 1, workers: false });
+    const result = await clock.runUntil(engine.run(defineWorkflow({ name: "ord", tasks }), { input: clock }));
+    assert.equal(result.status, "completed");
+    assert.equal(started[0], first, ordering);
+    if (ordering === "io-first") assert.deepEqual(started, ["i1", "i2", "c1", "c2", "c3"]);
+    await engine.close();
+  }
+  assert.throws(() => createEngine({ ordering: "random" as never }), RangeError);
+});

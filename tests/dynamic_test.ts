@@ -157,3 +157,56 @@ Deno.test("a map over 10,000 items completes with every item and the fan-in", as
   assert.equal(Object.keys(result.tasks).length, n + 2);
   await engine.close();
 });
+
+Deno.test("a retried spawner adds the same ids again: each is the task it added before, not run twice", async () => {
+  const engine = createEngine();
+  const runs: Record<string, number> = {};
+  const count = (id: string) => runs[id] = (runs[id] ?? 0) + 1;
+  let returned: readonly string[] = [];
+  const wf = defineWorkflow({
+    name: "retry-spawn",
+    tasks: [{
+      id: "s",
+      retry: { maxAttempts: 3, initialDelayMs: 5 },
+      run: async (ctx) => {
+        returned = ctx.spawn([
+          { id: "x", run: () => count("x") },
+          { id: "y", dependsOn: ["x"], run: () => count("y") },
+          ...(ctx.attempt === 2 ? [{ id: "z", run: () => count("z") }] : []),
+        ]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (ctx.attempt === 1) throw new Error("first attempt fails after its spawns ran");
+        return ctx.attempt;
+      },
+    }],
+  });
+  const result = await engine.run(wf);
+  assert.equal(result.status, "completed");
+  assert.equal(result.tasks.s.result, 2);
+  assert.deepEqual(returned, ["x", "y", "z"]);
+  assert.deepEqual(runs, { x: 1, y: 1, z: 1 });
+  assert.deepEqual(Object.keys(result.tasks), ["s", "x", "y", "z"]);
+  const spawned = engine.log.events(result.runId).filter((e) => e.type === "task.spawned");
+  assert.deepEqual(spawned.map((e) => [e.attempt, e.data]), [[1, { taskIds: ["x", "y"] }], [2, { taskIds: ["z"] }]]);
+  await engine.close();
+});
+
+Deno.test("a retried spawner that adds an id again with other dependencies fails with a SpawnError", async () => {
+  const engine = createEngine();
+  const wf = defineWorkflow({
+    name: "retry-spawn-changed",
+    tasks: [{ id: "a", run: () => 1 }, {
+      id: "s",
+      retry: { maxAttempts: 2, initialDelayMs: 0 },
+      run: (ctx) => {
+        ctx.spawn([{ id: "x", dependsOn: ctx.attempt === 1 ? [] : ["a"], run: () => 0 }]);
+        if (ctx.attempt === 1) throw new Error("again");
+      },
+    }],
+  });
+  const result = await engine.run(wf);
+  assert.equal(result.status, "failed");
+  assert.ok(result.tasks.s.error instanceof SpawnError);
+  assert.match(String((result.tasks.s.error as Error).cause), /added before with dependencies \[\], now with \["a"\]/);
+  await engine.close();
+});

@@ -858,7 +858,11 @@ Deno.test("addTask() rejects a bad task, and nothing is added or started", async
       await t.step(name, () => assert.throws(() => engine.addTask(wf, task as never), type));
     }
     assert.deepEqual(Object.keys(engine.getWorkflowStatus(wf).tasks), ["a"]);
-    assert.equal(engine.log.events().length, 0, "nothing started");
+    // Only the workflow's creation and its one task were recorded; nothing started.
+    assert.deepEqual(engine.log.events().map((e) => [e.type, e.taskId]), [
+      ["workflow.created", undefined],
+      ["task.pending", "a"],
+    ]);
   });
 });
 
@@ -908,8 +912,10 @@ Deno.test("execute() rejects a cycle or unknown dependency, and nothing is start
     });
     await Promise.resolve();
     assert.deepEqual(calls, []);
-    assert.equal(engine.log.events().length, 0);
-    assert.equal(engine.bus.history().length, 0);
+    // Only the step-by-step events (creations, added tasks): no run started.
+    const types = new Set(engine.log.events().map((e) => e.type));
+    assert.deepEqual([...types].sort(), ["task.pending", "workflow.created"]);
+    assert.equal(engine.bus.history().length, engine.log.events().length);
   });
 });
 

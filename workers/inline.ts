@@ -45,9 +45,14 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
     concurrency,
     run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown> {
       // The engine passes the task context itself as payload; another caller may not.
-      const ctx = (payload as Partial<TaskContext>).signal === signal
-        ? payload as TaskContext
-        : { ...payload, signal, spawn: noSpawn, runWorkflow: noRunWorkflow };
+      const ctx = (payload as Partial<TaskContext>).signal === signal ? payload as TaskContext : {
+        workflowId: "",
+        ...payload,
+        metadata: task.metadata,
+        signal,
+        spawn: noSpawn,
+        runWorkflow: noRunWorkflow,
+      };
       try {
         const value = task.run(ctx);
         return value instanceof Promise ? value : Promise.resolve(value);

@@ -496,6 +496,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const wire: WireBatch = {
       refs: [],
       runs: [],
+      workflows: [],
       ids: new Array(n),
       ref: new Array(n),
       run: new Array(n),
@@ -503,6 +504,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       taskIds: new Array(n),
       inputs: new Array(n),
       deps: new Array(n),
+      metadata: new Array(n),
     };
     const refIndex = new Map<string, number>();
     const runIndex = new Map<string, number>();
@@ -515,7 +517,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       let r = refIndex.get(key);
       if (r === undefined) refIndex.set(key, r = wire.refs.push(key) - 1);
       let u = runIndex.get(payload.runId);
-      if (u === undefined) runIndex.set(payload.runId, u = wire.runs.push(payload.runId) - 1);
+      if (u === undefined) {
+        runIndex.set(payload.runId, u = wire.runs.push(payload.runId) - 1);
+        wire.workflows.push(payload.workflowId ?? "");
+      }
       const deps = payload.deps;
       wire.ids[i] = p.id;
       wire.ref[i] = r;
@@ -523,6 +528,13 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       wire.attempts[i] = payload.attempt;
       wire.taskIds[i] = payload.taskId;
       wire.inputs[i] = payload.input;
+      const metadata = p.task.metadata;
+      let hasMetadata = false;
+      for (const _ in metadata) {
+        hasMetadata = true;
+        break;
+      }
+      wire.metadata[i] = hasMetadata ? metadata : undefined;
       let hasDeps = false;
       for (const _ in deps) {
         hasDeps = true;
@@ -637,9 +649,14 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       if (loc === undefined) {
         // A plain function cannot cross to a worker: it runs here.
         try {
-          const ctx = (payload as Partial<TaskContext>).signal === signal
-            ? payload as TaskContext
-            : { ...payload, signal, spawn: noSpawn, runWorkflow: noRunWorkflow };
+          const ctx = (payload as Partial<TaskContext>).signal === signal ? payload as TaskContext : {
+            workflowId: "",
+            ...payload,
+            metadata: task.metadata,
+            signal,
+            spawn: noSpawn,
+            runWorkflow: noRunWorkflow,
+          };
           return Promise.resolve(task.run(ctx));
         } catch (error) {
           return Promise.reject(error);

@@ -17,6 +17,8 @@ export interface WireBatch {
   refs: string[];
   /** Distinct run ids. */
   runs: string[];
+  /** The workflow id of each run in `runs`. */
+  workflows: string[];
   /** Per task: the pool's call id. */
   ids: number[];
   /** Per task: index into `refs`. */
@@ -31,6 +33,8 @@ export interface WireBatch {
   inputs: unknown[];
   /** Per task: dependency results by id; `undefined` when it has none (an empty object costs ~1 µs to clone). */
   deps: (Readonly<Record<string, unknown>> | undefined)[];
+  /** Per task: its metadata; `undefined` when it has none. */
+  metadata: (Readonly<Record<string, unknown>> | undefined)[];
 }
 
 /**

@@ -153,6 +153,8 @@ class WorkerContext implements TaskContext {
   readonly attempt: number;
   readonly taskId: string;
   readonly runId: string;
+  readonly workflowId: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
   readonly #id: number;
   #controller: AbortController | undefined;
   constructor(batch: WireBatch, i: number) {
@@ -161,6 +163,9 @@ class WorkerContext implements TaskContext {
     this.attempt = batch.attempts[i];
     this.taskId = batch.taskIds[i];
     this.runId = batch.runs[batch.run[i]];
+    this.workflowId = batch.workflows[batch.run[i]];
+    const metadata = batch.metadata[i];
+    this.metadata = metadata === undefined ? NO_DEPS : Object.freeze(metadata);
     this.#id = batch.ids[i];
   }
   /** Tasks cannot be added from a worker (the run lives on the main thread). */
