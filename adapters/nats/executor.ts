@@ -208,7 +208,8 @@ export async function natsExecutor(options: NatsExecutorOptions): Promise<NatsEx
       inactive_threshold: 3600_000_000_000,
     });
     const consumer = await js.consumers.get(names.results, durable);
-    const messages = await consumer.consume({ max_messages: 1000 });
+    // Short pulls: a lost server is noticed (missed heartbeats) within seconds.
+    const messages = await consumer.consume({ max_messages: 1000, expires: 2000 });
     return new Remote(nc, js, jsm, durable, messages, names, servers, id, {
       ackWaitMs,
       maxDeliver,
@@ -335,8 +336,13 @@ class Remote implements NatsExecutor {
     const error = new Error(`NATS executor ${this.id} was closed`);
     for (const p of [...this.#pending.values()]) this.#settle(p, false, error);
     this.#messages.stop();
-    await this.#jsm.consumers.delete(this.#names.results, this.#durable).catch(() => {});
-    await this.#nc.drain().catch(() => this.#nc.close());
+    if (this.#lostAt !== undefined || this.#nc.isClosed()) {
+      // No broker to say goodbye to: the server drops the consumer after its inactive threshold.
+      await this.#nc.close().catch(() => {});
+    } else {
+      await this.#jsm.consumers.delete(this.#names.results, this.#durable).catch(() => {});
+      await this.#nc.drain().catch(() => this.#nc.close());
+    }
     await Promise.allSettled(this.#loops);
   }
 
