@@ -165,9 +165,18 @@ export async function ensureStreams(
     },
   ];
   for (const cfg of streams) {
+    let info;
     try {
-      await jsm.streams.info(cfg.name);
+      info = await jsm.streams.info(cfg.name);
     } catch {
+      info = undefined;
+    }
+    if (info !== undefined) {
+      // The executor owns the replicas: a stream a worker made first (R1) grows to what it asks.
+      if (update && info.config.num_replicas !== settings.replicas) {
+        await jsm.streams.update(cfg.name, { ...info.config, num_replicas: settings.replicas });
+      }
+    } else {
       try {
         await jsm.streams.add({ ...cfg, storage, num_replicas: settings.replicas });
       } catch (e) {
