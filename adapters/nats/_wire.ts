@@ -100,6 +100,8 @@ export interface WireResults {
   deliveries: number;
   /** Milliseconds the tasks took on the worker, in all. */
   elapsedMs: number;
+  /** The worker loaded a task module for this message: its time is not the tasks' alone. */
+  cold?: boolean;
   outcomes: WireOutcome[];
 }
 

@@ -79,7 +79,7 @@ export interface NatsExecutorOptions extends Omit<NatsConnectOptions, "servers">
   /**
    * Aim for messages whose tasks take about this long on a worker (ms),
    * from the times workers report: long tasks go one per message.
-   * @default {5}
+   * @default {50}
    */
   targetBatchMs?: number;
   /**
@@ -132,7 +132,6 @@ interface Pending {
   reject: (error: unknown) => void;
   done: boolean;
   batch: Batch | undefined;
-  listener: () => void;
 }
 
 interface Batch {
@@ -181,7 +180,7 @@ export async function natsExecutor(options: NatsExecutorOptions): Promise<NatsEx
   const maxDeliver = positive("maxDeliver", options.maxDeliver ?? 5, true);
   const replicas = positive("replicas", options.replicas ?? 1, true);
   const maxBatch = positive("maxBatch", options.maxBatch ?? 512, true);
-  const targetBatchMs = positive("targetBatchMs", options.targetBatchMs ?? 5);
+  const targetBatchMs = positive("targetBatchMs", options.targetBatchMs ?? 50);
   const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 64, true);
   const brokerTimeoutMs = positive("brokerTimeoutMs", options.brokerTimeoutMs ?? 30_000);
   const id = crypto.randomUUID().slice(0, 8) + crypto.randomUUID().slice(0, 4);
@@ -248,11 +247,12 @@ class Remote implements NatsExecutor {
   #servers: readonly string[];
   #s: Settings;
   #pending = new Map<string, Pending>();
+  #watched = new Map<AbortSignal, { set: Set<Pending>; listener: () => void }>();
   #lanes = new Map<Profile, Lane>();
   #duplicates = 0;
   #published = 0;
   #batchSeq = 0;
-  #perTaskMs: number;
+  #perTaskMs: number | undefined;
   #batchSize = 1;
   #closed = false;
   #inlineSaid = false;
@@ -281,7 +281,6 @@ class Remote implements NatsExecutor {
     this.#servers = servers;
     this.id = id;
     this.#s = settings;
-    this.#perTaskMs = settings.targetBatchMs;
     this.#loops.push(this.#readResults(), this.#watchStatus());
   }
 
@@ -320,9 +319,8 @@ class Remote implements NatsExecutor {
         reject,
         done: false,
         batch: undefined,
-        listener: () => this.#abort(p),
       };
-      signal.addEventListener("abort", p.listener, { once: true });
+      this.#watch(p);
       this.#pending.set(key, p);
       this.#lane(task.profile).queue.push(p);
       this.#schedulePump();
@@ -385,9 +383,18 @@ class Remote implements NatsExecutor {
   #pump(profile: Profile, lane: Lane) {
     if (this.#closed) return;
     lane.queue = lane.queue.filter((p) => !p.done);
-    while (lane.queue.length > 0 && lane.inflight < this.#s.maxInFlight) {
-      const free = this.#s.maxInFlight - lane.inflight;
-      const take = Math.max(1, Math.min(this.#batchSize, Math.ceil(lane.queue.length / free)));
+    // Tasks waiting beyond the messages that may be in flight share messages:
+    // a message costs a publish, a pull, a result and an ack whatever it holds.
+    // Until workers reported a per-task time, nothing else caps a message;
+    // then it takes about `targetBatchMs` of work.
+    const s = this.#s;
+    const cap = this.#perTaskMs === undefined
+      ? s.maxBatch
+      : Math.max(1, Math.min(s.maxBatch, Math.floor(s.targetBatchMs / Math.max(this.#perTaskMs, 1e-3))));
+    while (lane.queue.length > 0 && lane.inflight < s.maxInFlight) {
+      const free = s.maxInFlight - lane.inflight;
+      const take = Math.min(cap, Math.ceil(lane.queue.length / free));
+      this.#batchSize = take;
       const members = lane.queue.splice(0, take);
       const batch: Batch = { profile, members, open: members.length };
       for (const p of members) p.batch = batch;
@@ -488,13 +495,7 @@ class Remote implements NatsExecutor {
       } catch {
         continue;
       }
-      if (r.outcomes.length > 0 && r.elapsedMs >= 0) {
-        this.#perTaskMs = this.#perTaskMs * 0.7 + (r.elapsedMs / r.outcomes.length) * 0.3;
-        this.#batchSize = Math.max(
-          1,
-          Math.min(this.#s.maxBatch, Math.floor(this.#s.targetBatchMs / Math.max(this.#perTaskMs, 1e-4))),
-        );
-      }
+      if (!r.cold) this.#adapt(r.outcomes.length, r.elapsedMs);
       for (const o of r.outcomes) {
         const p = this.#pending.get(o.key);
         if (p === undefined || p.done) {
@@ -505,6 +506,18 @@ class Remote implements NatsExecutor {
         else this.#settle(p, false, this.#errorOf(p, o, r.deliveries));
       }
     }
+  }
+
+  /**
+   * Per-task time from what workers report, for messages of 8 or more tasks
+   * (a lone task's time is mostly the message's own cost) whose worker had
+   * its task modules loaded. It caps how many tasks a message takes: about
+   * `targetBatchMs` of work.
+   */
+  #adapt(n: number, elapsedMs: number) {
+    if (n < 8 || elapsedMs < 0) return;
+    const per = elapsedMs / n;
+    this.#perTaskMs = this.#perTaskMs === undefined ? per : this.#perTaskMs * 0.7 + per * 0.3;
   }
 
   #errorOf(p: Pending, o: WireOutcome & { ok: false }, deliveries: number): Error {
@@ -550,15 +563,44 @@ class Remote implements NatsExecutor {
     }
   }
 
-  #abort(p: Pending) {
-    const sent = p.batch !== undefined;
-    this.#settle(p, false, p.signal.reason);
-    // Tell the workers: the one running it aborts its signal (and terminates
-    // its local worker if the body does not yield); one that takes the
-    // message later skips it.
-    if (sent && !this.#closed) {
+  // One listener per signal (the tasks of a run share its signal): adding one
+  // per task to the same signal costs O(n) each in EventTarget.
+  #watch(p: Pending) {
+    let w = this.#watched.get(p.signal);
+    if (w === undefined) {
+      const signal = p.signal;
+      const set = new Set<Pending>();
+      const listener = () => this.#abort(signal, set);
+      w = { set, listener };
+      this.#watched.set(signal, w);
+      signal.addEventListener("abort", listener, { once: true });
+    }
+    w.set.add(p);
+  }
+
+  #unwatch(p: Pending) {
+    const w = this.#watched.get(p.signal);
+    if (w === undefined) return;
+    w.set.delete(p);
+    if (w.set.size === 0) {
+      this.#watched.delete(p.signal);
+      p.signal.removeEventListener("abort", w.listener);
+    }
+  }
+
+  #abort(signal: AbortSignal, set: Set<Pending>) {
+    this.#watched.delete(signal);
+    const keys: string[] = [];
+    for (const p of [...set]) {
+      if (p.batch !== undefined) keys.push(p.key);
+      this.#settle(p, false, signal.reason);
+    }
+    // Tell the workers: the one running a task aborts its signal (and
+    // terminates its local worker if the body does not yield); one that takes
+    // the message later skips it.
+    if (keys.length > 0 && !this.#closed) {
       try {
-        this.#nc.publish(this.#names.cancel, JSON.stringify({ keys: [p.key] }));
+        this.#nc.publish(this.#names.cancel, JSON.stringify({ keys }));
       } catch { /* the broker is gone: the worker's own timeout or our ignoring the result covers it */ }
     }
   }
@@ -567,7 +609,7 @@ class Remote implements NatsExecutor {
     if (p.done) return;
     p.done = true;
     this.#pending.delete(p.key);
-    p.signal.removeEventListener("abort", p.listener);
+    this.#unwatch(p);
     const batch = p.batch;
     if (batch !== undefined && --batch.open === 0) {
       const lane = this.#lane(batch.profile);

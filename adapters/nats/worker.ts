@@ -34,11 +34,17 @@ export interface ServeTasksOptions extends Omit<NatsConnectOptions, "servers"> {
    */
   profiles?: readonly Profile[];
   /**
-   * Local workers per profile (a number for all, or per profile); also the
-   * task messages held at once per profile.
+   * Local workers per profile (a number for all, or per profile).
    * @default {the engine's pool sizes: cpu n, mixed 2n, memory max(1, n/2), io 2n; n = hardware threads}
    */
   concurrency?: number | Partial<Record<Profile, number>>;
+  /**
+   * Task messages held at once per profile (taken from the queue and not
+   * finished): more than the local workers keeps them busy between messages;
+   * all of them wait for `ack_wait` if this process dies.
+   * @default {twice the local workers}
+   */
+  prefetch?: number;
   /**
    * Prefix of the streams and subjects, as the executor's.
    * @default {"nerv"}
@@ -133,6 +139,10 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
   for (const p of profiles) {
     pools.set(p, createWorkerPool({ size: sizes.get(p)!, name: `${workerName}/${p}`, entry: options.entry }));
   }
+  // Every local worker started and task modules seen per profile: a message
+  // that loads a module says so (its time is not the tasks').
+  await Promise.all([...pools.values()].map((p) => p.warm()));
+  const loaded = new Map<Profile, Set<string>>(profiles.map((p) => [p, new Set<string>()]));
   const held = new Set<Held>();
   const running = new Map<string, AbortController>();
   const cancelled = new Set<string>();
@@ -143,7 +153,6 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     for (const w of wakers) w();
     wakers.clear();
   };
-  const fetches = new Set<{ stop(): void }>();
 
   nc.subscribe(names.cancel, {
     callback: (_err, msg) => {
@@ -164,7 +173,7 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     },
   });
 
-  const handle = async (msg: JsMsg, profile: Profile, pool: WorkerPool, release: () => void): Promise<void> => {
+  const handle = async (msg: JsMsg, profile: Profile, pool: WorkerPool): Promise<void> => {
     const h: Held = { msg, controllers: [], handedBack: false };
     held.add(h);
     const ackWait = Number(msg.headers?.get(H.ackWait)) || 30_000;
@@ -204,6 +213,14 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
         return;
       }
       const started = performance.now();
+      const known = loaded.get(profile)!;
+      let cold = false;
+      for (const t of live) {
+        if (!known.has(t.moduleUrl)) {
+          known.add(t.moduleUrl);
+          cold = true;
+        }
+      }
       const outcomes = await Promise.all(live.map(async (t): Promise<WireOutcome | undefined> => {
         const ac = new AbortController();
         h.controllers.push(ac);
@@ -231,7 +248,7 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
       if (h.handedBack) return;
       const list = outcomes.filter((o): o is WireOutcome => o !== undefined);
       if (reply !== "" && list.length > 0) {
-        const data = encodeResults(workerName, deliveries, performance.now() - started, list);
+        const data = encodeResults(workerName, deliveries, performance.now() - started, list, cold);
         if (!await publishRetrying(js, reply, data, undefined, ackWait)) return; // not acked: redelivered
       }
       ran += list.length;
@@ -239,46 +256,40 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     } finally {
       clearInterval(beat);
       held.delete(h);
-      release();
       wake();
     }
   };
 
-  const serve = async (profile: Profile) => {
+  // One loop per slot: each asks for one message, runs it, and asks again,
+  // so this process holds at most `prefetch` messages (a crash strands no more).
+  const slot = async (profile: Profile) => {
     const consumer = consumers.get(profile)!;
     const pool = pools.get(profile)!;
-    const cap = sizes.get(profile)!;
-    let mine = 0;
     while (!stopping) {
-      const free = cap - mine;
-      if (free <= 0) {
-        await new Promise<void>((r) => wakers.add(r));
-        continue;
-      }
+      let m: JsMsg | null;
       try {
-        const it = await consumer.fetch({ max_messages: free, expires: 1000 });
-        fetches.add(it);
-        try {
-          for await (const m of it) {
-            mine++;
-            void handle(m, profile, pool, () => mine--);
-          }
-        } finally {
-          fetches.delete(it);
-        }
+        m = await consumer.next({ expires: 1000 });
       } catch {
         if (stopping) break;
         await new Promise((r) => setTimeout(r, 250));
+        continue;
       }
+      if (m === null) continue;
+      if (stopping) {
+        m.nak();
+        break;
+      }
+      await handle(m, profile, pool);
     }
   };
+  const serve = (profile: Profile) =>
+    Promise.all(Array.from({ length: options.prefetch ?? 2 * sizes.get(profile)! }, () => slot(profile)));
   const loops = profiles.map((p) => serve(p));
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     stopped ??= (async () => {
       stopping = true;
-      for (const f of fetches) f.stop();
       wake();
       const deadline = Date.now() + drainTimeoutMs;
       while (held.size > 0 && Date.now() < deadline) {
@@ -322,9 +333,15 @@ function classify(error: unknown): { error: ErrorData; kind: "task" | "load" | "
   return { error: serializeError(error), kind: "task" };
 }
 
-function encodeResults(worker: string, deliveries: number, elapsedMs: number, outcomes: WireOutcome[]): Uint8Array {
+function encodeResults(
+  worker: string,
+  deliveries: number,
+  elapsedMs: number,
+  outcomes: WireOutcome[],
+  cold: boolean,
+): Uint8Array {
   try {
-    return encode({ worker, deliveries, elapsedMs, outcomes });
+    return encode({ worker, deliveries, elapsedMs, outcomes, cold });
   } catch {
     // A value that a local worker could clone but V8 cannot serialise: name it.
     const fixed = outcomes.map((o): WireOutcome => {
@@ -342,7 +359,7 @@ function encodeResults(worker: string, deliveries: number, elapsedMs: number, ou
         };
       }
     });
-    return encode({ worker, deliveries, elapsedMs, outcomes: fixed });
+    return encode({ worker, deliveries, elapsedMs, outcomes: fixed, cold });
   }
 }
 
@@ -385,6 +402,7 @@ async function main(args: string[]): Promise<number> {
       profiles: { type: "string", default: "cpu" },
       concurrency: { type: "string" },
       prefix: { type: "string", default: "nerv" },
+      prefetch: { type: "string" },
       name: { type: "string" },
       "drain-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -393,7 +411,7 @@ async function main(args: string[]): Promise<number> {
   if (values.help) {
     console.log(
       "Usage: deno task worker [--servers nats://host:4222[,…]] [--profiles cpu,mixed] [--concurrency N|cpu=N,…]\n" +
-        "                        [--prefix nerv] [--name NAME] [--drain-timeout MS]",
+        "                        [--prefetch N] [--prefix nerv] [--name NAME] [--drain-timeout MS]",
     );
     return 0;
   }
@@ -402,6 +420,7 @@ async function main(args: string[]): Promise<number> {
     profiles: values.profiles.split(",").map((p) => p.trim()) as Profile[],
     concurrency: parseConcurrency(values.concurrency),
     prefix: values.prefix,
+    ...(values.prefetch === undefined ? {} : { prefetch: Number(values.prefetch) }),
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(values["drain-timeout"] === undefined ? {} : { drainTimeoutMs: Number(values["drain-timeout"]) }),
   });
