@@ -300,3 +300,30 @@ Deno.test({
     await assert.rejects(() => natsExecutor({ servers: url, maxDeliver: 0 }), RangeError);
   },
 });
+
+Deno.test({
+  name: "the README's scale-out commands work: a server, a worker process, examples/scale_out.ts",
+  ...PERMS,
+  fn: async () => {
+    await withCluster(1, 2, async ({ server }) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-env",
+          "--allow-net",
+          new URL("../examples/scale_out.ts", import.meta.url).pathname,
+          "--servers",
+          server.url,
+          "--n",
+          "8",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, text);
+      assert.match(text, /^completed: 8 cpu tasks on worker processes in \d+ ms, total \d+/m);
+    });
+  },
+});
