@@ -132,6 +132,8 @@ interface Pending {
   reject: (error: unknown) => void;
   done: boolean;
   batch: Batch | undefined;
+  /** Waiting in its lane's queue. */
+  queued: boolean;
 }
 
 interface Batch {
@@ -141,7 +143,11 @@ interface Batch {
 }
 
 interface Lane {
+  /** Tasks waiting to be sent, from `head` on (aborted ones are skipped when taken). */
   queue: Pending[];
+  head: number;
+  /** Tasks in the queue that are not done (aborted ones leave it). */
+  waiting: number;
   inflight: number;
 }
 
@@ -319,10 +325,13 @@ class Remote implements NatsExecutor {
         reject,
         done: false,
         batch: undefined,
+        queued: true,
       };
       this.#watch(p);
       this.#pending.set(key, p);
-      this.#lane(task.profile).queue.push(p);
+      const lane = this.#lane(task.profile);
+      lane.queue.push(p);
+      lane.waiting++;
       this.#schedulePump();
     });
   }
@@ -367,7 +376,7 @@ class Remote implements NatsExecutor {
 
   #lane(profile: Profile): Lane {
     let lane = this.#lanes.get(profile);
-    if (lane === undefined) this.#lanes.set(profile, lane = { queue: [], inflight: 0 });
+    if (lane === undefined) this.#lanes.set(profile, lane = { queue: [], head: 0, waiting: 0, inflight: 0 });
     return lane;
   }
 
@@ -382,20 +391,27 @@ class Remote implements NatsExecutor {
 
   #pump(profile: Profile, lane: Lane) {
     if (this.#closed) return;
-    lane.queue = lane.queue.filter((p) => !p.done);
-    // Tasks waiting beyond the messages that may be in flight share messages:
-    // a message costs a publish, a pull, a result and an ack whatever it holds.
-    // Until workers reported a per-task time, nothing else caps a message;
-    // then it takes about `targetBatchMs` of work.
     const s = this.#s;
     const cap = this.#perTaskMs === undefined
       ? s.maxBatch
       : Math.max(1, Math.min(s.maxBatch, Math.floor(s.targetBatchMs / Math.max(this.#perTaskMs, 1e-3))));
-    while (lane.queue.length > 0 && lane.inflight < s.maxInFlight) {
+    while (lane.waiting > 0 && lane.inflight < s.maxInFlight) {
       const free = s.maxInFlight - lane.inflight;
-      const take = Math.min(cap, Math.ceil(lane.queue.length / free));
+      const take = Math.min(cap, Math.ceil(lane.waiting / free));
       this.#batchSize = take;
-      const members = lane.queue.splice(0, take);
+      const members: Pending[] = [];
+      while (members.length < take && lane.head < lane.queue.length) {
+        const p = lane.queue[lane.head++];
+        if (p.done) continue;
+        p.queued = false;
+        lane.waiting--;
+        members.push(p);
+      }
+      if (lane.head > 4096 && lane.head * 2 > lane.queue.length) {
+        lane.queue = lane.queue.slice(lane.head);
+        lane.head = 0;
+      }
+      if (members.length === 0) break;
       const batch: Batch = { profile, members, open: members.length };
       for (const p of members) p.batch = batch;
       lane.inflight++;
@@ -481,7 +497,10 @@ class Remote implements NatsExecutor {
           this.#settle(p, false, new NotCloneableError(p.payload.taskId, "input", { cause }));
         }
       }
-      lane.queue.unshift(...again);
+      for (const p of again) p.queued = true;
+      lane.queue = [...again, ...lane.queue.slice(lane.head)];
+      lane.head = 0;
+      lane.waiting += again.length;
     }
     this.#schedulePump();
   }
@@ -610,6 +629,10 @@ class Remote implements NatsExecutor {
     p.done = true;
     this.#pending.delete(p.key);
     this.#unwatch(p);
+    if (p.queued) {
+      p.queued = false;
+      this.#lane(p.task.profile).waiting--;
+    }
     const batch = p.batch;
     if (batch !== undefined && --batch.open === 0) {
       const lane = this.#lane(batch.profile);

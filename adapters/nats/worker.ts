@@ -228,8 +228,7 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
         const timer = t.timeoutMs === undefined
           ? undefined
           : setTimeout(() => ac.abort(new TaskTimeoutError(t.taskId, t.attempt, t.timeoutMs!)), t.timeoutMs);
-        const ref = Object.defineProperty(() => {}, TASK_REF, { value: { moduleUrl: t.moduleUrl, name: t.name } });
-        const spec = { id: t.taskId, run: ref, profile } as unknown as TaskSpec;
+        const spec = specOf(t.moduleUrl, t.name, profile);
         try {
           const value = await pool.run(
             spec,
@@ -320,6 +319,20 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     },
     stop,
   };
+}
+
+const specs = new Map<string, TaskSpec>();
+
+/** What the local pool needs of a task: a reference to its module and name (cached). */
+function specOf(moduleUrl: string, name: string, profile: Profile): TaskSpec {
+  const key = `${profile}\n${moduleUrl}\n${name}`;
+  let spec = specs.get(key);
+  if (spec === undefined) {
+    const ref = Object.defineProperty(() => {}, TASK_REF, { value: Object.freeze({ moduleUrl, name }) });
+    spec = { id: name, run: ref, profile } as unknown as TaskSpec;
+    specs.set(key, spec);
+  }
+  return spec;
 }
 
 function classify(error: unknown): { error: ErrorData; kind: "task" | "load" | "clone" } {
