@@ -17,7 +17,7 @@ import { readMarks, waitForMark } from "./_nats_marks.ts";
 import { type MarkInput, markValue, tasks } from "./fixtures/nats_tasks.ts";
 
 const ignore = !hasNatsServer();
-const OPTS = { sanitizeOps: false, sanitizeResources: false };
+const OPTS = {};
 
 function run(cmd: string, ...args: string[]): void {
   const out = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).outputSync();

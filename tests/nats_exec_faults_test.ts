@@ -16,7 +16,7 @@ import { type Mark, readMarks, waitForMark } from "./_nats_marks.ts";
 import { type MarkInput, markValue, tasks } from "./fixtures/nats_tasks.ts";
 
 const ignore = !hasNatsServer();
-const OPTS = { ignore, sanitizeOps: false, sanitizeResources: false };
+const OPTS = { ignore };
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -25,7 +25,7 @@ import { type MarkInput, tasks } from "./fixtures/nats_tasks.ts";
 import { defineTasks } from "../mod.ts";
 
 const ignore = !hasNatsServer();
-const PERMS = { ignore, sanitizeOps: false, sanitizeResources: false };
+const PERMS = { ignore };
 
 /** A server, `n` worker processes and a marker directory for `fn`; all stopped and removed after. */
 async function withCluster(
