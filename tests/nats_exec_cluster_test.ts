@@ -9,7 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { type AnyFlowEvent, createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
-import { connectNats, natsExecutor } from "../adapters/nats/mod.ts";
+import { natsExecutor } from "../adapters/nats/mod.ts";
+import { connectNats } from "../adapters/nats/connect.ts";
 import { jetstreamManager } from "../adapters/nats/deps.ts";
 import { hasNatsServer, startNatsCluster, startNatsServer } from "./_nats.ts";
 import { startWorker, type WorkerProcess } from "./_nats_workers.ts";

@@ -19,6 +19,8 @@ export class TaskDeliveryError extends Error {
   /** Where the message went. */
   readonly deadLetterSubject: string;
   /**
+   * Creates the error.
+   *
    * @param taskId The task.
    * @param attempt Its attempt.
    * @param deliveries Deliveries of its message.
@@ -49,6 +51,8 @@ export class BrokerUnavailableError extends Error {
   /** How long the executor waited, ms. */
   readonly waitedMs: number;
   /**
+   * Creates the error.
+   *
    * @param taskId The task.
    * @param servers The servers.
    * @param waitedMs How long the executor waited.

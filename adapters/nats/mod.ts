@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { connectNats, type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
+export { type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
 export { BrokerUnavailableError, TaskDeliveryError } from "./errors.ts";
 export { type NatsExecutor, natsExecutor, type NatsExecutorOptions } from "./executor.ts";
 export { serveTasks, type ServeTasksOptions, type TaskServer } from "./worker.ts";
