@@ -30,6 +30,8 @@ export interface StartWorkerOptions {
   name?: string;
   prefix?: string;
   drainTimeoutMs?: number;
+  /** Messages held at once per profile. */
+  prefetch?: number;
   /** Prefix the command (e.g. `["ip", "netns", "exec", "ns1"]`). */
   wrap?: string[];
 }
@@ -58,6 +60,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
     String(options.concurrency ?? 2),
   ];
   if (options.prefix) args.push("--prefix", options.prefix);
+  if (options.prefetch !== undefined) args.push("--prefetch", String(options.prefetch));
   if (options.drainTimeoutMs !== undefined) args.push("--drain-timeout", String(options.drainTimeoutMs));
   const wrap = options.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0] : Deno.execPath();

@@ -23,6 +23,8 @@ import { startWorker, type WorkerProcess } from "./_nats_workers.ts";
 import { readMarks, waitForMark } from "./_nats_marks.ts";
 import { type MarkInput, tasks } from "./fixtures/nats_tasks.ts";
 import { defineTasks } from "../mod.ts";
+import { connectNats } from "../adapters/nats/connect.ts";
+import { jetstreamManager } from "../adapters/nats/deps.ts";
 
 const ignore = !hasNatsServer();
 const PERMS = { ignore };
@@ -325,5 +327,54 @@ Deno.test({
       assert.equal(out.code, 0, text);
       assert.match(text, /^completed: 8 cpu tasks on worker processes in \d+ ms, total \d+/m);
     });
+  },
+});
+
+Deno.test({
+  name: "a task cancelled while its message waits in the queue is skipped by the worker that takes it later",
+  ...PERMS,
+  fn: async () => {
+    const server = await startNatsServer();
+    const dir = await Deno.makeTempDir({ prefix: "nerv-nats-skip-" });
+    // One local worker holding one message at a time: b waits in the queue while a runs.
+    const worker = await startWorker({ servers: server.url, concurrency: 1, prefetch: 1, name: "single" });
+    try {
+      const cpu = await natsExecutor({ servers: server.url });
+      const engine = createEngine({ executors: { cpu }, limits: { cpu: 8 } });
+      try {
+        const plan = { a: { ms: 800 }, b: {} };
+        const ha = engine.start(defineWorkflow({ name: "a", tasks: [{ id: "a", run: tasks.mark, profile: "cpu" }] }), {
+          input: { dir, plan },
+        });
+        await waitForMark(dir, (ms) => ms.find((m) => m.kind === "start" && m.taskId === "a"));
+        const hb = engine.start(defineWorkflow({ name: "b", tasks: [{ id: "b", run: tasks.mark, profile: "cpu" }] }), {
+          input: { dir, plan },
+        });
+        const deadline = Date.now() + 10_000;
+        while (cpu.published < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(cpu.published, 2, "b's message is in the queue");
+        hb.cancel();
+        assert.equal((await hb.result).status, "cancelled");
+        assert.equal((await ha.result).status, "completed");
+        // The worker takes b's message after a and drops it: the queue empties, b never starts.
+        const nc = await connectNats({ servers: server.url });
+        try {
+          const jsm = await jetstreamManager(nc);
+          while ((await jsm.streams.info("NERV_TASKS")).state.messages > 0 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          assert.equal((await jsm.streams.info("NERV_TASKS")).state.messages, 0);
+        } finally {
+          await nc.close();
+        }
+        assert.deepEqual(readMarks(dir).filter((m) => m.taskId === "b"), [], "b did not run");
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      await worker.stop();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
