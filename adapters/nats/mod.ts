@@ -1,0 +1,17 @@
+/**
+ * Scale out through NATS JetStream: {@linkcode natsExecutor} sends task
+ * bodies to worker processes on any host, {@linkcode serveTasks} (or
+ * `deno task worker`) is such a worker process. The same workflow runs
+ * unchanged; pick the executor per profile:
+ *
+ * ```ts ignore
+ * const cpu = await natsExecutor({ servers: "nats://127.0.0.1:4222" });
+ * const engine = createEngine({ executors: { cpu }, limits: { cpu: 64 } });
+ * ```
+ *
+ * @module
+ */
+export { type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
+export { BrokerUnavailableError, TaskDeliveryError } from "./errors.ts";
+export { type NatsExecutor, natsExecutor, type NatsExecutorOptions } from "./executor.ts";
+export { serveTasks, type ServeTasksOptions, type TaskServer } from "./worker.ts";
