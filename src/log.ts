@@ -22,6 +22,7 @@ import { NotFoundError, skippedMessage } from "./errors.ts";
 import type {
   AnyFlowEvent,
   ErrorData,
+  EventDataMap,
   LogStore,
   RunCheckpoint,
   RunStateData,
@@ -1144,7 +1145,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       break;
     case "task.skipped":
       t.status = "skipped";
-      t.error = skippedErrorData(taskId, e.data.dependency, e.data.dependencyStatus);
+      t.error = skippedErrorData(taskId, e.data, dependencyError(d, e.data.dependency));
       break;
     case "task.cancelled":
       t.status = "cancelled";
@@ -1276,8 +1277,35 @@ function restoreEvent(cp: RunCheckpoint): AnyFlowEvent {
   };
 }
 
-function skippedErrorData(taskId: string, dependency: string, status: string): ErrorData {
-  return { name: "TaskSkippedError", message: skippedMessage(taskId, dependency, status), taskId, dependency };
+/** The error a task of a draft holds now, if any. */
+function dependencyError(d: RunDraft, taskId: string): ErrorData | undefined {
+  const k = d.index.get(taskId);
+  if (k === undefined) return undefined;
+  return (d.touched.get(k) ?? (d.reset ? undefined : d.rec.tasks.get(k)))?.error;
+}
+
+/**
+ * A skipped task's error: its dependency and how it ended, and the ancestor
+ * whose failure started the chain of skips (the dependency's own ancestor when it was skipped too).
+ */
+function skippedErrorData(
+  taskId: string,
+  data: EventDataMap["task.skipped"],
+  before: ErrorData | undefined,
+): ErrorData {
+  const { dependency, dependencyStatus } = data;
+  const chained = dependencyStatus === "skipped" && typeof before?.ancestor === "string";
+  const ancestor = chained ? before!.ancestor as string : dependency;
+  const ancestorStatus = chained ? String(before!.ancestorStatus) : dependencyStatus;
+  return {
+    name: "TaskSkippedError",
+    message: skippedMessage(taskId, dependency, dependencyStatus, ancestor, ancestorStatus),
+    taskId,
+    dependency,
+    dependencyStatus,
+    ancestor,
+    ancestorStatus,
+  };
 }
 
 function positiveInt(name: string, value: number): number {

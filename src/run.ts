@@ -32,6 +32,7 @@ import {
   CircuitOpenError,
   NotFoundError,
   NotSerializableError,
+  RunStalledError,
   SpawnError,
   TaskFailedError,
   TaskSkippedError,
@@ -41,6 +42,7 @@ import { extendGraph, type Graph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
+import { toRunResult } from "./result.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
@@ -111,6 +113,8 @@ export interface ChildStart {
 }
 
 const UNSETTLED = 0;
+const SLOT_GIVEN_UP = 1;
+const SLOT_WANTED = 2;
 /**
  * Task actors of one run that may wait in the ready queue at once. Tasks whose
  * dependencies completed beyond this wait, still pending and actor-less, in
@@ -172,7 +176,7 @@ class Context implements TaskContext {
   }
   runWorkflow<J>(workflow: Workflow<J>, options: ChildRunOptions<J> = {}): Promise<RunResult> {
     try {
-      return this.#owner.runChild(this.taskId, this.signal, workflow as Workflow<unknown>, options);
+      return this.#owner.runChild(this.#index, this.attempt, this.signal, workflow as Workflow<unknown>, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -248,6 +252,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #trial: Uint8Array | undefined;
   /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
   #path: Uint8Array | undefined;
+  /** Per task: child runs its attempt awaits now. Allocated at the first child run. */
+  #children: Int32Array | undefined;
+  /** Per task: 0 = holds its slot (when running), SLOT_GIVEN_UP while awaiting children, SLOT_WANTED when queued to get it back. */
+  #slot: Uint8Array | undefined;
+  /** Tasks queued to get their slot back, and what resumes their body. */
+  #regain: Map<number, () => void> | undefined;
+  /** Task actors alive (created, not final). */
+  #live = 0;
+  /** Completions whose dependents wait for the store's acknowledgement. */
+  #storeWaits = 0;
+  #started = false;
+  /** Why the run stopped making progress, once it did. */
+  #stalled: RunStalledError | undefined;
   /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
   #spawnErrors: Map<number, Error> | undefined;
 
@@ -328,8 +345,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   /**
    * Runs a child workflow on behalf of a running task (`ctx.runWorkflow`).
+   * While its attempt awaits child runs, the task gives its slot up (the
+   * children may need it: a parent holding the last slot would wait forever)
+   * and queues for a slot again, by its priority, before its body goes on.
    *
-   * @param taskId The task.
+   * @param i The task.
+   * @param attempt Its attempt.
    * @param signal The attempt's signal: cancels the child.
    * @param workflow The child workflow.
    * @param options Its input and run id.
@@ -337,7 +358,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @throws {TypeError} The workflow is not from `defineWorkflow`, the run id is taken, or the engine is closed.
    */
   runChild(
-    taskId: string,
+    i: number,
+    attempt: number,
     signal: AbortSignal,
     workflow: Workflow<unknown>,
     options: ChildRunOptions,
@@ -346,9 +368,35 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       input: options.input,
       runId: options.runId,
       signal,
-      parent: { runId: this.id, taskId },
+      parent: { runId: this.id, taskId: this.#g.ids[i] },
     });
-    return child.result;
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
+      return child.result;
+    }
+    const children = this.#children ??= new Int32Array(this.#g.n);
+    const slot = this.#slot ??= new Uint8Array(this.#g.n);
+    if (children[i]++ === 0 && slot[i] === 0) {
+      slot[i] = 1;
+      this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+      if (this.#depth === 0) this.#env.scheduler.drain();
+    }
+    return child.result.then((result) => this.#childEnded(i, attempt).then(() => result));
+  }
+
+  /** One of a task's child runs ended: when it was the last, the task queues for a slot again. */
+  #childEnded(i: number, attempt: number): Promise<void> {
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
+      return Promise.resolve();
+    }
+    const slot = this.#slot!;
+    if (--this.#children![i] > 0 || slot[i] !== SLOT_GIVEN_UP) return Promise.resolve();
+    slot[i] = SLOT_WANTED;
+    this.#queued[i] = 1;
+    return new Promise<void>((resolve) => {
+      (this.#regain ??= new Map()).set(i, resolve);
+      this.#env.scheduler.push(this, i, this.#profile[i], this.#prio[i], this.#rank[i], this.#group?.[i] ?? -1);
+      if (this.#depth === 0) this.#env.scheduler.drain();
+    });
   }
 
   /**
@@ -372,7 +420,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         this.#detachSignal = () => signal.removeEventListener("abort", onAbort);
       }
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -432,6 +480,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return planGraph(this.#g, this.#tasks);
   }
 
+  /**
+   * A task's spec by index, including tasks added during the run.
+   *
+   * @param i The task's index.
+   * @returns Its spec.
+   */
+  taskSpec(i: number): TaskSpec<unknown> {
+    return this.#tasks[i];
+  }
+
   /** Task ids by index, including tasks added during the run. */
   get taskIds(): readonly string[] {
     return this.#g.ids;
@@ -457,6 +515,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     let grown: { graph: Graph; specs: TaskSpec<unknown>[] };
     try {
       grown = extendGraph(this.workflow.name, this.#g, this.#tasks, defs);
+      // Refused before the run grows: nothing is half-added.
+      const defined = new Set<string>();
+      for (let j = this.#g.n; j < grown.specs.length; j++) {
+        const policy = grown.specs[j].breaker;
+        if (policy !== undefined && typeof policy !== "string") defined.add(policy.key);
+      }
+      for (let j = this.#g.n; j < grown.specs.length; j++) {
+        const policy = grown.specs[j].breaker;
+        if (typeof policy === "string" && !defined.has(policy)) this.#checkBreaker(grown.specs[j]);
+      }
     } catch (cause) {
       const error = new SpawnError(taskId, toError(cause));
       (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
@@ -486,7 +554,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#spawnBlocked();
       this.#admit();
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
     return ids;
   }
@@ -525,6 +593,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#cached = new Uint8Array(n);
       this.#cacheKeys = new Array(n);
     }
+    if (this.#children !== undefined) this.#children = grow(this.#children, n);
+    if (this.#slot !== undefined) this.#slot = grow(this.#slot, n);
     if (this.#path !== undefined) this.#path = grow(this.#path, n);
     else if (added.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
     if (this.#group !== undefined || added.some((t) => t.concurrencyKey !== undefined)) {
@@ -568,6 +638,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {
+    this.#started = true;
     if (this.#restore !== undefined) {
       this.#resumeTasks(this.#restore);
       return;
@@ -604,6 +675,31 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return this.#firstFailure >= 0;
   }
 
+  /**
+   * The run's result from its task table: the one derivation that `run()`,
+   * `resume()` of an ended run (through {@linkcode resultFromState}) share.
+   *
+   * @param status The run's status.
+   * @param endedAt When it ended.
+   * @param error Its error, when failed or cancelled.
+   * @returns The result.
+   */
+  toRunResult(status: RunStatus, endedAt: number, error: Error | undefined): RunResult {
+    const head = { runId: this.id, workflowId: this.workflowId, status, startedAt: this.#startedAtRun, endedAt, error };
+    return toRunResult(head, this.#g.ids, (i, row) => {
+      const code = this.#status[i];
+      row.status = STATUS_OF[code] ?? "cancelled";
+      row.attempts = this.#attempts[i];
+      if (code === CODE.completed) {
+        row.result = this.#results[i];
+        row.cached = this.#cached?.[i] === 1;
+        if (this.#tasks[i].fallback !== undefined) row.path = this.#path![i] === 1 ? "fallback" : "primary";
+      } else row.error = this.#errors[i];
+      row.startedAt = this.#startedAt[i];
+      row.endedAt = this.#endedAt[i];
+    });
+  }
+
   finish(status: RunStatus): void {
     const clock = this.#env.clock;
     const now = clock.now();
@@ -611,7 +707,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     let error: Error | undefined;
     if (status === "failed") {
       const i = this.#firstFailure;
-      error = new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      error = this.#stalled ?? new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
       const failed: string[] = [];
       for (let k = 0; k < this.#g.n; k++) if (this.#status[k] === CODE.failed) failed.push(this.#g.ids[k]);
       this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) }, now);
@@ -622,31 +718,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#emit("workflow.completed", -1, undefined, { durationMs }, now);
     }
     this.#detachSignal?.();
-    const tasks: Record<string, TaskResult> = {};
-    for (let i = 0; i < this.#g.n; i++) {
-      const r: TaskResult = { status: STATUS_OF[this.#status[i]]!, attempts: this.#attempts[i] };
-      if (this.#status[i] === CODE.completed) {
-        r.result = this.#results[i];
-        if (this.#cached?.[i] === 1) r.cached = true;
-        if (this.#tasks[i].fallback !== undefined) r.path = this.#path![i] === 1 ? "fallback" : "primary";
-      } else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
-      if (!Number.isNaN(this.#startedAt[i])) {
-        r.startedAt = this.#startedAt[i];
-        r.completedAt = this.#endedAt[i];
-        r.durationMs = this.#endedAt[i] - this.#startedAt[i];
-      }
-      tasks[this.#g.ids[i]] = r;
-    }
-    const result: RunResult = {
-      runId: this.id,
-      workflowId: this.workflowId,
-      status,
-      tasks,
-      startedAt: this.#startedAtRun,
-      completedAt: now,
-      durationMs,
-    };
-    if (error !== undefined) result.error = error;
+    const result = this.toRunResult(status, now, error);
     this.#final = result;
     const log = this.#env.log;
     log.flush();
@@ -697,6 +769,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   dispatch(i: number): void {
+    if (this.#slot !== undefined && this.#slot[i] === SLOT_WANTED) {
+      // A running task gets its slot back after its child runs: its body goes on.
+      this.#queued[i] = 0;
+      this.#slot[i] = 0;
+      const resume = this.#regain!.get(i)!;
+      this.#regain!.delete(i);
+      resume();
+      return;
+    }
     this.#queued[i] = 0;
     this.#inQueue--;
     this.#deliver(i, DISPATCH);
@@ -737,7 +818,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   release(i: number, event: TaskActorEvent): void {
-    this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    if (this.#slot === undefined) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    else this.#releaseAfterChildren(i);
     if (this.#trial?.[i] === 1) {
       this.#trial[i] = 0;
       if (event.type === "cancel") this.#breakerOf![i]!.abandon();
@@ -752,6 +834,20 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if (event.type === "cancel") controller.abort(event.reason);
       this.#controllers[i] = undefined;
     }
+  }
+
+  /** An attempt of a run that has child runs ended: it frees its slot unless it gave it up (and stops waiting for it). */
+  #releaseAfterChildren(i: number): void {
+    const slot = this.#slot!;
+    if (slot[i] === 0) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    else if (slot[i] === SLOT_WANTED) {
+      this.#queued[i] = 0;
+      const resume = this.#regain!.get(i);
+      this.#regain!.delete(i);
+      resume?.();
+    }
+    slot[i] = 0;
+    this.#children![i] = 0;
   }
 
   recordResult(i: number, result: unknown): void {
@@ -788,6 +884,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const code = CODE[status];
     this.#status[i] = code;
     this.#actors[i] = undefined;
+    this.#live--;
     const now = this.#env.clock.now();
     if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
     const attempt = this.#attempts[i] || undefined;
@@ -820,14 +917,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         break;
       case "skipped": {
         const j = this.#blockingDep(i);
-        this.#errors[i] = new TaskSkippedError(g.ids[i], g.ids[j], STATUS_OF[this.#status[j]]!);
-        this.#emit(
-          "task.skipped",
-          i,
-          attempt,
-          { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! },
-          now,
+        const dependencyStatus = STATUS_OF[this.#status[j]]!;
+        const data: EventDataMap["task.skipped"] = { dependency: g.ids[j], dependencyStatus };
+        // Name the task whose failure started the chain of skips (the log's fold does the same).
+        const before = this.#errors[j];
+        const chained = dependencyStatus === "skipped" && before instanceof TaskSkippedError;
+        this.#errors[i] = new TaskSkippedError(
+          g.ids[i],
+          data.dependency,
+          dependencyStatus,
+          chained ? before.ancestor : data.dependency,
+          chained ? before.ancestorStatus : dependencyStatus,
         );
+        this.#emit("task.skipped", i, attempt, data, now);
         break;
       }
       case "cancelled": {
@@ -845,7 +947,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (code === CODE.completed && this.#durable && g.outStart[i] < g.outStart[i + 1]) {
       // Dependents start once the completion is stored.
       const log = this.#env.log;
-      log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
+      this.#storeWaits++;
+      log.whenDurable(log.seq).then(() => {
+        this.#storeWaits--;
+        this.#propagateStored(i);
+      }, (error) => {
+        this.#storeWaits--;
+        this.#storeFailed(error);
+      });
       return;
     }
     this.#propagate(i, code);
@@ -869,7 +978,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       this.#propagate(i, CODE.completed);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -906,6 +1015,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #spawn(i: number): AnyActorRef {
     this.#spawned[i] = 1;
+    this.#live++;
     const actor = createActor(this.#logic, {
       parent: this.#supervisor,
       id: this.#g.ids[i],
@@ -924,7 +1034,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       actor.send(event);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -933,14 +1043,60 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       this.#workflowActor.send(event);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
-  #onResult(i: number, attempt: number, result: unknown): void {
-    // A late result of an attempt that timed out or was cancelled is dropped;
-    // a result arriving while the actor is no longer running is ignored by its machine.
+  /** Lets the scheduler fill free slots; then checks that the run can still make progress. */
+  #drain(): void {
+    this.#env.scheduler.drain();
+    if (this.#live === this.#inQueue) this.#checkStall();
+  }
+
+  /**
+   * The safety net: a run whose unfinished tasks are neither running, nor
+   * retrying, nor waiting for the store, a child run or a slot that can come
+   * free (nothing runs anywhere) fails with a `RunStalledError` naming them.
+   */
+  #checkStall(): void {
+    if (
+      !this.#started || this.#final !== undefined || this.#cancelling || this.#skipping || this.#depth !== 0 ||
+      this.#settled >= this.#g.n || this.#storeWaits !== 0 || this.#blocked.length !== 0 ||
+      this.#live !== this.#inQueue || (this.#inQueue > 0 && this.#env.scheduler.running > 0)
+    ) return;
+    const g = this.#g;
+    const stuck: number[] = [];
+    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED) stuck.push(i);
+    const error = new RunStalledError(this.id, stuck.map((i) => g.ids[i]));
+    this.#stalled = error;
+    const now = this.#env.clock.now();
+    const data = { error: serializeError(error), durationMs: 0 };
+    for (const i of stuck) {
+      if (this.#queued[i] === 1) {
+        this.#queued[i] = 0;
+        this.#inQueue--;
+      }
+      if (this.#actors[i] !== undefined) {
+        this.#actors[i] = undefined;
+        this.#live--;
+      }
+      this.#spawned[i] = 1;
+      this.#status[i] = CODE.failed;
+      this.#errors[i] = error;
+      if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
+      if (this.#firstFailure < 0) this.#firstFailure = i;
+      this.#settled++;
+      this.#emit("task.failed", i, this.#attempts[i] || undefined, data, now);
+    }
+    this.#workflowActor.send(SETTLED);
+  }
+
+  #onResult(i: number, attempt: number, result: unknown, fallback = false): void {
+    // A late result of an attempt that timed out or was cancelled is dropped (so is the
+    // primary body's, once the fallback took over); a result arriving while the actor is
+    // no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (!fallback && this.#path !== undefined && this.#path[i] === 1) return;
     if (this.#spawnErrors !== undefined && this.#spawnErrors.has(i)) {
       const error = this.#spawnErrors.get(i)!;
       this.#spawnErrors.delete(i);
@@ -1133,8 +1289,24 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #onError(i: number, attempt: number, error: unknown): void {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    // The primary body's own rejection after the fallback took over (e.g. it honoured the timeout's abort).
+    if (this.#path !== undefined && this.#path[i] === 1) return;
+    if (this.#breakerOf !== undefined) this.#breakerOutcome(i, false);
     this.#fail(i, error);
+  }
+
+  /** The fallback failed: the task fails with its error, which keeps the primary's error as `cause`. */
+  #onFallbackError(i: number, attempt: number, error: unknown, primary: unknown): void {
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    const e = toError(error);
+    if (e.cause === undefined && e !== primary) {
+      try {
+        Object.defineProperty(e, "cause", { value: primary, writable: true, configurable: true, enumerable: false });
+      } catch {
+        // A frozen error keeps what it has.
+      }
+    }
+    this.#deliver(i, { type: "run.error", error: e });
   }
 
   #timeout(i: number, attempt: number): void {
@@ -1166,23 +1338,33 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (!any) return;
     const breakers = this.#env.breakers;
     const out = new Array<CircuitBreaker | undefined>(tasks.length);
+    // Keys defined by a task's policy first, so a task naming one of them by key finds it.
     for (let i = 0; i < tasks.length; i++) {
       const policy = tasks[i].breaker;
-      if (policy === undefined) continue;
-      if (typeof policy === "string") {
-        const breaker = breakers.byKey(policy);
-        if (breaker === undefined) {
-          throw new RangeError(
-            `Cannot run workflow "${this.workflow.name}": task "${
-              tasks[i].id
-            }" names breaker "${policy}", which the engine's breakers option does not define`,
-          );
-        }
-        out[i] = breaker;
-      } else out[i] = breakers.get(policy);
+      if (policy !== undefined && typeof policy !== "string") out[i] = breakers.get(policy);
+    }
+    for (let i = 0; i < tasks.length; i++) {
+      if (typeof tasks[i].breaker === "string") out[i] = this.#checkBreaker(tasks[i])!;
     }
     this.#breakerOf = out;
     this.#trial = new Uint8Array(tasks.length);
+  }
+
+  /**
+   * The breaker a task names by key, if it names one.
+   *
+   * @throws {RangeError} No task and no engine option defines the key.
+   */
+  #checkBreaker(spec: TaskSpec<unknown>): CircuitBreaker | undefined {
+    const policy = spec.breaker;
+    if (typeof policy !== "string") return undefined;
+    const breaker = this.#env.breakers.byKey(policy);
+    if (breaker === undefined) {
+      throw new RangeError(
+        `Cannot run workflow "${this.workflow.name}": task "${spec.id}" names breaker "${policy}", which the engine's breakers option does not define`,
+      );
+    }
+    return breaker;
   }
 
   /** Asks a task's breaker whether its attempt may run; when refused, the task fails fast (or takes its fallback). */
@@ -1239,8 +1421,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       promise = Promise.reject(e);
     }
     promise.then(
-      (result) => this.#onResult(i, attempt, result),
-      (e) => this.#onError(i, attempt, e),
+      (result) => this.#onResult(i, attempt, result, true),
+      (e) => this.#onFallbackError(i, attempt, e, error),
     );
   }
 
