@@ -599,7 +599,13 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     store,
     container,
     run(workflow, runOptions) {
-      return start(workflow, runOptions).result;
+      // Misuse (not a workflow, a taken run id) throws; an input a durable store cannot keep rejects.
+      try {
+        return start(workflow, runOptions).result;
+      } catch (error) {
+        if (error instanceof NotSerializableError) return Promise.reject(error);
+        throw error;
+      }
     },
     start(workflow, runOptions) {
       return handleOf(start(workflow, runOptions));
