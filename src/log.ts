@@ -19,6 +19,7 @@
  */
 import { IMap, IRecord, is, List } from "./deps.ts";
 import { NotFoundError, skippedMessage } from "./errors.ts";
+import { deepFreeze } from "./freeze.ts";
 import type {
   AnyFlowEvent,
   ErrorData,
@@ -663,6 +664,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         throw new RangeError(`Cannot append event with seq ${event.seq}: the log is at seq ${lastSeq}`);
       }
       lastSeq = event.seq;
+      // History cannot change after the fact: an event is frozen, to any depth, once appended.
+      if (!Object.isFrozen(event)) deepFreeze(event);
       pending.push(event);
       if (pending.length >= batchSize) flush();
       else if (pending.length === 1 && (listeners.size > 0 || store !== undefined)) {
@@ -873,7 +876,8 @@ class StateView implements LogState {
     if (this.#memo.has(key)) return this.#memo.get(key) as never;
     const run = runId === undefined ? this.#core.runs.last() : this.#core.runs.get(runId);
     if (run === undefined) throw new NotFoundError("run", runId ?? "(latest)", " in the log");
-    const value = projectRun(name as keyof BuiltinProjections, run);
+    // Frozen: every reader of this state gets the same value, so none may change it for the others.
+    const value = deepFreeze(projectRun(name as keyof BuiltinProjections, run));
     this.#memo.set(key, value);
     return value as never;
   }

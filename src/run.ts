@@ -43,6 +43,7 @@ import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
 import { toRunResult } from "./result.ts";
+import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
@@ -287,7 +288,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#g = graph;
     this.#tasks = workflow.tasks;
     this.#env = env;
-    this.#input = init.input;
+    // Every task reads the same input: frozen, so none can change it for the others or for the log.
+    this.#input = deepFreeze(init.input);
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
     const n = graph.n;
     this.#status = new Uint8Array(n);
@@ -851,7 +853,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   recordResult(i: number, result: unknown): void {
-    this.#results[i] = result;
+    // Frozen once: dependents, listeners and the caller read it, none can rewrite it.
+    this.#results[i] = deepFreeze(result);
     this.#errors[i] = undefined;
   }
 
@@ -1208,7 +1211,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       switch (t.status) {
         case "completed":
           this.#status[i] = CODE.completed;
-          this.#results[i] = t.result;
+          this.#results[i] = deepFreeze(t.result);
           if (t.cached) this.#cached![i] = 1;
           if (t.path === "fallback" && this.#path !== undefined) this.#path[i] = 1;
           break;
@@ -1265,6 +1268,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       timestamp: now,
       data: { state: { ...restore.state, status: "running" }, rerun, interrupted },
     } as AnyFlowEvent;
+    deepFreeze(event);
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
     for (let i = 0; i < g.n; i++) {
@@ -1467,8 +1471,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       taskId: i >= 0 ? this.#g.ids[i] : undefined,
       attempt,
       timestamp,
-      data,
+      data: deepFreeze(data),
     } as AnyFlowEvent;
+    Object.freeze(event);
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
