@@ -190,10 +190,13 @@ class Context implements TaskContext {
 
 /** One run: implements the hosts the actors call. */
 export class Run implements TaskHost, WorkflowHost, Dispatchable {
+  // The run is the host in every actor's context, so an inspector serialises it with every
+  // snapshot: its only own enumerable fields are its ids (the rest is private or a getter),
+  // and `toJSON()` gives the ids alone. Each snapshot thus stays O(1), not O(tasks).
   readonly id: string;
   readonly workflowId: string;
-  readonly workflow: Workflow<unknown>;
-  readonly result: Promise<RunResult>;
+  readonly #workflow: Workflow<unknown>;
+  readonly #result: Promise<RunResult>;
   #g: Graph;
   #tasks: readonly TaskSpec<unknown>[];
   readonly #env: RunEnv;
@@ -284,7 +287,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
-    this.workflow = workflow;
+    this.#workflow = workflow;
     this.#g = graph;
     this.#tasks = workflow.tasks;
     this.#env = env;
@@ -316,7 +319,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (workflow.tasks.some((t) => t.concurrencyKey !== undefined)) {
       this.#group = Int32Array.from(workflow.tasks, (t) => env.scheduler.keyId(t.concurrencyKey));
     }
-    this.result = new Promise<RunResult>((resolve, reject) => {
+    this.#result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -343,6 +346,25 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#emit("workflow.created", -1, undefined, data);
     }
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
+  }
+
+  /** The workflow the run was started with. */
+  get workflow(): Workflow<unknown> {
+    return this.#workflow;
+  }
+
+  /** Resolves with the run's result once it ended. */
+  get result(): Promise<RunResult> {
+    return this.#result;
+  }
+
+  /**
+   * What a serialiser (an inspector's, `JSON.stringify`) sees of the run: its ids.
+   *
+   * @returns The run's ids.
+   */
+  toJSON(): { runId: string; workflowId: string } {
+    return { runId: this.id, workflowId: this.workflowId };
   }
 
   /**
