@@ -528,6 +528,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const acknowledge = (batch: readonly AnyFlowEvent[]) => {
     if (failure !== undefined) return;
     durableSeq = batch[batch.length - 1].seq;
+    if (durableListeners.size > 0) freezeEvents(batch);
     for (const listener of durableListeners) {
       try {
         listener(batch);
@@ -546,6 +547,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     for (const w of waiters.splice(0)) w.reject(error);
   };
   const toStore = (batch: AnyFlowEvent[]) => {
+    // A store we did not make may keep the events and hand them out: they are frozen first.
+    if (!OWN_STORES.has(store!)) freezeEvents(batch);
     let done: void | Promise<void>;
     try {
       done = store!.append(batch);
@@ -664,8 +667,6 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         throw new RangeError(`Cannot append event with seq ${event.seq}: the log is at seq ${lastSeq}`);
       }
       lastSeq = event.seq;
-      // History cannot change after the fact: an event is frozen, to any depth, once appended.
-      if (!Object.isFrozen(event)) deepFreeze(event);
       pending.push(event);
       if (pending.length >= batchSize) flush();
       else if (pending.length === 1 && (listeners.size > 0 || store !== undefined)) {
@@ -684,7 +685,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     events(runId) {
       flush();
       const all = events.toArray();
-      return runId === undefined ? all : all.filter((e) => e.runId === runId);
+      return freezeEvents(runId === undefined ? all : all.filter((e) => e.runId === runId));
     },
     state: current,
     at(seq) {
@@ -734,7 +735,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     flush,
     toJSON() {
       flush();
-      return { format: "nerv-flow/log", version: 1, events: events.toArray() };
+      return { format: "nerv-flow/log", version: 1, events: freezeEvents(events.toArray()) };
     },
     close() {
       flush();
@@ -769,7 +770,7 @@ export function importLog(data: LogExport, options?: SnapshotLogOptions): Snapsh
   }
   if (data.version !== 1) throw new TypeError(`Cannot import log: unsupported version ${data.version}`);
   const log = createSnapshotLog(options);
-  for (const event of data.events) log.append(event);
+  for (const event of data.events) log.append(deepFreeze(event));
   log.flush();
   return log;
 }
@@ -814,7 +815,7 @@ export interface MemoryLogStore extends LogStore {
 export function createMemoryLogStore(): MemoryLogStore {
   const runs = new Map<string, AnyFlowEvent[]>();
   let lastSeq = 0;
-  return {
+  const store: MemoryLogStore = {
     get lastSeq() {
       return lastSeq;
     },
@@ -832,12 +833,27 @@ export function createMemoryLogStore(): MemoryLogStore {
       }
     },
     read(runId) {
-      return runs.get(runId)?.slice() ?? [];
+      return freezeEvents(runs.get(runId)?.slice() ?? []);
     },
     runs() {
       return [...runs.keys()];
     },
   };
+  OWN_STORES.add(store);
+  return store;
+}
+
+/** The memory stores this module made: they hand events out frozen, so the log need not freeze what it gives them. */
+const OWN_STORES = new WeakSet<LogStore>();
+
+/**
+ * Freezes events, to any depth, as they leave the engine's hands (to a listener, a reader,
+ * a store): once each, then an `isFrozen` check. The engine does not freeze them as it
+ * makes them, which would cost its hot path ~1 µs a task (bench/immutability.ts).
+ */
+function freezeEvents<T extends readonly AnyFlowEvent[]>(events: T): T {
+  for (let i = 0; i < events.length; i++) if (!Object.isFrozen(events[i])) deepFreeze(events[i]);
+  return events;
 }
 
 const BUILTINS: Record<keyof BuiltinProjections, true> = {
@@ -884,7 +900,7 @@ class StateView implements LogState {
   runState(runId: string): RunStateData {
     const run = this.#core.runs.get(runId);
     if (run === undefined) throw new NotFoundError("run", runId, " in the log");
-    return exportRun(run);
+    return deepFreeze(exportRun(run));
   }
   equals(other: LogState): boolean {
     if (!(other instanceof StateView)) return false;

@@ -214,3 +214,37 @@ Deno.test("values the engine does not own stay as they are: class instances are 
     await engine.close();
   }
 });
+
+Deno.test("a store of one's own, a middleware, bus history and log readers all get frozen events", async () => {
+  const kept: AnyFlowEvent[] = [];
+  const store = {
+    append(batch: readonly AnyFlowEvent[]) {
+      kept.push(...batch);
+    },
+    read: (runId: string) => kept.filter((e) => e.runId === runId),
+  };
+  const engine = createEngine({ logStore: store });
+  try {
+    const inMiddleware: unknown[] = [];
+    engine.bus.use((e) => {
+      try {
+        (e as { timestamp: number }).timestamp = -1;
+      } catch (error) {
+        inMiddleware.push(error);
+      }
+      return e;
+    });
+    const wf = defineWorkflow({ name: "own-store", tasks: [{ id: "a", run: () => ({ n: 1 }) }] });
+    const r = await engine.run(wf);
+    await engine.log.sync();
+    assert.ok(inMiddleware.length > 0 && inMiddleware.every((e) => e instanceof TypeError));
+    const stored = completedOf(kept, "a");
+    assert.throws(() => (stored.data as { durationMs: number }).durationMs = -1, TypeError);
+    assert.throws(() => (engine.bus.history()[0] as { seq: number }).seq = -1, TypeError);
+    assert.throws(() => (engine.log.events(r.runId)[0] as { seq: number }).seq = -1, TypeError);
+    assert.throws(() => (engine.log.toJSON().events[0] as { seq: number }).seq = -1, TypeError);
+    assert.ok(engine.log.events().every((e) => e.timestamp >= 0));
+  } finally {
+    await engine.close();
+  }
+});
