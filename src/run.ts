@@ -60,7 +60,6 @@ import type {
   TaskCache,
   TaskContext,
   TaskDef,
-  TaskResult,
   TaskSpec,
   TerminalTaskStatus,
   Workflow,
