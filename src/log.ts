@@ -579,7 +579,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       }
       if (count < Math.max(runCheckpointEvery, run.taskIds.size)) continue;
       sinceCheckpoint.set(runId, 0);
-      const checkpoint: RunCheckpoint = { runId, seq: core.seq, state: exportRun(run) };
+      // Frozen: the store may keep it, and it shares the log's values.
+      const checkpoint: RunCheckpoint = deepFreeze({ runId, seq: core.seq, state: exportRun(run) });
       try {
         const done = store!.writeCheckpoint!(checkpoint);
         if (done instanceof Promise) done.catch(fail);
