@@ -1,9 +1,10 @@
 /**
  * Deep freezing: how the engine keeps its history from changing after the
- * fact. A task's result, a run's input and every event are frozen when they
- * are recorded, so a dependent, a listener or a caller that tries to change
- * them gets a `TypeError` (in strict code) and every later reader sees what
- * was recorded. Chosen by measurement over copies at hand-out and Immutable
+ * fact. A task's result and a run's input are frozen when they are recorded,
+ * the built-in projections when computed, and each event where it leaves the
+ * engine's hands (the bus, log readers, a store the log did not make), so a
+ * dependent, a listener or a caller that tries to change them gets a
+ * `TypeError` (in strict code) and every later reader sees what was recorded. Chosen by measurement over copies at hand-out and Immutable
  * structures (see `bench/immutability.ts` and `bench/RESULTS.md`): a value is
  * frozen once, in O(its size), and read for free any number of times.
  *
