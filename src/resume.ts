@@ -74,7 +74,10 @@ export async function loadRestore(
  */
 export function restoreTaskError(taskId: string, status: TerminalTaskStatus, data: ErrorData): Error {
   if (status === "skipped" && typeof data.dependency === "string") {
-    const depStatus = typeof data.dependencyStatus === "string" ? data.dependencyStatus : "failed";
+    // Checkpoints written before the log kept `dependencyStatus` have it in the message only.
+    const depStatus = typeof data.dependencyStatus === "string"
+      ? data.dependencyStatus
+      : / dependency "[^"]*" (\w+)/.exec(data.message)?.[1] ?? "failed";
     const ancestor = typeof data.ancestor === "string" ? data.ancestor : data.dependency;
     const ancestorStatus = typeof data.ancestorStatus === "string" ? data.ancestorStatus : depStatus;
     return new TaskSkippedError(taskId, data.dependency, depStatus, ancestor, ancestorStatus);
