@@ -6,6 +6,7 @@
  * @module
  */
 import { createNanoEvents, type Emitter } from "./deps.ts";
+import { deepFreeze } from "./freeze.ts";
 import type { AnyFlowEvent, DeliveredEvent, EventOf, FlowEventType } from "./types.ts";
 
 /** Stops a subscription. */
@@ -16,7 +17,8 @@ export type Listener<T extends FlowEventType> = (event: EventOf<T>) => void;
 
 /**
  * Sees every event before listeners do and returns it, a replacement, or
- * `null` to drop it for listeners (the log still records the original).
+ * `null` to drop it for listeners (the log still records the original). The
+ * event it gets is frozen: return a new one to change it.
  */
 export type Middleware = (event: AnyFlowEvent) => AnyFlowEvent | null;
 
@@ -152,11 +154,13 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     history() {
       const size = Math.min(written, historySize);
       const out: AnyFlowEvent[] = new Array(size);
-      for (let k = 0; k < size; k++) out[k] = ring[(written - size + k) % historySize]!;
+      for (let k = 0; k < size; k++) out[k] = freeze(ring[(written - size + k) % historySize]!);
       return out;
     },
     emit(event) {
-      let e: AnyFlowEvent | null = event;
+      // What a listener or middleware gets is frozen, to any depth: it cannot change the log, nor
+      // what the next listener sees (the log records the original). Nobody listening: nothing to do.
+      let e: AnyFlowEvent | null = middlewares.length > 0 ? freeze(event) : event;
       for (let m = 0; m < middlewares.length && e !== null; m++) {
         const before: AnyFlowEvent = e;
         try {
@@ -169,10 +173,15 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       if (e === null) return;
       if (historySize > 0) ring[written++ % historySize] = e;
       if (listeners === 0) return;
+      freeze(e);
       emitter.emit(e.type, e);
       emitter.emit("*", e);
     },
   };
+}
+
+function freeze(event: AnyFlowEvent): AnyFlowEvent {
+  return Object.isFrozen(event) ? event : deepFreeze(event);
 }
 
 function reportSafely(onError: (error: unknown, event: AnyFlowEvent) => void, error: unknown, event: AnyFlowEvent) {

@@ -741,8 +741,14 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     store,
     container,
     run(workflow, runOptions) {
-      // The typed view (RunResult<T>) of the engine's untyped result: flow() typed the tasks that produce it.
-      return start(workflow, runOptions).result as Promise<never>;
+      // Misuse (not a workflow, a taken run id) throws; an input a durable store cannot keep rejects.
+      try {
+        // The typed view (RunResult<T>) of the engine's untyped result: flow() typed the tasks that produce it.
+        return start(workflow, runOptions).result as Promise<never>;
+      } catch (error) {
+        if (error instanceof NotSerializableError) return Promise.reject(error);
+        throw error;
+      }
     },
     start(workflow, runOptions) {
       return handleOf(start(workflow, runOptions)) as RunHandle<never>;

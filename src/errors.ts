@@ -219,18 +219,35 @@ export class TaskSkippedError extends Error {
   /** How that dependency ended: failed, skipped or cancelled. */
   readonly dependencyStatus: string;
   /**
+   * The task whose failure (or cancellation) started the chain of skips: the
+   * dependency itself, or, when the dependency was skipped, its own ancestor.
+   */
+  readonly ancestor: string;
+  /** How the ancestor ended: failed or cancelled. */
+  readonly ancestorStatus: string;
+  /**
    * Creates the error.
    *
    * @param taskId The skipped task.
    * @param dependency The dependency that blocked it.
    * @param dependencyStatus How that dependency ended.
+   * @param ancestor The task whose failure started the skips (default: `dependency`).
+   * @param ancestorStatus How the ancestor ended (default: `dependencyStatus`).
    */
-  constructor(taskId: string, dependency: string, dependencyStatus: string) {
-    super(skippedMessage(taskId, dependency, dependencyStatus));
+  constructor(
+    taskId: string,
+    dependency: string,
+    dependencyStatus: string,
+    ancestor: string = dependency,
+    ancestorStatus: string = dependencyStatus,
+  ) {
+    super(skippedMessage(taskId, dependency, dependencyStatus, ancestor, ancestorStatus));
     this.name = "TaskSkippedError";
     this.taskId = taskId;
     this.dependency = dependency;
     this.dependencyStatus = dependencyStatus;
+    this.ancestor = ancestor;
+    this.ancestorStatus = ancestorStatus;
   }
 }
 
@@ -240,10 +257,19 @@ export class TaskSkippedError extends Error {
  * @param taskId The skipped task.
  * @param dependency The dependency that blocked it.
  * @param status How that dependency ended.
+ * @param ancestor The task whose failure started the skips.
+ * @param ancestorStatus How the ancestor ended.
  * @returns The message.
  */
-export function skippedMessage(taskId: string, dependency: string, status: string): string {
-  return `Task "${taskId}" was skipped: dependency "${dependency}" ${status}`;
+export function skippedMessage(
+  taskId: string,
+  dependency: string,
+  status: string,
+  ancestor: string = dependency,
+  ancestorStatus: string = status,
+): string {
+  const base = `Task "${taskId}" was skipped: dependency "${dependency}" ${status}`;
+  return ancestor === dependency ? base : `${base} (ancestor task "${ancestor}" ${ancestorStatus})`;
 }
 
 /**
@@ -633,5 +659,79 @@ export class WorkerStartError extends Error {
     this.pool = pool;
     this.entry = entry;
     this.attempts = attempts;
+  }
+}
+
+/**
+ * The error of a run that could make no more progress: tasks had not ended,
+ * yet none was running, waiting for a slot, a timer, the store or a child
+ * run. The run fails with it (as `RunResult.error` and the stuck tasks'
+ * error) instead of never resolving.
+ *
+ * @example Reading it
+ * ```ts
+ * import { RunStalledError } from "@nerv/flow";
+ * const e = new RunStalledError("run-1", ["b", "c"]);
+ * console.log(e.message); // Run "run-1" stalled: tasks "b", "c" can make no progress
+ * ```
+ */
+export class RunStalledError extends Error {
+  /** The run. */
+  readonly runId: string;
+  /** The tasks that had not ended. */
+  readonly taskIds: readonly string[];
+  /**
+   * Creates the error.
+   *
+   * @param runId The run.
+   * @param taskIds The tasks that had not ended.
+   */
+  constructor(runId: string, taskIds: readonly string[]) {
+    const shown = taskIds.slice(0, 10).map((id) => `"${id}"`).join(", ");
+    const more = taskIds.length > 10 ? ` and ${taskIds.length - 10} more` : "";
+    super(`Run "${runId}" stalled: tasks ${shown}${more} can make no progress`);
+    this.name = "RunStalledError";
+    this.runId = runId;
+    this.taskIds = taskIds;
+  }
+}
+
+/**
+ * The error of a task whose child run (`subworkflow()`, `ctx.runWorkflow`)
+ * failed or was cancelled: it names the child workflow and the child's run
+ * id; `cause` is the child run's error (e.g. the `TaskFailedError` of the
+ * child task that failed).
+ *
+ * @example Reading it
+ * ```ts
+ * import { SubworkflowError } from "@nerv/flow";
+ * const e = new SubworkflowError("enrich", "run-7", "failed", new Error("boom"));
+ * console.log(e.message); // Subworkflow "enrich" (run "run-7") failed: boom
+ * ```
+ */
+export class SubworkflowError extends Error {
+  /** The child workflow's name. */
+  readonly workflow: string;
+  /** The child run's id. */
+  readonly runId: string;
+  /** How the child run ended: failed or cancelled. */
+  readonly status: string;
+  /**
+   * Creates the error.
+   *
+   * @param workflow The child workflow's name.
+   * @param runId The child run's id.
+   * @param status How the child run ended.
+   * @param cause The child run's error.
+   */
+  constructor(workflow: string, runId: string, status: string, cause?: Error) {
+    super(
+      `Subworkflow "${workflow}" (run "${runId}") ${status}${cause === undefined ? "" : `: ${cause.message}`}`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.name = "SubworkflowError";
+    this.workflow = workflow;
+    this.runId = runId;
+    this.status = status;
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { AnyActorRef } from "./deps.ts";
 import type { LogState } from "./log.ts";
-import type { ErrorData, Priority, Profile, TaskStatus, Workflow } from "./types.ts";
+import type { ErrorData, Priority, Profile, TaskSpec, TaskStatus } from "./types.ts";
 
 /** One actor, as `RunHandle.actors()` shows it. */
 export interface ActorView {
@@ -81,8 +81,14 @@ export interface ActorInspectionObserver<E> {
 export interface InspectableRun {
   readonly id: string;
   readonly workflowId: string;
-  readonly workflow: Workflow<unknown>;
   readonly actor: AnyActorRef;
+  /**
+   * A task's spec by index, including tasks added during the run.
+   *
+   * @param index The task's index.
+   * @returns Its spec.
+   */
+  taskSpec(index: number): TaskSpec<unknown>;
   liveActors(): Iterable<[index: number, actor: AnyActorRef]>;
 }
 
@@ -97,7 +103,7 @@ export function actorsOf(run: InspectableRun, state: LogState): RunActors {
   const views = state.project("tasks", run.id);
   const tasks: TaskActorView[] = [];
   for (const [i, actor] of run.liveActors()) {
-    const spec = run.workflow.tasks[i];
+    const spec = run.taskSpec(i);
     const view = views[spec.id];
     const snap = actor.getSnapshot() as { value?: unknown; status?: string };
     const t: TaskActorView = {

@@ -19,9 +19,11 @@
  */
 import { IMap, IRecord, is, List } from "./deps.ts";
 import { EvictedError, NotFoundError, skippedMessage } from "./errors.ts";
+import { deepFreeze } from "./freeze.ts";
 import type {
   AnyFlowEvent,
   ErrorData,
+  EventDataMap,
   LogStore,
   RunCheckpoint,
   RunStateData,
@@ -669,6 +671,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const acknowledge = (batch: readonly AnyFlowEvent[]) => {
     if (failure !== undefined) return;
     durableSeq = batch[batch.length - 1].seq;
+    if (durableListeners.size > 0) freezeEvents(batch);
     for (const listener of durableListeners) {
       try {
         listener(batch);
@@ -687,6 +690,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     for (const w of waiters.splice(0)) w.reject(error);
   };
   const toStore = (batch: AnyFlowEvent[]) => {
+    // A store we did not make may keep the events and hand them out: they are frozen first.
+    if (!OWN_STORES.has(store!)) freezeEvents(batch);
     let done: void | Promise<void>;
     try {
       done = store!.append(batch);
@@ -717,7 +722,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       }
       if (count < Math.max(runCheckpointEvery, run.taskIds.size)) continue;
       sinceCheckpoint.set(runId, 0);
-      const checkpoint: RunCheckpoint = { runId, seq: core.seq, state: exportRun(run) };
+      // Frozen: the store may keep it, and it shares the log's values.
+      const checkpoint: RunCheckpoint = deepFreeze({ runId, seq: core.seq, state: exportRun(run) });
       try {
         const done = store!.writeCheckpoint!(checkpoint);
         if (done instanceof Promise) done.catch(fail);
@@ -828,12 +834,12 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
         lookup.load(runId); // throws unless the store has it
         const stored = store!.read(runId);
         if (stored instanceof Promise) throw new EvictedError(runId, retentionWords());
-        return stored.slice();
+        return freezeEvents(stored.slice());
       }
       if (dropped.size > 0) {
-        return all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
+        return freezeEvents(all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId)));
       }
-      return runId === undefined ? all : all.filter((e) => e.runId === runId);
+      return freezeEvents(runId === undefined ? all : all.filter((e) => e.runId === runId));
     },
     state: current,
     at(seq) {
@@ -896,7 +902,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       return {
         format: "nerv-flow/log",
         version: 1,
-        events: dropped.size > 0 ? all.filter((e) => !dropped.has(e.runId)) : all,
+        events: freezeEvents(dropped.size > 0 ? all.filter((e) => !dropped.has(e.runId)) : all),
       };
     },
     close() {
@@ -932,7 +938,7 @@ export function importLog(data: LogExport, options?: SnapshotLogOptions): Snapsh
   }
   if (data.version !== 1) throw new TypeError(`Cannot import log: unsupported version ${data.version}`);
   const log = createSnapshotLog(options);
-  for (const event of data.events) log.append(event);
+  for (const event of data.events) log.append(deepFreeze(event));
   log.flush();
   return log;
 }
@@ -984,7 +990,7 @@ export interface MemoryLogStore extends LogStore {
 export function createMemoryLogStore(): MemoryLogStore {
   const runs = new Map<string, AnyFlowEvent[]>();
   let lastSeq = 0;
-  return {
+  const store: MemoryLogStore = {
     get lastSeq() {
       return lastSeq;
     },
@@ -1002,7 +1008,7 @@ export function createMemoryLogStore(): MemoryLogStore {
       }
     },
     read(runId) {
-      return runs.get(runId)?.slice() ?? [];
+      return freezeEvents(runs.get(runId)?.slice() ?? []);
     },
     runs() {
       return [...runs.keys()];
@@ -1011,6 +1017,21 @@ export function createMemoryLogStore(): MemoryLogStore {
       return runs.delete(runId);
     },
   };
+  OWN_STORES.add(store);
+  return store;
+}
+
+/** The memory stores this module made: they hand events out frozen, so the log need not freeze what it gives them. */
+const OWN_STORES = new WeakSet<LogStore>();
+
+/**
+ * Freezes events, to any depth, as they leave the engine's hands (to a listener, a reader,
+ * a store): once each, then an `isFrozen` check. The engine does not freeze them as it
+ * makes them, which would cost its hot path ~1 µs a task (bench/immutability.ts).
+ */
+function freezeEvents<T extends readonly AnyFlowEvent[]>(events: T): T {
+  for (let i = 0; i < events.length; i++) if (!Object.isFrozen(events[i])) deepFreeze(events[i]);
+  return events;
 }
 
 const BUILTINS: Record<keyof BuiltinProjections, true> = {
@@ -1074,14 +1095,15 @@ class StateView implements LogState {
     if (this.#memo.has(key)) return this.#memo.get(key) as never;
     const run = this.#run(runId);
     if (run === undefined) throw new NotFoundError("run", runId ?? "(latest)", " in the log");
-    const value = projectRun(name as keyof BuiltinProjections, run);
+    // Frozen: every reader of this state gets the same value, so none may change it for the others.
+    const value = deepFreeze(projectRun(name as keyof BuiltinProjections, run));
     this.#memo.set(key, value);
     return value as never;
   }
   runState(runId: string): RunStateData {
     const run = this.#run(runId);
     if (run === undefined) throw new NotFoundError("run", runId, " in the log");
-    return exportRun(run);
+    return deepFreeze(exportRun(run));
   }
   equals(other: LogState): boolean {
     if (!(other instanceof StateView)) return false;
@@ -1344,7 +1366,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       break;
     case "task.skipped":
       t.status = "skipped";
-      t.error = skippedErrorData(taskId, e.data.dependency, e.data.dependencyStatus);
+      t.error = skippedErrorData(taskId, e.data, dependencyError(d, e.data.dependency));
       break;
     case "task.cancelled":
       t.status = "cancelled";
@@ -1476,8 +1498,35 @@ function restoreEvent(cp: RunCheckpoint): AnyFlowEvent {
   };
 }
 
-function skippedErrorData(taskId: string, dependency: string, status: string): ErrorData {
-  return { name: "TaskSkippedError", message: skippedMessage(taskId, dependency, status), taskId, dependency };
+/** The error a task of a draft holds now, if any. */
+function dependencyError(d: RunDraft, taskId: string): ErrorData | undefined {
+  const k = d.index.get(taskId);
+  if (k === undefined) return undefined;
+  return (d.touched.get(k) ?? (d.reset ? undefined : d.rec.tasks.get(k)))?.error;
+}
+
+/**
+ * A skipped task's error: its dependency and how it ended, and the ancestor
+ * whose failure started the chain of skips (the dependency's own ancestor when it was skipped too).
+ */
+function skippedErrorData(
+  taskId: string,
+  data: EventDataMap["task.skipped"],
+  before: ErrorData | undefined,
+): ErrorData {
+  const { dependency, dependencyStatus } = data;
+  const chained = dependencyStatus === "skipped" && typeof before?.ancestor === "string";
+  const ancestor = chained ? before!.ancestor as string : dependency;
+  const ancestorStatus = chained ? String(before!.ancestorStatus) : dependencyStatus;
+  return {
+    name: "TaskSkippedError",
+    message: skippedMessage(taskId, dependency, dependencyStatus, ancestor, ancestorStatus),
+    taskId,
+    dependency,
+    dependencyStatus,
+    ancestor,
+    ancestorStatus,
+  };
 }
 
 function positiveInt(name: string, value: number): number {

@@ -8,17 +8,9 @@
 import { CancelledError, NotFoundError, TaskFailedError, TaskSkippedError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import { foldRun } from "./log.ts";
+import { toRunResult } from "./result.ts";
 import { deserializeError } from "./serialize.ts";
-import type {
-  AnyFlowEvent,
-  ErrorData,
-  LogStore,
-  RunResult,
-  RunStateData,
-  TaskResult,
-  TaskStateData,
-  TerminalTaskStatus,
-} from "./types.ts";
+import type { AnyFlowEvent, ErrorData, LogStore, RunResult, RunStateData, TerminalTaskStatus } from "./types.ts";
 
 /** A stored run to resume: its state and the seq of the last event stored for it. */
 export interface Restore {
@@ -160,8 +152,13 @@ function checkRun(
  */
 export function restoreTaskError(taskId: string, status: TerminalTaskStatus, data: ErrorData): Error {
   if (status === "skipped" && typeof data.dependency === "string") {
-    const depStatus = / (\w+)$/.exec(data.message)?.[1] ?? "failed";
-    return new TaskSkippedError(taskId, data.dependency, depStatus);
+    // Checkpoints written before the log kept `dependencyStatus` have it in the message only.
+    const depStatus = typeof data.dependencyStatus === "string"
+      ? data.dependencyStatus
+      : / dependency "[^"]*" (\w+)/.exec(data.message)?.[1] ?? "failed";
+    const ancestor = typeof data.ancestor === "string" ? data.ancestor : data.dependency;
+    const ancestorStatus = typeof data.ancestorStatus === "string" ? data.ancestorStatus : depStatus;
+    return new TaskSkippedError(taskId, data.dependency, depStatus, ancestor, ancestorStatus);
   }
   return restoreError(data);
 }
@@ -191,43 +188,39 @@ export function restoreError(data: ErrorData): Error {
  * @returns Its result, as `run()` returned it (times and values from the store).
  */
 export function resultFromState(state: RunStateData): RunResult {
-  const tasks: Record<string, TaskResult> = {};
-  let first: { id: string; t: TaskStateData } | undefined;
+  let first = -1;
+  const errors: (Error | undefined)[] = new Array(state.taskIds.length);
   state.taskIds.forEach((id, k) => {
     const t = state.tasks[k];
-    const status = (t?.status ?? "cancelled") as TerminalTaskStatus;
-    const r: TaskResult = { status, attempts: t?.attempts ?? 0 };
-    if (t != null) {
-      if (status === "completed") {
-        r.result = t.result;
-        if (t.cached) r.cached = true;
-      } else if (t.error !== undefined) r.error = restoreTaskError(id, status, t.error);
-      if (t.startedAt !== undefined) {
-        r.startedAt = t.startedAt;
-        if (t.endedAt !== undefined) {
-          r.completedAt = t.endedAt;
-          r.durationMs = t.endedAt - t.startedAt;
-        }
-      }
-      if (status === "failed" && (first === undefined || t.order < first.t.order)) first = { id, t };
-    }
-    tasks[id] = r;
+    if (t == null || t.status === "completed" || t.error === undefined) return;
+    errors[k] = restoreTaskError(id, t.status as TerminalTaskStatus, t.error);
+    if (t.status === "failed" && (first < 0 || t.order < state.tasks[first]!.order)) first = k;
   });
   const startedAt = state.startedAt ?? state.createdAt;
-  const completedAt = state.endedAt ?? startedAt;
-  const result: RunResult = {
+  let error: Error | undefined;
+  if (state.status === "failed" && first >= 0) {
+    error = new TaskFailedError(state.taskIds[first], state.tasks[first]!.attempts, { cause: errors[first] });
+  } else if (state.status === "cancelled" && state.error !== undefined) {
+    error = restoreError(state.error);
+  }
+  const head = {
     runId: state.runId,
     workflowId: state.workflowId,
     status: state.status as RunResult["status"],
-    tasks,
     startedAt,
-    completedAt,
-    durationMs: completedAt - startedAt,
+    endedAt: state.endedAt ?? startedAt,
+    error,
   };
-  if (state.status === "failed" && first !== undefined) {
-    result.error = new TaskFailedError(first.id, first.t.attempts, { cause: tasks[first.id].error });
-  } else if (state.status === "cancelled" && state.error !== undefined) {
-    result.error = restoreError(state.error);
-  }
-  return result;
+  return toRunResult(head, state.taskIds, (k, row) => {
+    const t = state.tasks[k];
+    row.status = (t?.status ?? "cancelled") as TerminalTaskStatus;
+    row.attempts = t?.attempts ?? 0;
+    if (t == null) return;
+    row.result = t.result;
+    row.cached = t.cached === true;
+    row.path = t.path;
+    row.error = errors[k];
+    row.startedAt = t.startedAt ?? NaN;
+    row.endedAt = t.endedAt ?? NaN;
+  });
 }

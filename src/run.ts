@@ -32,6 +32,7 @@ import {
   CircuitOpenError,
   NotFoundError,
   NotSerializableError,
+  RunStalledError,
   SpawnError,
   TaskFailedError,
   TaskSkippedError,
@@ -41,6 +42,8 @@ import { descendantsIn, type Graph, GrowingGraph, type Plan, planGraph } from ".
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
+import { toRunResult } from "./result.ts";
+import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
@@ -57,7 +60,6 @@ import type {
   TaskCache,
   TaskContext,
   TaskDef,
-  TaskResult,
   TaskSpec,
   TerminalTaskStatus,
   Workflow,
@@ -111,6 +113,8 @@ export interface ChildStart {
 }
 
 const UNSETTLED = 0;
+const SLOT_GIVEN_UP = 1;
+const SLOT_WANTED = 2;
 /**
  * Task actors of one run that may wait in the ready queue at once. Tasks whose
  * dependencies completed beyond this wait, still pending and actor-less, in
@@ -180,7 +184,7 @@ class Context implements TaskContext {
   }
   runWorkflow<J>(workflow: Workflow<J>, options: ChildRunOptions<J> = {}): Promise<RunResult> {
     try {
-      return this.#owner.runChild(this.taskId, this.signal, workflow as Workflow<unknown>, options);
+      return this.#owner.runChild(this.#index, this.attempt, this.signal, workflow as Workflow<unknown>, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -193,10 +197,13 @@ class Context implements TaskContext {
 
 /** One run: implements the hosts the actors call. */
 export class Run implements TaskHost, WorkflowHost, Dispatchable {
+  // The run is the host in every actor's context, so an inspector serialises it with every
+  // snapshot: its only own enumerable fields are its ids (the rest is private or a getter),
+  // and `toJSON()` gives the ids alone. Each snapshot thus stays O(1), not O(tasks).
   readonly id: string;
   readonly workflowId: string;
-  readonly workflow: Workflow<unknown>;
-  readonly result: Promise<RunResult>;
+  readonly #workflow: Workflow<unknown>;
+  readonly #result: Promise<RunResult>;
   #g: Graph;
   /** The run's own graph once tasks were added (`ctx.spawn`). */
   #grown: GrowingGraph | undefined;
@@ -274,6 +281,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #restoredBy: Map<number, string> | undefined;
   /** Tasks that had completed and run again on resume: spawners of tasks that had not ended. */
   #reopened: ReadonlySet<string> | undefined;
+  /** Per task: child runs its attempt awaits now. Allocated at the first child run. */
+  #children: Int32Array | undefined;
+  /** Per task: 0 = holds its slot (when running), SLOT_GIVEN_UP while awaiting children, SLOT_WANTED when queued to get it back. */
+  #slot: Uint8Array | undefined;
+  /** Tasks queued to get their slot back, and what resumes their body. */
+  #regain: Map<number, () => void> | undefined;
+  /** Task actors alive (created, not final). */
+  #live = 0;
+  /** Completions whose dependents wait for the store's acknowledgement. */
+  #storeWaits = 0;
+  #started = false;
+  /** Why the run stopped making progress, once it did. */
+  #stalled: RunStalledError | undefined;
   /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
   #spawnErrors: Map<number, Error> | undefined;
 
@@ -295,13 +315,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   ) {
     this.id = init.id;
     this.workflowId = init.workflowId;
-    this.workflow = workflow;
+    this.#workflow = workflow;
     this.#failFast = init.failFast === true;
     this.#g = graph;
     this.#tasks = workflow.tasks;
     if (init.restore?.spawnedBy !== undefined) graph = this.#restoreGraph(init.restore);
     this.#env = env;
-    this.#input = init.input;
+    // Every task reads the same input: frozen, so none can change it for the others or for the log.
+    this.#input = deepFreeze(init.input);
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
     const n = graph.n;
     this.#cap = n;
@@ -333,7 +354,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (workflow.tasks.some((t) => t.concurrencyKey !== undefined)) {
       this.#group = Int32Array.from(workflow.tasks, (t) => env.scheduler.keyId(t.concurrencyKey));
     }
-    this.result = new Promise<RunResult>((resolve, reject) => {
+    this.#result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -364,10 +385,33 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
   }
 
+  /** The workflow the run was started with. */
+  get workflow(): Workflow<unknown> {
+    return this.#workflow;
+  }
+
+  /** Resolves with the run's result once it ended. */
+  get result(): Promise<RunResult> {
+    return this.#result;
+  }
+
+  /**
+   * What a serialiser (an inspector's, `JSON.stringify`) sees of the run: its ids.
+   *
+   * @returns The run's ids.
+   */
+  toJSON(): { runId: string; workflowId: string } {
+    return { runId: this.id, workflowId: this.workflowId };
+  }
+
   /**
    * Runs a child workflow on behalf of a running task (`ctx.runWorkflow`).
+   * While its attempt awaits child runs, the task gives its slot up (the
+   * children may need it: a parent holding the last slot would wait forever)
+   * and queues for a slot again, by its priority, before its body goes on.
    *
-   * @param taskId The task.
+   * @param i The task.
+   * @param attempt Its attempt.
    * @param signal The attempt's signal: cancels the child.
    * @param workflow The child workflow.
    * @param options Its input and run id.
@@ -375,7 +419,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @throws {TypeError} The workflow is not from `defineWorkflow`, the run id is taken, or the engine is closed.
    */
   runChild(
-    taskId: string,
+    i: number,
+    attempt: number,
     signal: AbortSignal,
     workflow: Workflow<unknown>,
     options: ChildRunOptions,
@@ -384,9 +429,35 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       input: options.input,
       runId: options.runId,
       signal,
-      parent: { runId: this.id, taskId },
+      parent: { runId: this.id, taskId: this.#g.ids[i] },
     });
-    return child.result;
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
+      return child.result;
+    }
+    const children = this.#children ??= new Int32Array(this.#g.n);
+    const slot = this.#slot ??= new Uint8Array(this.#g.n);
+    if (children[i]++ === 0 && slot[i] === 0) {
+      slot[i] = 1;
+      this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+      if (this.#depth === 0) this.#env.scheduler.drain();
+    }
+    return child.result.then((result) => this.#childEnded(i, attempt).then(() => result));
+  }
+
+  /** One of a task's child runs ended: when it was the last, the task queues for a slot again. */
+  #childEnded(i: number, attempt: number): Promise<void> {
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
+      return Promise.resolve();
+    }
+    const slot = this.#slot!;
+    if (--this.#children![i] > 0 || slot[i] !== SLOT_GIVEN_UP) return Promise.resolve();
+    slot[i] = SLOT_WANTED;
+    this.#queued[i] = 1;
+    return new Promise<void>((resolve) => {
+      (this.#regain ??= new Map()).set(i, resolve);
+      this.#env.scheduler.push(this, i, this.#profile[i], this.#prio[i], this.#rank[i], this.#group?.[i] ?? -1);
+      if (this.#depth === 0) this.#env.scheduler.drain();
+    });
   }
 
   /**
@@ -410,7 +481,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         this.#detachSignal = () => signal.removeEventListener("abort", onAbort);
       }
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -495,6 +566,16 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return descendantsIn(this.#g, taskId, `run "${this.id}"`);
   }
 
+  /**
+   * A task's spec by index, including tasks added during the run.
+   *
+   * @param i The task's index.
+   * @returns Its spec.
+   */
+  taskSpec(i: number): TaskSpec<unknown> {
+    return this.#tasks[i];
+  }
+
   /** Task ids by index, including tasks added during the run. */
   get taskIds(): readonly string[] {
     return this.#g.ids;
@@ -524,6 +605,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       if ((this.#spawnedBy !== undefined || this.#restoredBy !== undefined) && Array.isArray(defs)) {
         fresh = this.#matchSpawns(i, defs);
       }
+      // Breakers are checked before the run grows: nothing is half-added.
+      if (Array.isArray(fresh)) this.#checkSpawnBreakers(fresh);
       this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
       changed = this.#grown.add(fresh, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
     } catch (cause) {
@@ -593,8 +676,21 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   readonly #drainLater = () => {
-    if (this.#depth === 0) this.#env.scheduler.drain();
+    if (this.#depth === 0) this.#drain();
   };
+
+  /** Refuses tasks that name a breaker neither the engine nor the same batch defines (before the run grows). */
+  #checkSpawnBreakers(defs: readonly TaskDef[]): void {
+    const defined = new Set<string>();
+    for (const d of defs) {
+      const policy = d !== null && typeof d === "object" ? d.breaker : undefined;
+      if (policy !== null && typeof policy === "object") defined.add(policy.key);
+    }
+    for (const d of defs) {
+      const policy = d !== null && typeof d === "object" ? d.breaker : undefined;
+      if (typeof policy === "string" && !defined.has(policy)) this.#checkBreaker(d as TaskSpec<unknown>);
+    }
+  }
 
   /** Sizes the run's arrays to its grown graph: tasks from `from` are new; `changed` tasks got a new rank. */
   #extend(from: number, changed: readonly number[]): void {
@@ -657,6 +753,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#noRetry !== undefined) this.#noRetry = fit(this.#noRetry, cap);
     if (this.#interrupted !== undefined) this.#interrupted = fit(this.#interrupted, cap);
     if (this.#cached !== undefined) this.#cached = fit(this.#cached, cap);
+    if (this.#children !== undefined) this.#children = fit(this.#children, cap);
+    if (this.#slot !== undefined) this.#slot = fit(this.#slot, cap);
     if (cache) {
       this.#cached ??= new Uint8Array(cap);
       this.#cacheKeys ??= new Array(cap);
@@ -706,6 +804,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- WorkflowHost ----------------------------------------------------
 
   startTasks(): void {
+    this.#started = true;
     if (this.#restore !== undefined && this.#rerunOf === undefined) {
       this.#resumeTasks(this.#restore);
       return;
@@ -750,6 +849,31 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return this.#failedFast;
   }
 
+  /**
+   * The run's result from its task table: the one derivation that `run()`,
+   * `resume()` of an ended run (through {@linkcode resultFromState}) share.
+   *
+   * @param status The run's status.
+   * @param endedAt When it ended.
+   * @param error Its error, when failed or cancelled.
+   * @returns The result.
+   */
+  toRunResult(status: RunStatus, endedAt: number, error: Error | undefined): RunResult {
+    const head = { runId: this.id, workflowId: this.workflowId, status, startedAt: this.#startedAtRun, endedAt, error };
+    return toRunResult(head, this.#g.ids, (i, row) => {
+      const code = this.#status[i];
+      row.status = STATUS_OF[code] ?? "cancelled";
+      row.attempts = this.#attempts[i];
+      if (code === CODE.completed) {
+        row.result = this.#results[i];
+        row.cached = this.#cached?.[i] === 1;
+        if (this.#tasks[i].fallback !== undefined) row.path = this.#path![i] === 1 ? "fallback" : "primary";
+      } else row.error = this.#errors[i];
+      row.startedAt = this.#startedAt[i];
+      row.endedAt = this.#endedAt[i];
+    });
+  }
+
   finish(status: RunStatus): void {
     const clock = this.#env.clock;
     const now = clock.now();
@@ -757,7 +881,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     let error: Error | undefined;
     if (status === "failed") {
       const i = this.#firstFailure;
-      error = new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      error = this.#stalled ?? new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
       const failed: string[] = [];
       for (let k = 0; k < this.#g.n; k++) if (this.#status[k] === CODE.failed) failed.push(this.#g.ids[k]);
       this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) }, now);
@@ -768,31 +892,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       this.#emit("workflow.completed", -1, undefined, { durationMs }, now);
     }
     this.#detachSignal?.();
-    const tasks: Record<string, TaskResult> = {};
-    for (let i = 0; i < this.#g.n; i++) {
-      const r: TaskResult = { status: STATUS_OF[this.#status[i]]!, attempts: this.#attempts[i] };
-      if (this.#status[i] === CODE.completed) {
-        r.result = this.#results[i];
-        if (this.#cached?.[i] === 1) r.cached = true;
-        if (this.#tasks[i].fallback !== undefined) r.path = this.#path![i] === 1 ? "fallback" : "primary";
-      } else if (this.#errors[i] !== undefined) r.error = this.#errors[i];
-      if (!Number.isNaN(this.#startedAt[i])) {
-        r.startedAt = this.#startedAt[i];
-        r.completedAt = this.#endedAt[i];
-        r.durationMs = this.#endedAt[i] - this.#startedAt[i];
-      }
-      tasks[this.#g.ids[i]] = r;
-    }
-    const result: RunResult = {
-      runId: this.id,
-      workflowId: this.workflowId,
-      status,
-      tasks,
-      startedAt: this.#startedAtRun,
-      completedAt: now,
-      durationMs,
-    };
-    if (error !== undefined) result.error = error;
+    const result = this.toRunResult(status, now, error);
     this.#final = result;
     const log = this.#env.log;
     log.flush();
@@ -843,6 +943,15 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   dispatch(i: number): void {
+    if (this.#slot !== undefined && this.#slot[i] === SLOT_WANTED) {
+      // A running task gets its slot back after its child runs: its body goes on.
+      this.#queued[i] = 0;
+      this.#slot[i] = 0;
+      const resume = this.#regain!.get(i)!;
+      this.#regain!.delete(i);
+      resume();
+      return;
+    }
     this.#queued[i] = 0;
     this.#inQueue--;
     this.#deliver(i, DISPATCH);
@@ -883,7 +992,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   release(i: number, event: TaskActorEvent): void {
-    this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    if (this.#slot === undefined) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    else this.#releaseAfterChildren(i);
     if (this.#trial?.[i] === 1) {
       this.#trial[i] = 0;
       if (event.type === "cancel") this.#breakerOf![i]!.abandon();
@@ -900,8 +1010,23 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     }
   }
 
+  /** An attempt of a run that has child runs ended: it frees its slot unless it gave it up (and stops waiting for it). */
+  #releaseAfterChildren(i: number): void {
+    const slot = this.#slot!;
+    if (slot[i] === 0) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
+    else if (slot[i] === SLOT_WANTED) {
+      this.#queued[i] = 0;
+      const resume = this.#regain!.get(i);
+      this.#regain!.delete(i);
+      resume?.();
+    }
+    slot[i] = 0;
+    this.#children![i] = 0;
+  }
+
   recordResult(i: number, result: unknown): void {
-    this.#results[i] = result;
+    // Frozen once: dependents, listeners and the caller read it, none can rewrite it.
+    this.#results[i] = deepFreeze(result);
     this.#errors[i] = undefined;
   }
 
@@ -934,6 +1059,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     const code = CODE[status];
     this.#status[i] = code;
     this.#actors[i] = undefined;
+    this.#live--;
     const now = this.#env.clock.now();
     if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
     const attempt = this.#attempts[i] || undefined;
@@ -966,14 +1092,19 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         break;
       case "skipped": {
         const j = this.#blockingDep(i);
-        this.#errors[i] = new TaskSkippedError(g.ids[i], g.ids[j], STATUS_OF[this.#status[j]]!);
-        this.#emit(
-          "task.skipped",
-          i,
-          attempt,
-          { dependency: g.ids[j], dependencyStatus: STATUS_OF[this.#status[j]]! },
-          now,
+        const dependencyStatus = STATUS_OF[this.#status[j]]!;
+        const data: EventDataMap["task.skipped"] = { dependency: g.ids[j], dependencyStatus };
+        // Name the task whose failure started the chain of skips (the log's fold does the same).
+        const before = this.#errors[j];
+        const chained = dependencyStatus === "skipped" && before instanceof TaskSkippedError;
+        this.#errors[i] = new TaskSkippedError(
+          g.ids[i],
+          data.dependency,
+          dependencyStatus,
+          chained ? before.ancestor : data.dependency,
+          chained ? before.ancestorStatus : dependencyStatus,
         );
+        this.#emit("task.skipped", i, attempt, data, now);
         break;
       }
       case "cancelled": {
@@ -1003,7 +1134,14 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     ) {
       // Dependents start once the completion is stored.
       const log = this.#env.log;
-      log.whenDurable(log.seq).then(() => this.#propagateStored(i), (error) => this.#storeFailed(error));
+      this.#storeWaits++;
+      log.whenDurable(log.seq).then(() => {
+        this.#storeWaits--;
+        this.#propagateStored(i);
+      }, (error) => {
+        this.#storeWaits--;
+        this.#storeFailed(error);
+      });
       return;
     }
     this.#propagate(i, code);
@@ -1035,7 +1173,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       this.#propagate(i, CODE.completed);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -1072,6 +1210,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #spawn(i: number): AnyActorRef {
     this.#spawned[i] = 1;
+    this.#live++;
     const actor = createActor(this.#logic, {
       parent: this.#supervisor,
       id: this.#g.ids[i],
@@ -1090,7 +1229,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       actor.send(event);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
@@ -1099,14 +1238,60 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     try {
       this.#workflowActor.send(event);
     } finally {
-      if (--this.#depth === 0) this.#env.scheduler.drain();
+      if (--this.#depth === 0) this.#drain();
     }
   }
 
-  #onResult(i: number, attempt: number, result: unknown): void {
-    // A late result of an attempt that timed out or was cancelled is dropped;
-    // a result arriving while the actor is no longer running is ignored by its machine.
+  /** Lets the scheduler fill free slots; then checks that the run can still make progress. */
+  #drain(): void {
+    this.#env.scheduler.drain();
+    if (this.#live === this.#inQueue) this.#checkStall();
+  }
+
+  /**
+   * The safety net: a run whose unfinished tasks are neither running, nor
+   * retrying, nor waiting for the store, a child run or a slot that can come
+   * free (nothing runs anywhere) fails with a `RunStalledError` naming them.
+   */
+  #checkStall(): void {
+    if (
+      !this.#started || this.#final !== undefined || this.#cancelling || this.#skipping || this.#depth !== 0 ||
+      this.#settled >= this.#g.n || this.#storeWaits !== 0 || this.#blocked.length !== 0 ||
+      this.#live !== this.#inQueue || (this.#inQueue > 0 && this.#env.scheduler.running > 0)
+    ) return;
+    const g = this.#g;
+    const stuck: number[] = [];
+    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED) stuck.push(i);
+    const error = new RunStalledError(this.id, stuck.map((i) => g.ids[i]));
+    this.#stalled = error;
+    const now = this.#env.clock.now();
+    const data = { error: serializeError(error), durationMs: 0 };
+    for (const i of stuck) {
+      if (this.#queued[i] === 1) {
+        this.#queued[i] = 0;
+        this.#inQueue--;
+      }
+      if (this.#actors[i] !== undefined) {
+        this.#actors[i] = undefined;
+        this.#live--;
+      }
+      this.#spawned[i] = 1;
+      this.#status[i] = CODE.failed;
+      this.#errors[i] = error;
+      if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
+      if (this.#firstFailure < 0) this.#firstFailure = i;
+      this.#settled++;
+      this.#emit("task.failed", i, this.#attempts[i] || undefined, data, now);
+    }
+    this.#workflowActor.send(SETTLED);
+  }
+
+  #onResult(i: number, attempt: number, result: unknown, fallback = false): void {
+    // A late result of an attempt that timed out or was cancelled is dropped (so is the
+    // primary body's, once the fallback took over); a result arriving while the actor is
+    // no longer running is ignored by its machine.
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    if (!fallback && this.#path !== undefined && this.#path[i] === 1) return;
     if (this.#spawnErrors !== undefined && this.#spawnErrors.has(i)) {
       const error = this.#spawnErrors.get(i)!;
       this.#spawnErrors.delete(i);
@@ -1337,7 +1522,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       switch (t.status) {
         case "completed":
           this.#status[i] = CODE.completed;
-          this.#results[i] = t.result;
+          this.#results[i] = deepFreeze(t.result);
           if (t.cached) this.#cached![i] = 1;
           if (t.path === "fallback" && this.#path !== undefined) this.#path[i] = 1;
           break;
@@ -1420,8 +1605,24 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   #onError(i: number, attempt: number, error: unknown): void {
     if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
+    // The primary body's own rejection after the fallback took over (e.g. it honoured the timeout's abort).
+    if (this.#path !== undefined && this.#path[i] === 1) return;
+    if (this.#breakerOf !== undefined) this.#breakerOutcome(i, false);
     this.#fail(i, error);
+  }
+
+  /** The fallback failed: the task fails with its error, which keeps the primary's error as `cause`. */
+  #onFallbackError(i: number, attempt: number, error: unknown, primary: unknown): void {
+    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    const e = toError(error);
+    if (e.cause === undefined && e !== primary) {
+      try {
+        Object.defineProperty(e, "cause", { value: primary, writable: true, configurable: true, enumerable: false });
+      } catch {
+        // A frozen error keeps what it has.
+      }
+    }
+    this.#deliver(i, { type: "run.error", error: e });
   }
 
   #timeout(i: number, attempt: number): void {
@@ -1453,23 +1654,33 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (!any) return;
     const breakers = this.#env.breakers;
     const out = new Array<CircuitBreaker | undefined>(tasks.length);
+    // Keys defined by a task's policy first, so a task naming one of them by key finds it.
     for (let i = 0; i < tasks.length; i++) {
       const policy = tasks[i].breaker;
-      if (policy === undefined) continue;
-      if (typeof policy === "string") {
-        const breaker = breakers.byKey(policy);
-        if (breaker === undefined) {
-          throw new RangeError(
-            `Cannot run workflow "${this.workflow.name}": task "${
-              tasks[i].id
-            }" names breaker "${policy}", which the engine's breakers option does not define`,
-          );
-        }
-        out[i] = breaker;
-      } else out[i] = breakers.get(policy);
+      if (policy !== undefined && typeof policy !== "string") out[i] = breakers.get(policy);
+    }
+    for (let i = 0; i < tasks.length; i++) {
+      if (typeof tasks[i].breaker === "string") out[i] = this.#checkBreaker(tasks[i])!;
     }
     this.#breakerOf = out;
     this.#trial = new Uint8Array(tasks.length);
+  }
+
+  /**
+   * The breaker a task names by key, if it names one.
+   *
+   * @throws {RangeError} No task and no engine option defines the key.
+   */
+  #checkBreaker(spec: TaskSpec<unknown>): CircuitBreaker | undefined {
+    const policy = spec.breaker;
+    if (typeof policy !== "string") return undefined;
+    const breaker = this.#env.breakers.byKey(policy);
+    if (breaker === undefined) {
+      throw new RangeError(
+        `Cannot run workflow "${this.workflow.name}": task "${spec.id}" names breaker "${policy}", which the engine's breakers option does not define`,
+      );
+    }
+    return breaker;
   }
 
   /** Asks a task's breaker whether its attempt may run; when refused, the task fails fast (or takes its fallback). */
@@ -1526,8 +1737,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       promise = Promise.reject(e);
     }
     promise.then(
-      (result) => this.#onResult(i, attempt, result),
-      (e) => this.#onError(i, attempt, e),
+      (result) => this.#onResult(i, attempt, result, true),
+      (e) => this.#onFallbackError(i, attempt, e, error),
     );
   }
 
@@ -1584,6 +1795,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       timestamp,
       data,
     } as AnyFlowEvent;
+    // Not frozen here (that would cost the hot path ~1 µs a task): the bus and the log freeze an
+    // event, to any depth, before any code outside the engine can reach it (see src/freeze.ts).
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }

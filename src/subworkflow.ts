@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SubworkflowError } from "./errors.ts";
 import { graphOf } from "./graph.ts";
 import type { TaskContext, TaskResults, Workflow } from "./types.ts";
 
@@ -35,8 +36,9 @@ export type SubworkflowResult<T, K extends string> = [K] extends [never] ? { -re
 /**
  * A task body that runs `workflow` as a child run (`ctx.runWorkflow`): the
  * task completes with the child's results (or its `output` task's result),
- * fails with the child's error (`TaskFailedError` of the child task that
- * failed) when the child fails, and cancels the child when the task is
+ * fails with a `SubworkflowError` naming the child workflow and its run id
+ * (its `cause`: the child's error, e.g. the `TaskFailedError` of the child
+ * task that failed) when the child fails or is cancelled, and cancels the child when the task is
  * aborted (a timeout, a cancelled run). Inline tasks only: in a worker
  * `ctx.runWorkflow` throws a `TypeError`.
  *
@@ -82,7 +84,7 @@ export function subworkflow<
       : input as J;
     const result = await ctx.runWorkflow(workflow, { input: childInput });
     if (result.status !== "completed") {
-      throw result.error ?? new Error(`Subworkflow "${workflow.name}" ${result.status}`);
+      throw new SubworkflowError(workflow.name, result.runId, result.status, result.error);
     }
     if (output !== undefined) {
       const task = result.tasks[output];

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Executor, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
+import type { Executor, TaskPayload, TaskSpec } from "../src/types.ts";
+import { runInline } from "./inline_context.ts";
 
 /** Options of {@linkcode createInlineExecutor}. */
 export interface InlineExecutorOptions {
@@ -45,28 +46,7 @@ export function createInlineExecutor(options: InlineExecutorOptions = {}): Execu
     concurrency,
     run(task: TaskSpec, payload: TaskPayload, signal: AbortSignal): Promise<unknown> {
       // The engine passes the task context itself as payload; another caller may not.
-      const ctx = (payload as Partial<TaskContext>).signal === signal ? payload as TaskContext : {
-        workflowId: "",
-        ...payload,
-        metadata: task.metadata,
-        signal,
-        spawn: noSpawn,
-        runWorkflow: noRunWorkflow,
-      };
-      try {
-        const value = task.run(ctx);
-        return value instanceof Promise ? value : Promise.resolve(value);
-      } catch (error) {
-        return Promise.reject(error);
-      }
+      return runInline(task, payload, signal);
     },
   };
-}
-
-function noSpawn(): never {
-  throw new TypeError("Cannot add tasks: this task was not started by a run");
-}
-
-function noRunWorkflow(): never {
-  throw new TypeError("Cannot run a subworkflow: this task was not started by a run");
 }

@@ -18,7 +18,8 @@ import { type Remote, transfer as comlinkTransfer, wrap } from "../src/deps_coml
 import { NotCloneableError, TaskModuleError, WorkerCrashedError, WorkerStartError } from "../src/errors.ts";
 import { deserializeError, serializeError } from "../src/serialize.ts";
 import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
-import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../src/types.ts";
+import type { Executor, Profile, TaskPayload, TaskSpec } from "../src/types.ts";
+import { runInline } from "./inline_context.ts";
 import {
   CLOSING_MESSAGE,
   READY_MESSAGE,
@@ -648,19 +649,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const loc = taskLocation(task.run);
       if (loc === undefined) {
         // A plain function cannot cross to a worker: it runs here.
-        try {
-          const ctx = (payload as Partial<TaskContext>).signal === signal ? payload as TaskContext : {
-            workflowId: "",
-            ...payload,
-            metadata: task.metadata,
-            signal,
-            spawn: noSpawn,
-            runWorkflow: noRunWorkflow,
-          };
-          return Promise.resolve(task.run(ctx));
-        } catch (error) {
-          return Promise.reject(error);
-        }
+        return runInline(task, payload, signal);
       }
       if (closed) {
         return Promise.reject(new Error(`Cannot run task "${payload.taskId}": worker pool ${name} is closed`));
@@ -759,12 +748,4 @@ function markTransfer<T extends object>(value: T, buffers: Transferable[]): T {
 export function defaultPoolSize(profile: Exclude<Profile, "io">, threads: number): number {
   const n = Math.max(1, threads);
   return profile === "cpu" ? n : profile === "mixed" ? 2 * n : Math.max(1, Math.floor(n / 2));
-}
-
-function noSpawn(): never {
-  throw new TypeError("Cannot add tasks: this task was not started by a run");
-}
-
-function noRunWorkflow(): never {
-  throw new TypeError("Cannot run a subworkflow: this task was not started by a run");
 }

@@ -10,7 +10,8 @@ import { serialize } from "node:v8";
 import { NotCloneableError, TaskModuleError } from "../../src/errors.ts";
 import { deserializeError } from "../../src/serialize.ts";
 import { type TaskLocation, taskLocation } from "../../src/tasks.ts";
-import type { Executor, Profile, TaskContext, TaskPayload, TaskSpec } from "../../src/types.ts";
+import type { Executor, Profile, TaskPayload, TaskSpec } from "../../src/types.ts";
+import { runInline } from "../../workers/inline_context.ts";
 import { connectNats, type NatsConnectOptions, serverList } from "./connect.ts";
 import {
   AckPolicy,
@@ -364,14 +365,7 @@ class Remote implements NatsExecutor {
           ));
       say(payload.taskId);
     }
-    try {
-      const ctx = (payload as Partial<TaskContext>).signal === signal
-        ? payload as TaskContext
-        : { ...payload, signal, spawn: noSpawn, runWorkflow: noRunWorkflow };
-      return Promise.resolve(task.run(ctx));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return runInline(task, payload, signal);
   }
 
   #lane(profile: Profile): Lane {
@@ -653,12 +647,4 @@ function positive(name: string, value: number, integer = false): number {
     );
   }
   return value;
-}
-
-function noSpawn(): never {
-  throw new TypeError("Cannot add tasks: this task was not started by a run");
-}
-
-function noRunWorkflow(): never {
-  throw new TypeError("Cannot run a subworkflow: this task was not started by a run");
 }
