@@ -5,7 +5,6 @@ import "npm:reflect-metadata@^0.2.2";
 
 export {
   type ActorLogic,
-  type ActorRefFrom,
   type AnyActorLogic,
   type AnyActorRef,
   type AnyStateMachine,
@@ -19,5 +18,5 @@ export {
 export { createStore, type Store } from "npm:@xstate/store@^3.17.5";
 export { is, List, Map as IMap, Record as IRecord } from "npm:immutable@^5.1.4";
 export { createNanoEvents, type Emitter } from "npm:nanoevents@^9.1.0";
-export { container as rootContainer, type DependencyContainer, Lifecycle } from "npm:tsyringe@^4.10.0";
+export { container as rootContainer, type DependencyContainer, instanceCachingFactory } from "npm:tsyringe@^4.10.0";
 export { expose, type Remote, transfer, type TransferHandler, transferHandlers, wrap } from "./deps_comlink.ts";
