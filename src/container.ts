@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type DependencyContainer, rootContainer } from "./deps.ts";
+import { type DependencyContainer, instanceCachingFactory, rootContainer } from "./deps.ts";
 import type { EventBus } from "./bus.ts";
 import type { SnapshotLog } from "./log.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -73,17 +73,8 @@ export function createContainer(): EngineContainer {
       if ("useValue" in provider) {
         c.register<T>(token, { useValue: provider.useValue });
       } else if (typeof provider?.useFactory === "function") {
-        let made = false;
-        let value: T;
-        c.register<T>(token, {
-          useFactory: () => {
-            if (!made) {
-              value = provider.useFactory(api);
-              made = true;
-            }
-            return value;
-          },
-        });
+        // tsyringe caches the factory's value for this container (one instance per engine).
+        c.register<T>(token, { useFactory: instanceCachingFactory<T>(() => provider.useFactory(api)) });
       } else {
         throw new TypeError(`Cannot register ${token.description}: expected { useValue } or { useFactory }`);
       }
