@@ -1,0 +1,115 @@
+/**
+ * Connecting to NATS: one function with the options every NATS adapter
+ * shares, and a typed error when no server answers.
+ *
+ * @module
+ */
+import { connect, type NatsConnection, type NodeConnectionOptions } from "./deps.ts";
+
+/** Options of {@linkcode connectNats}. */
+export interface NatsConnectOptions {
+  /** Server URLs, e.g. `"nats://127.0.0.1:4222"` or a list of a cluster's servers. */
+  servers: string | readonly string[];
+  /** The connection's name, as servers show it in their monitoring. */
+  name?: string;
+  /**
+   * Milliseconds to wait for the first connection before failing with
+   * {@linkcode NatsUnreachableError}.
+   *
+   * @default {2000}
+   */
+  timeout?: number;
+  /**
+   * Reconnect attempts per server after a connection was lost; `-1` is
+   * without end.
+   *
+   * @default {-1}
+   */
+  maxReconnectAttempts?: number;
+  /**
+   * Milliseconds between reconnect attempts to one server.
+   *
+   * @default {250}
+   */
+  reconnectTimeWait?: number;
+  /** User name, with {@linkcode NatsConnectOptions.pass}. */
+  user?: string;
+  /** Password, with {@linkcode NatsConnectOptions.user}. */
+  pass?: string;
+  /** Authentication token. */
+  token?: string;
+  /** Further options passed to the client as they are (TLS, authenticator, …). */
+  client?: Partial<NodeConnectionOptions>;
+}
+
+/** No NATS server of the given list answered the first connection. */
+export class NatsUnreachableError extends Error {
+  /** The servers that were tried. */
+  readonly servers: readonly string[];
+  /**
+   * @param servers The servers that were tried.
+   * @param cause What the client reported.
+   */
+  constructor(servers: readonly string[], cause?: unknown) {
+    const reason = cause instanceof Error ? `: ${cause.message}` : "";
+    super(`Cannot reach a NATS server at ${servers.map((s) => `"${s}"`).join(", ")}${reason}`, { cause });
+    this.name = "NatsUnreachableError";
+    this.servers = servers;
+  }
+}
+
+/**
+ * The server list of `options`, checked.
+ *
+ * @throws {TypeError} When the list is empty or holds a value that is not a non-empty string.
+ */
+export function serverList(servers: string | readonly string[]): string[] {
+  const list = typeof servers === "string" ? servers.split(",").map((s) => s.trim()) : [...servers];
+  if (list.length === 0 || list.some((s) => typeof s !== "string" || s === "")) {
+    throw new TypeError(
+      `Cannot connect to NATS: servers must be a non-empty list of URLs, got ${JSON.stringify(servers)}`,
+    );
+  }
+  return list;
+}
+
+/**
+ * Connects to NATS. The connection reconnects on its own after a loss (see
+ * {@linkcode NatsConnectOptions.maxReconnectAttempts}); only the first
+ * connection fails fast.
+ *
+ * @param options Servers and connection options.
+ * @returns The open connection; close it with `close()` or `drain()`.
+ * @throws {NatsUnreachableError} When no server answered within `timeout`.
+ * @throws {TypeError} When `servers` is empty.
+ *
+ * @example Connect, or say why not
+ * ```ts ignore
+ * import { connectNats, NatsUnreachableError } from "@nerv/flow/nats";
+ *
+ * try {
+ *   const nc = await connectNats({ servers: "nats://127.0.0.1:4222" });
+ *   await nc.close();
+ * } catch (e) {
+ *   if (e instanceof NatsUnreachableError) console.error(e.message);
+ * }
+ * ```
+ */
+export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
+  const servers = serverList(options.servers);
+  try {
+    return await connect({
+      servers,
+      timeout: options.timeout ?? 2000,
+      maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
+      reconnectTimeWait: options.reconnectTimeWait ?? 250,
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.user === undefined ? {} : { user: options.user }),
+      ...(options.pass === undefined ? {} : { pass: options.pass }),
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...options.client,
+    });
+  } catch (e) {
+    throw new NatsUnreachableError(servers, e);
+  }
+}
