@@ -94,7 +94,7 @@ Deno.test({
       assert.equal(result.tasks.d.result, "2 ü — non-ASCII is fine");
       // Every event the bus delivered was on the server by then.
       assert.deepEqual(heard, onServer.map((e) => e.type).slice(0, heard.length));
-      assert.ok(runToken(result.runId).startsWith("~"));
+      assert.ok(runToken(result.runId).startsWith("="));
       await engine.close();
       await store.close();
       await reader.close();

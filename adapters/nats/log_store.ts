@@ -96,6 +96,13 @@ export interface JetStreamLogStore extends LogStore {
    */
   readRun(runId: string): Promise<StoredRun>;
   /**
+   * Like `readRun`, without taking the run over (for listings and observers).
+   *
+   * @param runId The run.
+   * @returns Its latest checkpoint and the events after it.
+   */
+  peekRun(runId: string): Promise<StoredRun>;
+  /**
    * The runs created in the stream, oldest first.
    *
    * @returns Their ids.
@@ -210,14 +217,14 @@ const STREAM_NAME = /^[A-Za-z0-9_-]+$/;
 
 /**
  * The subject token of a run id: the id itself when it is made of
- * `[A-Za-z0-9_-]`, else `~` and the hex of its UTF-8 bytes.
+ * `[A-Za-z0-9_-]`, else `=` and the hex of its UTF-8 bytes.
  *
  * @param runId The run id.
  * @returns A subject token.
  */
 export function runToken(runId: string): string {
   if (/^[A-Za-z0-9_-]+$/.test(runId)) return runId;
-  return "~" + Array.from(encoder.encode(runId), (b) => b.toString(16).padStart(2, "0")).join("");
+  return "=" + Array.from(encoder.encode(runId), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -268,7 +275,7 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
   const owned = options.connection === undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  await ensureStream(jsm, stream, replicas);
+  await retry(() => ensureStream(jsm, stream, replicas));
   // Leave room for headers under the server's max payload.
   const maxPayload = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 4096);
 
@@ -313,7 +320,7 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         return ack.seq;
       } catch (error) {
         // A lost acknowledgement or a stream without a leader for a moment: the same message id again is stored at most once.
-        if (attempt < 8 && transient(error)) {
+        if (attempt < 14 && transient(error)) {
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
           continue;
         }
@@ -407,7 +414,8 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
       expected.set(runId, base);
     });
 
-  const readSubject = async (subject: string, from = 1): Promise<{ seq: number; data: Uint8Array }[]> => {
+  const readSubject = (subject: string, from = 1) => retry(() => readSubjectOnce(subject, from));
+  const readSubjectOnce = async (subject: string, from: number): Promise<{ seq: number; data: Uint8Array }[]> => {
     const last = await lastMessage(jsm, stream, subject);
     if (last === undefined || last.seq < from) return [];
     const consumer = await js.consumers.get(stream, {
@@ -463,6 +471,16 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
       upto: Number(m.header?.get("Nerv-Upto") ?? 0),
     };
   };
+  /** A run's latest checkpoint and the events after it, and the stream sequence of its last event message. */
+  const load = async (runId: string): Promise<{ stored: StoredRun; last: number }> => {
+    const found = await latestCheckpoint(runId);
+    const lastMsg = (await lastMessage(jsm, stream, eSubject(runId)))?.seq ?? 0;
+    const messages = lastMsg > (found?.upto ?? 0) ? await readSubject(eSubject(runId), (found?.upto ?? 0) + 1) : [];
+    const after = found?.checkpoint.seq ?? 0;
+    const events = eventsOf(messages).filter((e) => e.seq > after);
+    const stored = found === undefined ? { events } : { checkpoint: found.checkpoint, events };
+    return { stored, last: Math.max(lastMsg, messages.at(-1)?.seq ?? 0) };
+  };
   const runIds = async (): Promise<string[]> => {
     const seen = new Set<string>();
     for (const m of await readSubject(rSubject)) seen.add(decoder.decode(m.data));
@@ -494,15 +512,14 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
     },
     async readRun(runId) {
       await (tails.get(runId) ?? Promise.resolve());
-      const found = await latestCheckpoint(runId);
-      const last = (await lastMessage(jsm, stream, eSubject(runId)))?.seq ?? 0;
-      const messages = last > (found?.upto ?? 0) ? await readSubject(eSubject(runId), (found?.upto ?? 0) + 1) : [];
-      const after = found?.checkpoint.seq ?? 0;
-      const events = eventsOf(messages).filter((e) => e.seq > after);
+      const { stored, last } = await load(runId);
       // The store now appends to this run after what it read, and only after it.
-      expected.set(runId, messages.at(-1)?.seq ?? last);
+      expected.set(runId, last);
       released.delete(runId);
-      return found === undefined ? { events } : { checkpoint: found.checkpoint, events };
+      return stored;
+    },
+    async peekRun(runId) {
+      return (await load(runId)).stored;
     },
     async runs() {
       await settled();
@@ -559,12 +576,14 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         await publishParts(cSubject(runId), body, `c:${runId}:${seq}:final`, {
           "Nerv-Upto": String(eMsgs.at(-1)?.seq ?? found?.upto ?? 0),
         });
-        await jsm.streams.purge(stream, { filter: eSubject(runId) });
+        await retry(() => jsm.streams.purge(stream, { filter: eSubject(runId) }));
         // Keep the final checkpoint's parts (the last messages of the subject).
-        await jsm.streams.purge(stream, {
-          filter: cSubject(runId),
-          keep: Math.max(1, Math.ceil(body.length / maxPayload)),
-        });
+        await retry(() =>
+          jsm.streams.purge(stream, {
+            filter: cSubject(runId),
+            keep: Math.max(1, Math.ceil(body.length / maxPayload)),
+          })
+        );
         runsCompacted++;
         recordsDropped += eMsgs.length + cMsgs.length - 1;
         bytesAfter += body.length;
@@ -610,7 +629,7 @@ async function ensureStream(jsm: JetStreamManager, stream: string, replicas: num
 /** The last message on a subject (wildcards allowed), or `undefined`. */
 async function lastMessage(jsm: JetStreamManager, stream: string, subject: string) {
   try {
-    return (await jsm.streams.getMessage(stream, { last_by_subj: subject })) ?? undefined;
+    return (await retry(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
     throw error;
@@ -624,11 +643,26 @@ function conflictSeq(error: unknown): number | undefined {
   return m === null ? -1 : Number(m[1]);
 }
 
+/** Calls `fn` again while it fails for a moment (see {@linkcode transient}), for up to about 20 s. */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 14 || !transient(error)) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/** Whether a publish failed for a moment (no acknowledgement, no stream leader, no responder): worth trying again. */
 function transient(error: unknown): boolean {
-  if (error instanceof JetStreamApiError) return error.status === 503; // no leader for the moment
-  const name = (error as Error)?.name ?? "";
-  const message = String((error as Error)?.message ?? "");
-  return name === "TimeoutError" || name === "NoRespondersError" || /timeout|no responders/i.test(message);
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof JetStreamApiError) return e.status === 503;
+    if (["TimeoutError", "NoRespondersError", "JetStreamNotEnabled", "RequestError"].includes(e.name)) return true;
+    if (/timeout|no responders|timed out/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
