@@ -67,7 +67,9 @@ export interface CoordinatorOptions {
   workflows: readonly Workflow<never>[];
   /**
    * Options of each run's engine (the coordinator gives the log store), or a
-   * function that makes the engine of a run on the coordinator's store.
+   * function that gives the engine of a run on the coordinator's store (the
+   * caller then closes it; a run whose lease is lost stops when its writes are
+   * refused, which fails that engine's log).
    */
   engine?: Omit<EngineOptions, "logStore"> | ((runId: string, store: JetStreamLogStore) => Engine);
   /**
@@ -133,20 +135,24 @@ export interface Coordinator {
    * Starts a run under a new lease.
    *
    * @param workflow One of `workflows` (or any workflow: only coordinators that know its name take it over).
-   * @param options The run's input and id.
+   * @param options The run's input, id, and a signal that cancels it.
    * @returns The run's id and result.
    * @throws {TypeError} The run id has a lease already (as a rejection).
    */
-  start<I>(workflow: Workflow<I>, options?: { input?: I; runId?: string }): Promise<CoordinatedRunHandle>;
+  start<I>(
+    workflow: Workflow<I>,
+    options?: { input?: I; runId?: string; signal?: AbortSignal },
+  ): Promise<CoordinatedRunHandle>;
   /**
    * Takes a run over now, whoever holds its lease (an operator's `--resume`), and resumes it.
    *
    * @param runId The run.
+   * @param options A signal that cancels it.
    * @returns Its result.
    * @throws {NotFoundError} The log has no such run (as a rejection).
    * @throws {TypeError} No workflow of `workflows` has the run's name (as a rejection).
    */
-  resume(runId: string): Promise<RunResult>;
+  resume(runId: string, options?: { signal?: AbortSignal }): Promise<RunResult>;
   /**
    * The runs of the log with their status and lease owner.
    *
@@ -173,6 +179,8 @@ export class LeaseLostError extends Error {
   /** The coordinator that holds it now, when known. */
   readonly owner: string | undefined;
   /**
+   * Creates the error.
+   *
    * @param runId The run.
    * @param coordinator The coordinator that lost it.
    * @param owner Who holds it now, when known.
@@ -197,6 +205,7 @@ interface Lease {
 
 interface Owned {
   runId: string;
+  signal?: AbortSignal;
   workflow: string;
   revision: number;
   renewedAt: number;
@@ -258,6 +267,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       console.error("nerv-flow: a coordinator listener threw", error);
     }
   };
+  /** Whether the coordinator makes (and closes) each run's engine. */
+  const ownsEngines = typeof options.engine !== "function";
+  const closeEngine = (engine: Engine | undefined) => ownsEngines ? engine?.close().catch(() => {}) : undefined;
   const makeEngine = (runId: string): Engine => {
     const e = options.engine;
     if (typeof e === "function") return e(runId, store);
@@ -323,7 +335,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     }
     emit({ type: "finished", runId: o.runId, status: result.status });
     o.resolve(result);
-    await o.engine?.close().catch(() => {});
+    await closeEngine(o.engine);
   };
 
   /** Stops a run here without writing to its log. */
@@ -334,7 +346,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     await store.release(o.runId, error.message);
     emit({ type: "lost", runId: o.runId, from, error });
     o.reject(error);
-    await o.engine?.close().catch(() => {});
+    await closeEngine(o.engine);
   };
 
   /** Runs (or resumes) a run on a fresh engine under the lease `o`. */
@@ -358,9 +370,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
           const n = (conflicts.get(o.runId) ?? 0) + 1;
           conflicts.set(o.runId, n);
           if (n <= 5) {
-            void engine.close().catch(() => {});
+            void closeEngine(engine);
             setTimeout(() => {
-              if (!o.done && !closed) resumeUnder(o);
+              if (!o.done && !closed) resumeUnder(o, o.signal);
             }, Math.min(leaseMs / 3, 50 * n));
             return;
           }
@@ -368,13 +380,13 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         o.done = true;
         owned.delete(o.runId);
         o.reject(error);
-        void engine.close().catch(() => {});
+        void closeEngine(engine);
       },
     );
   };
-  const resumeUnder = (o: Owned) => {
+  const resumeUnder = (o: Owned, signal?: AbortSignal) => {
     const workflow = workflows.get(o.workflow)!;
-    drive(o, (engine) => engine.resume(workflow as Workflow<unknown>, o.runId));
+    drive(o, (engine) => engine.resume(workflow as Workflow<unknown>, o.runId, { signal }));
   };
 
   store.onConflict((error) => emit({ type: "conflict", runId: error.runId, error }));
@@ -489,13 +501,16 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         throw new TypeError(`Cannot start run "${runId}": it has a lease already`, { cause: error });
       }
       const o = track(runId, workflow.name, revision);
-      drive(o, (engine) => engine.start(workflow, { input: runOptions.input, runId }).result);
+      drive(
+        o,
+        (engine) => engine.start(workflow, { input: runOptions.input, runId, signal: runOptions.signal }).result,
+      );
       // Returned once the run is in the log: from then on a standby can finish it.
       await o.engine?.log.sync().catch(() => {});
       emit({ type: "started", runId });
       return { id: runId, result: o.result };
     },
-    async resume(runId) {
+    async resume(runId, resumeOptions = {}) {
       if (closed) throw new TypeError("Cannot resume a run: the coordinator is closed");
       const mine = owned.get(runId);
       if (mine !== undefined) return mine.result;
@@ -518,8 +533,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       else revision = await kv.update(key, value, entry.revision);
       seen.delete(key);
       const o = track(runId, state.workflowId, revision);
+      o.signal = resumeOptions.signal;
       emit({ type: "takeover", runId, from: before?.owner ?? undefined });
-      resumeUnder(o);
+      resumeUnder(o, resumeOptions.signal);
       return o.result;
     },
     async runs(filter = {}) {

@@ -167,6 +167,8 @@ export class LogConflictError extends Error {
   /** The run's last message's stream sequence on the server, when it said. */
   readonly actual: number | undefined;
   /**
+   * Creates the error.
+   *
    * @param runId The run.
    * @param stream The stream.
    * @param expected The sequence this store saw last.
@@ -200,6 +202,8 @@ export class RunReleasedError extends Error {
   /** Why the store stopped touching it. */
   readonly reason: string;
   /**
+   * Creates the error.
+   *
    * @param runId The run.
    * @param reason Why the store stopped touching it.
    */
