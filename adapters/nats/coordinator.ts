@@ -444,6 +444,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     resumeUnder(o);
   };
 
+  /** A lease was handed over: look at once. */
+  let handedOver = () => {};
   // Watch every lease: what others hold, and since when unchanged.
   const watcher = await kv.watch({ key: ">" });
   const watching = (async () => {
@@ -454,6 +456,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       }
       const lease = decode(entry);
       if (lease === undefined || lease.owner === id) continue;
+      if (lease.owner === null) handedOver();
       seen.set(entry.key, {
         revision: entry.revision,
         at: Date.now(),
@@ -463,26 +466,38 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     }
   })();
 
-  let ticking = false;
-  const tick = async () => {
-    if (ticking || closed) return;
-    ticking = true;
+  let renewing = false;
+  const renewTick = async () => {
+    if (renewing || closed) return;
+    renewing = true;
     try {
       await renew();
-      if (options.takeover !== false) {
-        const now = Date.now();
-        for (const [key, s] of [...seen]) {
-          if (closed) break;
-          if (s.lease.owner === null || now - s.at >= leaseMs) await takeOver(key, s);
-        }
-      }
     } catch (error) {
-      console.error("nerv-flow: coordinator tick failed", error);
+      console.error("nerv-flow: coordinator renewal failed", error);
     } finally {
-      ticking = false;
+      renewing = false;
     }
   };
-  const timer = setInterval(tick, Math.max(20, Math.floor(leaseMs / 3)));
+  let scanning = false;
+  const scan = async () => {
+    if (scanning || closed || options.takeover === false) return;
+    scanning = true;
+    try {
+      const now = Date.now();
+      for (const [key, s] of [...seen]) {
+        if (closed) break;
+        if (s.lease.owner === null || now - s.at >= leaseMs) await takeOver(key, s);
+      }
+    } catch (error) {
+      console.error("nerv-flow: coordinator takeover failed", error);
+    } finally {
+      scanning = false;
+    }
+  };
+  // Renew every third of a lease; look for silent leases more often, so a takeover comes soon after the expiry.
+  const renewTimer = setInterval(renewTick, Math.max(20, Math.floor(leaseMs / 3)));
+  const scanTimer = setInterval(scan, Math.max(20, Math.min(500, Math.floor(leaseMs / 5))));
+  handedOver = () => setTimeout(scan, 0);
 
   return {
     id,
@@ -563,7 +578,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     async close(closeOptions = {}) {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
+      clearInterval(renewTimer);
+      clearInterval(scanTimer);
       watcher.stop();
       await watching.catch(() => {});
       const handOver = closeOptions.handOver !== false;
