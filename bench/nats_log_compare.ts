@@ -9,7 +9,10 @@
 // 3. Takeover time: a coordinator process owning one run is SIGKILLed; a
 //    standby process (lease 500 ms, renewed every ~167 ms) takes the run over;
 //    time from the kill to the standby's takeover and to the run's
-//    `workflow.resumed` event; p50 / p99 over the trials.
+//    `workflow.resumed` event; p50 / p99 over the trials. The standby counts
+//    the lease's silence from the last renewal it saw, which came up to a
+//    third of a lease before the kill: a takeover can come sooner than
+//    `leaseMs` after the kill, never sooner than `leaseMs` after a renewal.
 //
 // Usage: deno run -A bench/nats_log_compare.ts [--events 20000] [--tasks 1000] [--trials 20] [--lease 500]
 import { type AnyFlowEvent, createEngine, defineWorkflow, type LogStore, type TaskDef } from "../mod.ts";
@@ -82,11 +85,13 @@ const pct = (xs: number[], p: number) => {
 };
 
 try {
+  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ").slice(0, 3).join(", ");
   const version = new TextDecoder().decode(
     (await new Deno.Command("nats-server", { args: ["--version"] }).output()).stdout,
   ).trim();
   console.log(
-    `Deno ${Deno.version.deno}, ${version}, ${navigator.hardwareConcurrency} threads; best of 5, stores interleaved`,
+    `Deno ${Deno.version.deno}, ${version}, ${navigator.hardwareConcurrency} threads, load average ${load}; ` +
+      "best of 5, stores interleaved",
   );
 
   console.log(`\n### Append throughput, ${nEvents} events (events/s; × = JetStream vs file, same run)\n`);

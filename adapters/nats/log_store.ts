@@ -416,6 +416,10 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         throw conflict;
       }
       expected.set(runId, base);
+      const end = events[events.length - 1].type;
+      if (end === "workflow.completed" || end === "workflow.failed" || end === "workflow.cancelled") {
+        expected.delete(runId); // Nothing follows a run's end; a resume reads it again.
+      }
     });
 
   const readSubject = (subject: string, from = 1) => retry(() => readSubjectOnce(subject, from));
