@@ -88,9 +88,10 @@ export interface CoordinatorEvent {
    * over and resumes it; `finished`: the run ended here (lease dropped);
    * `lost`: its lease was taken or could not be renewed (the run stops here);
    * `conflict`: an append met another writer's events; `abandoned`: a lease
-   * whose run never reached the log was dropped.
+   * whose run never reached the log was dropped; `failed`: the run failed here
+   * for another reason (its lease is given back for another try).
    */
-  type: "started" | "takeover" | "finished" | "lost" | "conflict" | "abandoned";
+  type: "started" | "takeover" | "finished" | "lost" | "conflict" | "abandoned" | "failed";
   /** The run. */
   runId: string;
   /** The coordinator that owned the lease before (`takeover`), or that took it (`lost`), when known. */
@@ -201,10 +202,16 @@ interface Lease {
   owner: string | null;
   workflow: string;
   runId: string;
+  /** Times a coordinator failed to finish the run and gave the lease back. */
+  failures?: number;
 }
+
+/** Attempts at a run that fails to resume (its lease given back each time) before coordinators leave it alone. */
+const MAX_FAILURES = 5;
 
 interface Owned {
   runId: string;
+  failures: number;
   signal?: AbortSignal;
   workflow: string;
   revision: number;
@@ -311,7 +318,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     }
   };
 
-  const track = (runId: string, workflow: string, revision: number): Owned => {
+  const track = (runId: string, workflow: string, revision: number, failures = 0): Owned => {
     let resolve!: (r: RunResult) => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<RunResult>((res, rej) => {
@@ -319,7 +326,17 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       reject = rej;
     });
     result.catch(() => {}); // The caller may not listen (a takeover).
-    const o: Owned = { runId, workflow, revision, renewedAt: Date.now(), done: false, resolve, reject, result };
+    const o: Owned = {
+      runId,
+      workflow,
+      revision,
+      failures,
+      renewedAt: Date.now(),
+      done: false,
+      resolve,
+      reject,
+      result,
+    };
     owned.set(runId, o);
     return o;
   };
@@ -377,8 +394,13 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
             return;
           }
         }
+        // Failed here (the broker unreachable too long, a resume refused): give the lease back, so that a
+        // coordinator (this one too) tries again after a lease's silence, up to MAX_FAILURES times in all.
         o.done = true;
         owned.delete(o.runId);
+        const back: Lease = { owner: null, workflow: o.workflow, runId: o.runId, failures: o.failures + 1 };
+        void kv.update(runToken(o.runId), encode(back), o.revision).catch(() => {});
+        emit({ type: "failed", runId: o.runId, error: error as Error });
         o.reject(error);
         void closeEngine(engine);
       },
@@ -398,7 +420,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       try {
         o.revision = await kv.update(
           runToken(o.runId),
-          encode({ owner: id, workflow: o.workflow, runId: o.runId }),
+          encode({ owner: id, workflow: o.workflow, runId: o.runId, failures: o.failures }),
           o.revision,
         );
         o.renewedAt = Date.now();
@@ -421,12 +443,12 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     const silentMs = Date.now() - s.at;
     let revision: number;
     try {
-      revision = await kv.update(key, encode({ owner: id, workflow: s.lease.workflow, runId: s.runId }), s.revision);
+      revision = await kv.update(key, encode({ ...s.lease, owner: id }), s.revision);
     } catch {
       return; // Renewed or taken meanwhile.
     }
     seen.delete(key);
-    const o = track(s.runId, s.lease.workflow, revision);
+    const o = track(s.runId, s.lease.workflow, revision, s.lease.failures ?? 0);
     emit({ type: "takeover", runId: s.runId, from: s.lease.owner ?? undefined, silentMs });
     await startResume(o);
   };
@@ -455,8 +477,8 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         continue;
       }
       const lease = decode(entry);
-      if (lease === undefined || lease.owner === id) continue;
-      if (lease.owner === null) handedOver();
+      if (lease === undefined) continue;
+      if (lease.owner === null && !lease.failures) handedOver();
       seen.set(entry.key, {
         revision: entry.revision,
         at: Date.now(),
@@ -486,7 +508,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       const now = Date.now();
       for (const [key, s] of [...seen]) {
         if (closed) break;
-        if (s.lease.owner === null || now - s.at >= leaseMs) await takeOver(key, s);
+        // Its own leases too, once it no longer drives the run (a run that failed here, a restart with the same id).
+        if (owned.has(s.runId) || (s.lease.failures ?? 0) >= MAX_FAILURES) continue;
+        if ((s.lease.owner === null && !s.lease.failures) || now - s.at >= leaseMs) await takeOver(key, s);
       }
     } catch (error) {
       console.error("nerv-flow: coordinator takeover failed", error);
