@@ -434,6 +434,7 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
     const out: { seq: number; data: Uint8Array }[] = [];
     let parts: Uint8Array[] = [];
     let seen = from - 1;
+    let empty = 0;
     while (seen < last.seq) {
       const batch = await consumer.fetch({ max_messages: 256, expires: 2000 });
       let got = 0;
@@ -455,7 +456,10 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         }
         if (m.info.pending === 0 || seen >= last.seq) break;
       }
-      if (got === 0) break; // Purged meanwhile.
+      if (got === 0 && ++empty >= 3) {
+        // Never a partial read: the whole read again (a compaction may have purged the subject meanwhile).
+        throw new Error(`Timed out reading "${subject}": stopped at sequence ${seen} of ${last.seq}`);
+      }
       if (seen >= last.seq) break;
     }
     return out;
