@@ -126,6 +126,12 @@ async function rawLog(nc: NatsConnection, runId: string): Promise<{ owner: strin
   return out;
 }
 
+/** Whether a run's log ends with the run's end. */
+async function ended(nc: NatsConnection, runId: string): Promise<boolean> {
+  const last = (await rawLog(nc, runId)).at(-1)?.events.at(-1)?.type;
+  return last === "workflow.completed" || last === "workflow.failed" || last === "workflow.cancelled";
+}
+
 /** The results of an uninterrupted run, by task. */
 async function uninterrupted(): Promise<Record<string, unknown>> {
   const markers = await Deno.makeTempDir({ dir: "/tmp", prefix: "nerv-fo-ref-" });
@@ -215,15 +221,17 @@ Deno.test({
         owner.kill("SIGKILL");
         await owner.done;
         for (const runId of runs) {
-          const doneByOwner = owner.lines.some((l) => l.type === "done" && l.runId === runId);
-          if (!doneByOwner) {
-            await standby.waitFor(
-              (l) => l.type === "finished" && l.runId === runId,
-              60_000,
-              `the standby to finish run ${runId} (trial ${t}); its lines on the run: ${
-                JSON.stringify(standby.lines.filter((l) => l.runId === runId))
-              }`,
-            );
+          // Ended: by the owner before the kill (its "done" line may not have made it out), or by the standby.
+          const deadline = Date.now() + 60_000;
+          while (!(await ended(nc, runId))) {
+            if (Date.now() > deadline) {
+              throw new Error(
+                `Run ${runId} (trial ${t}) did not end; the standby's lines on it: ${
+                  JSON.stringify(standby.lines.filter((l) => l.runId === runId))
+                }; stderr: ${standby.stderr.slice(-2000)}`,
+              );
+            }
+            await new Promise((r) => setTimeout(r, 100));
           }
           if (await checkRun(nc, runId, id, owner.proc.pid, markers, expected)) takenOver++;
         }
