@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { defineWorkflow, NotFoundError } from "../mod.ts";
+import { createInlineExecutor, defineWorkflow, type Executor, NotFoundError } from "../mod.ts";
 import { type CoordinatorEvent, createCoordinator, LeaseLostError } from "../adapters/nats/coordinator.ts";
 import { hasNatsServer, startNatsServer } from "./_nats.ts";
 
@@ -142,6 +142,38 @@ Deno.test({
       await assert.rejects(first.result, LeaseLostError);
       await assert.rejects(c.start(workflow), /closed/);
       await other.close();
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "executors given in the engine options serve every run and are closed once, by the coordinator's close()",
+  ignore,
+  fn: async () => {
+    const server = await startNatsServer();
+    try {
+      const inline = createInlineExecutor();
+      let runs = 0;
+      let closes = 0;
+      const counting: Executor = {
+        name: "counting",
+        concurrency: 4,
+        run: (task, payload, signal) => (runs++, inline.run(task, payload, signal)),
+        close: () => void closes++,
+      };
+      const workflow = defineWorkflow({ name: "one", tasks: [{ id: "a", profile: "cpu", run: () => 1 }] });
+      const c = await createCoordinator({
+        servers: server.url,
+        workflows: [workflow],
+        engine: { executors: { cpu: counting } },
+      });
+      for (let i = 0; i < 3; i++) assert.equal((await (await c.start(workflow)).result).status, "completed");
+      assert.equal(runs, 3);
+      assert.equal(closes, 0, "a run's engine does not close a shared executor");
+      await c.close();
+      assert.equal(closes, 1);
     } finally {
       await server.stop();
     }

@@ -66,7 +66,9 @@ export interface CoordinatorOptions {
   /** The workflows this coordinator can run and take over, by name. */
   workflows: readonly Workflow<never>[];
   /**
-   * Options of each run's engine (the coordinator gives the log store), or a
+   * Options of each run's engine (the coordinator gives the log store;
+   * `executors` given here serve every run and are closed by the
+   * coordinator's `close()`), or a
    * function that gives the engine of a run on the coordinator's store (the
    * caller then closes it; a run whose lease is lost stops when its writes are
    * refused, which fails that engine's log).
@@ -277,11 +279,27 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
   /** Whether the coordinator makes (and closes) each run's engine. */
   const ownsEngines = typeof options.engine !== "function";
   const closeEngine = (engine: Engine | undefined) => ownsEngines ? engine?.close().catch(() => {}) : undefined;
+  // Executors given in the engine options serve every run's engine: an engine's close() must not close them
+  // (the coordinator's close() does).
+  const given = typeof options.engine === "function" ? undefined : options.engine?.executors;
+  const sharedExecutors = given === undefined ? undefined : Object.fromEntries(
+    Object.entries(given).map(([profile, ex]) => [
+      profile,
+      ex === undefined ? undefined : new Proxy(ex, {
+        get: (target, key) => {
+          if (key === "close") return undefined;
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+    ]),
+  ) as EngineOptions["executors"];
   const makeEngine = (runId: string): Engine => {
     const e = options.engine;
     if (typeof e === "function") return e(runId, store);
     return createEngine({
       ...e,
+      ...(sharedExecutors === undefined ? {} : { executors: sharedExecutors }),
       logStore: store,
       configure: (container) => {
         // A run this coordinator stopped touching refuses writes: expected, not worth a line on stderr.
@@ -615,6 +633,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         await drop(o, new LeaseLostError(o.runId, id, handOver ? "(handed over)" : undefined));
       }
       await store.close();
+      for (const ex of new Set(Object.values(given ?? {}))) await ex?.close?.();
       if (ownsConnection) await nc.close();
     },
   };
