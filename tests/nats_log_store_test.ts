@@ -224,6 +224,8 @@ Deno.test({
     await assert.rejects(jetstreamLogStore({ servers: "nats://127.0.0.1:1", stream: "a.b" }), TypeError);
     await assert.rejects(jetstreamLogStore({ servers: "nats://127.0.0.1:1", replicas: 2.5 }), RangeError);
     await assert.rejects(jetstreamLogStore({}), /give servers or connection/);
+    const notConnection = { close: () => Promise.resolve(), drain: () => Promise.resolve() };
+    await assert.rejects(jetstreamLogStore({ connection: notConnection }), /not an open NATS connection/);
     await assert.rejects(jetstreamTaskCache({ servers: "nats://127.0.0.1:1", bucket: "a b" }), TypeError);
     await assert.rejects(jetstreamTaskCache({ servers: "nats://127.0.0.1:1", ttlMs: -1 }), RangeError);
   },

@@ -38,8 +38,11 @@ export interface NatsConnectOptions {
   pass?: string;
   /** Authentication token. */
   token?: string;
-  /** Further options passed to the client as they are (TLS, authenticator, …). */
-  client?: Partial<NodeConnectionOptions>;
+  /**
+   * Further options passed to the client's `connect()` as they are (TLS,
+   * authenticator, …: the `ConnectionOptions` of `@nats-io/transport-node`).
+   */
+  client?: Readonly<Record<string, unknown>>;
 }
 
 /** No NATS server of the given list answered the first connection. */
@@ -47,6 +50,8 @@ export class NatsUnreachableError extends Error {
   /** The servers that were tried. */
   readonly servers: readonly string[];
   /**
+   * Creates the error.
+   *
    * @param servers The servers that were tried.
    * @param cause What the client reported.
    */
@@ -85,7 +90,7 @@ export function serverList(servers: string | readonly string[]): string[] {
  *
  * @example Connect, or say why not
  * ```ts ignore
- * import { connectNats, NatsUnreachableError } from "@nerv/flow/nats";
+ * import { connectNats, NatsUnreachableError } from "./connect.ts";
  *
  * try {
  *   const nc = await connectNats({ servers: "nats://127.0.0.1:4222" });
@@ -107,7 +112,7 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
       ...(options.user === undefined ? {} : { user: options.user }),
       ...(options.pass === undefined ? {} : { pass: options.pass }),
       ...(options.token === undefined ? {} : { token: options.token }),
-      ...options.client,
+      ...options.client as Partial<NodeConnectionOptions>,
     });
   } catch (e) {
     throw new NatsUnreachableError(servers, e);

@@ -29,12 +29,13 @@ import {
   TOKENS,
   type Workflow,
 } from "../../mod.ts";
-import { connectNats } from "./connect.ts";
-import { type KV, type KvEntry, Kvm, type NatsConnection } from "./deps.ts";
+import { type KV, type KvEntry, Kvm } from "./deps.ts";
 import {
   type JetStreamLogStore,
   jetstreamLogStore,
   LogConflictError,
+  type OpenConnection,
+  openConnection,
   RunReleasedError,
   runToken,
 } from "./log_store.ts";
@@ -43,8 +44,8 @@ import {
 export interface CoordinatorOptions {
   /** Server URLs to connect to (closed by `close()`); or give `connection`. */
   servers?: string | readonly string[];
-  /** An open connection to use (not closed by the coordinator). */
-  connection?: NatsConnection;
+  /** An open connection to use (not closed by the coordinator): what `connect()` of `@nats-io/transport-node` returns. */
+  connection?: OpenConnection;
   /** This coordinator's id, in leases and in the `Nerv-Owner` header of its log messages. Default: a random id. */
   id?: string;
   /**
@@ -259,14 +260,9 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
     if (workflows.has(w.name)) throw new TypeError(`Cannot create coordinator: two workflows are named "${w.name}"`);
     workflows.set(w.name, w);
   }
-  if (options.connection === undefined && options.servers === undefined) {
-    throw new TypeError("Cannot create coordinator: give servers or connection");
-  }
   const id = options.id ?? crypto.randomUUID();
   const stream = options.stream ?? "NERV_FLOW";
-  const nc = options.connection ??
-    await connectNats({ servers: options.servers!, name: `nerv-flow coordinator ${id}` });
-  const ownsConnection = options.connection === undefined;
+  const { nc, owned: ownsConnection } = await openConnection("coordinator", options, `nerv-flow coordinator ${id}`);
   const store = await jetstreamLogStore({ connection: nc, stream, replicas: options.replicas, owner: id });
   const kv: KV = await new Kvm(nc).create(`${stream}_leases`, { history: 1, replicas: options.replicas ?? 1 });
   const emit = (event: CoordinatorEvent) => {

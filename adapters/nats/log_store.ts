@@ -25,12 +25,46 @@ import {
   StorageType,
 } from "./deps.ts";
 
+/**
+ * An open NATS connection, as `connect()` of `@nats-io/transport-node`
+ * returns it (typed by the two methods named here, so that the client's types
+ * stay out of this package's API; anything else is refused at run time).
+ */
+export interface OpenConnection {
+  /** Closes the connection. */
+  close(): Promise<unknown>;
+  /** Drains, then closes the connection. */
+  drain(): Promise<unknown>;
+}
+
+/**
+ * The connection given, checked; or a new one to `servers`.
+ *
+ * @param what Who asks, for the error message.
+ * @returns The connection and whether the caller opened it (and so closes it).
+ */
+export async function openConnection(
+  what: string,
+  options: { servers?: string | readonly string[]; connection?: OpenConnection },
+  name: string,
+): Promise<{ nc: NatsConnection; owned: boolean }> {
+  if (options.connection !== undefined) {
+    const c = options.connection as Partial<NatsConnection>;
+    if (typeof c?.publish !== "function" || typeof c.request !== "function" || typeof c.close !== "function") {
+      throw new TypeError(`Cannot open ${what}: connection is not an open NATS connection`);
+    }
+    return { nc: c as NatsConnection, owned: false };
+  }
+  if (options.servers === undefined) throw new TypeError(`Cannot open ${what}: give servers or connection`);
+  return { nc: await connectNats({ servers: options.servers, name }), owned: true };
+}
+
 /** Options of {@linkcode jetstreamLogStore}. */
 export interface JetStreamLogStoreOptions {
   /** Server URLs to connect to (the store closes that connection); or give `connection`. */
   servers?: string | readonly string[];
-  /** An open connection to use (not closed by the store). */
-  connection?: NatsConnection;
+  /** An open connection to use (not closed by the store): what `connect()` of `@nats-io/transport-node` returns. */
+  connection?: OpenConnection;
   /**
    * The stream's name; created with subjects `<stream>.>` when missing.
    * @default {"NERV_FLOW"}
@@ -271,12 +305,8 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
   if (!(Number.isFinite(timeout) && timeout > 0)) {
     throw new RangeError(`Cannot open JetStream log store: timeout ${timeout} must be a number > 0`);
   }
-  if (options.connection === undefined && options.servers === undefined) {
-    throw new TypeError("Cannot open JetStream log store: give servers or connection");
-  }
   const owner = options.owner ?? crypto.randomUUID();
-  const nc = options.connection ?? await connectNats({ servers: options.servers!, name: `nerv-flow log ${owner}` });
-  const owned = options.connection === undefined;
+  const { nc, owned } = await openConnection("JetStream log store", options, `nerv-flow log ${owner}`);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await retry(() => ensureStream(jsm, stream, replicas));

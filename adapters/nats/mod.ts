@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { connectNats, type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
+export { type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
 export {
   type CoordinatedRun,
   type CoordinatedRunHandle,
@@ -26,6 +26,7 @@ export {
   jetstreamLogStore,
   type JetStreamLogStoreOptions,
   LogConflictError,
+  type OpenConnection,
   RunReleasedError,
   runToken,
 } from "./log_store.ts";

@@ -6,15 +6,15 @@
  * @module
  */
 import type { CacheEntry, Clock, TaskCache } from "../../mod.ts";
-import { connectNats } from "./connect.ts";
-import { type KV, Kvm, type NatsConnection } from "./deps.ts";
+import { type KV, Kvm } from "./deps.ts";
+import { type OpenConnection, openConnection } from "./log_store.ts";
 
 /** Options of {@linkcode jetstreamTaskCache}. */
 export interface JetStreamTaskCacheOptions {
   /** Server URLs to connect to (the cache closes that connection); or give `connection`. */
   servers?: string | readonly string[];
   /** An open connection to use (not closed by the cache). */
-  connection?: NatsConnection;
+  connection?: OpenConnection;
   /**
    * The KV bucket; created when missing.
    * @default {"nerv_flow_cache"}
@@ -100,11 +100,7 @@ export async function jetstreamTaskCache(options: JetStreamTaskCacheOptions): Pr
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new RangeError(`Cannot open JetStream task cache: replicas ${replicas} must be an integer in [1, 5]`);
   }
-  if (options.connection === undefined && options.servers === undefined) {
-    throw new TypeError("Cannot open JetStream task cache: give servers or connection");
-  }
-  const nc = options.connection ?? await connectNats({ servers: options.servers!, name: "nerv-flow cache" });
-  const owned = options.connection === undefined;
+  const { nc, owned } = await openConnection("JetStream task cache", options, "nerv-flow cache");
   const kv: KV = await new Kvm(nc).create(bucket, { history: 1, ttl: ttlMs, replicas });
   const maxPayload = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 4096);
   const now = () => (options.clock ?? Date).now();
