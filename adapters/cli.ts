@@ -9,6 +9,8 @@
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log              # durable: prints the run id
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log --resume <run id>
  * deno run -A jsr:@nerv/flow/cli pipeline.ts --log runs.log --rerun <run id>   # re-execute from failure
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --nats nats://127.0.0.1:4222       # the log on JetStream
+ * deno run -A jsr:@nerv/flow/cli pipeline.ts --nats nats://127.0.0.1:4222 --resume <run id>
  * ```
  *
  * The module exports a workflow made by `defineWorkflow`, as its default
@@ -26,6 +28,11 @@
  * events are written and synced as it goes, and a run cut off (the process
  * killed, a crash, a second Ctrl-C) is finished later with
  * `--resume <run id> --log <file>`.
+ *
+ * With `--nats <servers>` the run's log goes on a JetStream stream and the
+ * run is owned through a lease (`createCoordinator` of `@nerv/flow/nats`):
+ * if this process dies, a standby coordinator, or `--resume <run id> --nats
+ * <servers>` from any host, finishes it.
  *
  * @example From code
  * ```ts ignore
@@ -52,6 +59,7 @@ import { serveDashboard } from "./dashboard.ts";
 import { type FileLogStore, openFileLogStore } from "./file_store.ts";
 import { LogLockedError, NotALogError } from "./errors.ts";
 import { cliProgress } from "./deps.ts";
+import type { Coordinator } from "./nats/coordinator.ts";
 import { eventLine, formatMs, formatRate, summaryTable } from "./_cli_format.ts";
 
 /** The `--help` text. */
@@ -74,10 +82,14 @@ Options:
                          is printed at the start. Inputs and results must then be JSON data
   --resume <runId>       with --log: finish a run of <file> that was cut off (killed, crashed, a
                          second Ctrl-C); its completed tasks keep their results and do not run
-                         again, it keeps its input; a run that had ended shows its stored result
+                         again, it keeps its input; a run that had ended shows its stored result.
+                         With --nats: take the run over from whoever holds it, and finish it
   --rerun <runId>        with --log: re-execute an ended run of <file> from failure: a new run (its
                          id is printed) keeps the old run's completed tasks and input, and runs the
                          failed, skipped and cancelled tasks again
+  --nats <servers>       run with the log on NATS JetStream (stream NERV_FLOW, comma-separated
+                         server URLs), the run owned through a lease: if this process dies, a
+                         standby coordinator or --resume <runId> --nats <servers> finishes it
   --dashboard            serve a live dashboard on http://127.0.0.1 while the run goes on
   --port <n>             the dashboard's port (default: a free one)
   --keep-open            keep the dashboard served after the run, until Ctrl-C
@@ -151,6 +163,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
         log: { type: "string" },
         resume: { type: "string" },
         rerun: { type: "string" },
+        nats: { type: "string" },
         dashboard: { type: "boolean" },
         port: { type: "string" },
         "keep-open": { type: "boolean" },
@@ -191,7 +204,9 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
 
   const resumeId = values.resume;
   if (resumeId !== undefined) {
-    if (values.log === undefined) return usage("--resume needs --log <file>: the file that holds the run");
+    if (values.log === undefined && values.nats === undefined) {
+      return usage("--resume needs --log <file> or --nats <servers>: where the run's log is");
+    }
     if (resumeId.length === 0) return usage("--resume needs a run id");
     if (values.input !== undefined) return usage("--input cannot be used with --resume: the run keeps its input");
   }
@@ -202,6 +217,8 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     if (resumeId !== undefined) return usage("--rerun cannot be used with --resume");
     if (values.input !== undefined) return usage("--input cannot be used with --rerun: the new run keeps the input");
   }
+
+  if (values.log !== undefined && values.nats !== undefined) return usage("--log and --nats cannot be used together");
 
   const specifier = positionals[0];
   let mod: Record<string, unknown>;
@@ -282,7 +299,26 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     }
   }
 
-  const engine = createEngine(store === undefined ? {} : { logStore: store });
+  let coordinator: Coordinator | undefined;
+  if (values.nats !== undefined) {
+    try {
+      // Loaded only here: runs without --nats do not load the NATS client.
+      const { createCoordinator } = await import("./nats/coordinator.ts");
+      coordinator = await createCoordinator({
+        servers: values.nats,
+        workflows: [workflow as Workflow<never>],
+        takeover: false,
+        engine: () => engine,
+      });
+    } catch (error) {
+      io.err(`Cannot open the log on NATS "${values.nats}": ${(error as Error)?.message ?? error}\n`);
+      return 2;
+    }
+  }
+
+  const engine = createEngine(
+    store !== undefined ? { logStore: store } : coordinator !== undefined ? { logStore: coordinator.store } : {},
+  );
   const dashboard = values.dashboard ? serveDashboard(engine, { port, title: workflow.name }) : undefined;
   if (dashboard !== undefined) io.out(`dashboard: ${dashboard.url}\n`);
   const mode = values.quiet ? "quiet" : io.isTerminal && !values.plain ? "bar" : "plain";
@@ -354,6 +390,13 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       const line = eventLine(e, startedAt);
       if (line !== undefined) io.out(`${line}\n`);
     });
+    if (coordinator !== undefined) {
+      io.out(
+        resumeId === undefined
+          ? `run: ${runId}\nbroker: ${values.nats} (if this process dies: --resume ${runId} --nats ${values.nats})\n`
+          : `taking run ${runId} over on ${values.nats}\n`,
+      );
+    }
     if (store !== undefined) {
       io.out(
         resumeId !== undefined
@@ -380,7 +423,11 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     Deno.addSignalListener("SIGINT", onSigint);
     let pending: Promise<RunResult>;
     try {
-      pending = resumeId !== undefined
+      pending = coordinator !== undefined
+        ? (resumeId === undefined
+          ? coordinator.start(workflow, { runId, input, signal: controller.signal }).then((h) => h.result)
+          : coordinator.resume(runId, { signal: controller.signal }))
+        : resumeId !== undefined
         ? engine.resume(workflow, runId, { signal: controller.signal })
         : rerunId !== undefined
         ? engine.rerun(workflow, rerunId, { runId, signal: controller.signal })
@@ -398,10 +445,10 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       const message = (error as Error)?.message ?? error;
       io.err(
         resumeId !== undefined && !began
-          ? `Cannot resume run "${runId}" from "${store!.path}": ${message}\n`
+          ? `Cannot resume run "${runId}" from "${store?.path ?? values.nats}": ${message}\n`
           : rerunId !== undefined && !began
-          ? `Cannot re-run run "${rerunId}" from "${store!.path}": ${message}\n`
-          : `Cannot write the log "${store?.path}": ${message}\n`,
+          ? `Cannot re-run run "${rerunId}" from "${store?.path ?? values.nats}": ${message}\n`
+          : `Cannot write the log "${store?.path ?? values.nats}": ${message}\n`,
       );
       failedExit = true;
     }
@@ -436,6 +483,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     await dashboard?.close();
     await engine.close();
     await store?.close();
+    await coordinator?.close({ handOver: false });
   }
   if (failedExit || result === undefined) return 2;
   return interrupted ? 130 : result.status === "completed" ? 0 : 1;

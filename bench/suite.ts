@@ -7,7 +7,8 @@
 // temporary directory) when `node` and `npm` are on PATH.
 //
 // Usage: deno run -A bench/suite.ts [--scale] [--trials 3] [--no-node] [--out bench/RESULTS.md] [--soak-runs 1000000]
-//          [--only graph,dag,typed,dynamic,workers,node,makespan,durability,scale,size,profile,small,soak,profile-small]
+//          [--only graph,dag,typed,dynamic,workers,node,makespan,durability,natslog,scale,size,profile,small,soak,
+//                  profile-small]
 // (-A because Deno reads /proc/cpuinfo only with it; each benchmark runs with its own, narrower permissions.)
 // --scale adds the 1,000,000-task runs of scale.ts (minutes, and several GB of memory);
 // `deno task bench:scale` runs scale.ts alone with them.
@@ -89,6 +90,16 @@ const show = (cmd: string, cmdArgs: string[]) =>
  * Turns a script's stdout into Markdown: `summary:` lines are taken out (they go to the summary), tables and
  * headings get blank lines around them, and other lines become paragraphs of their own.
  */
+/** Whether `nats-server` (or `NATS_SERVER`) can be started here. */
+function hasNatsServer(): boolean {
+  try {
+    return new Deno.Command(Deno.env.get("NATS_SERVER") ?? "nats-server", { args: ["--version"], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
 function toMarkdown(stdout: string): { body: string; summary: string[] } {
   const summary: string[] = [];
   const lines: string[] = [];
@@ -318,6 +329,18 @@ await script(
     "without run checkpoints. `file:event` runs only up to 1,000 tasks and KV up to 10,000.",
   ["run", ...perms, "--allow-write", "bench/durability_compare.ts", ...t],
 );
+if (hasNatsServer()) {
+  await script(
+    "natslog",
+    "The log on JetStream and coordinator failover",
+    "On a local nats-server (one node, R1): append throughput and the per-task cost of a durable run on the " +
+      "JetStream log store against the file store (flush batch) in the same run, and the takeover time when the " +
+      "coordinator owning a run is SIGKILLed and a standby process (lease 500 ms) finishes it. JetStream " +
+      "acknowledges a write once the server has it in its file, without an fsync (nats-server syncs every 2 min " +
+      "by default); the file store fsyncs every batch.",
+    ["run", "-A", "bench/nats_log_compare.ts"],
+  );
+}
 await script(
   "scale",
   withScale ? "Scale: up to 1,000,000 tasks" : "Scale: 10,000 and 100,000 tasks",

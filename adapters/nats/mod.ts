@@ -15,3 +15,22 @@ export { type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
 export { BrokerUnavailableError, TaskDeliveryError } from "./errors.ts";
 export { type NatsExecutor, natsExecutor, type NatsExecutorOptions } from "./executor.ts";
 export { serveTasks, type ServeTasksOptions, type TaskServer } from "./worker.ts";
+export {
+  type CoordinatedRun,
+  type CoordinatedRunHandle,
+  type Coordinator,
+  type CoordinatorEvent,
+  type CoordinatorOptions,
+  createCoordinator,
+  LeaseLostError,
+} from "./coordinator.ts";
+export {
+  type JetStreamLogStore,
+  jetstreamLogStore,
+  type JetStreamLogStoreOptions,
+  LogConflictError,
+  type OpenConnection,
+  RunReleasedError,
+  runToken,
+} from "./log_store.ts";
+export { type JetStreamTaskCache, jetstreamTaskCache, type JetStreamTaskCacheOptions } from "./task_cache.ts";
