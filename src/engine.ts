@@ -522,7 +522,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
   });
   container.register(TOKENS.executors, {
-    useFactory: () => {
+    useFactory: (c) => {
       const inline = createInlineExecutor();
       const out = {} as Record<Profile, Executor>;
       for (const p of PROFILES) {
@@ -531,7 +531,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         else if (p === "io" || !workersAvailable) out[p] = inline;
         else {
           const size = (options.workers === false ? undefined : options.workers?.[p]) ?? defaultPoolSize(p, n);
-          out[p] = createWorkerPool({ size, name: p });
+          out[p] = createWorkerPool({ size, name: p, clock: c.resolve(TOKENS.clock) });
         }
       }
       return out;
