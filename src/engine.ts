@@ -27,7 +27,8 @@ import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
 import { loadRerun, loadRestore, rerunFrom, type Restore } from "./resume.ts";
-import { PROFILES, Scheduler } from "./scheduler.ts";
+import { Scheduler } from "./scheduler.ts";
+import { PROFILES } from "./tables.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
   AnyFlowEvent,

@@ -20,6 +20,7 @@
 import { IMap, IRecord, is, List } from "./deps.ts";
 import { EvictedError, NotFoundError, skippedMessage } from "./errors.ts";
 import { deepFreeze } from "./freeze.ts";
+import { FIRST_TERMINAL, STATUS_CODE, TASK_STATUSES as STATUSES } from "./tables.ts";
 import type {
   AnyFlowEvent,
   ErrorData,
@@ -488,28 +489,8 @@ interface Core {
 }
 
 const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
-const STATUSES: readonly TaskStatus[] = [
-  "pending",
-  "ready",
-  "running",
-  "retrying",
-  "completed",
-  "failed",
-  "skipped",
-  "cancelled",
-];
-const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
-  pending: 0,
-  ready: 1,
-  running: 2,
-  retrying: 3,
-  completed: 4,
-  failed: 5,
-  skipped: 6,
-  cancelled: 7,
-};
 const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
-const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
+const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= FIRST_TERMINAL;
 
 /**
  * Creates a snapshot log.
