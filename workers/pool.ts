@@ -15,8 +15,9 @@
  * This file composes the pool from its parts: `_pool_slots.ts` (each worker's
  * lifecycle: start, ready handshake, start backoff, replacement),
  * `_pool_abort.ts` (abort signals, settling, the abort grace),
- * `_pool_wire.ts` (batches to and from the columnar protocol of
- * `protocol.ts`) and `_pool_queue.ts` (waiting tasks, batch size, the pump).
+ * `_pool_wire.ts` (a batch sent in the columnar protocol of `protocol.ts`,
+ * its answer unpacked, a refused batch's culprits found) and
+ * `_pool_queue.ts` (waiting tasks, batch size, the pump).
  * Timers go through the `Clock` port.
  *
  * @module
@@ -28,9 +29,8 @@ import type { Clock, Executor, Profile, TaskPayload, TaskSpec } from "../src/typ
 import { Aborts } from "./_pool_abort.ts";
 import { BatchSizer, type Pending, pump as pumpQueue, TaskQueue } from "./_pool_queue.ts";
 import { type Slot, Slots } from "./_pool_slots.ts";
-import { packBatch, sortRefused, unpackReply } from "./_pool_wire.ts";
+import { Wire } from "./_pool_wire.ts";
 import { runInline } from "./inline_context.ts";
-import type { WireReply } from "./protocol.ts";
 
 /** Options of {@linkcode createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -119,6 +119,33 @@ function entryText(entry: URL | string): string {
 }
 
 /**
+ * The worker script: the one given, or the package's own beside this module.
+ *
+ * @returns The script (`undefined` when there is none), why there is none, and its URL for messages.
+ * @throws {TypeError} The given entry is neither a URL nor a non-empty string.
+ */
+function resolveEntry(
+  given: URL | string | undefined,
+): { entry: URL | string | undefined; noEntry: string | undefined; shownEntry: string | undefined } {
+  let entry = given;
+  let noEntry: string | undefined;
+  if (entry === undefined) {
+    const found = defaultEntry();
+    entry = found.entry;
+    if (entry === undefined) {
+      noEntry =
+        `this package is bundled (its module URL is ${
+          found.here === undefined ? "undefined" : `"${found.here}"`
+        }), so its worker entry is not beside it: pass createWorkerPool({ entry }) the URL of a worker bundle ` +
+        `(see the README's "Edge runtimes and browsers")`;
+    }
+  } else if (!(entry instanceof URL) && (typeof entry !== "string" || entry === "")) {
+    throw new TypeError(`Cannot create a worker pool: entry ${String(entry)} must be a URL or a non-empty string`);
+  }
+  return { entry, noEntry, shownEntry: entry === undefined ? undefined : entryText(entry) };
+}
+
+/**
  * Creates a worker pool.
  *
  * @param options Size, batching, abort grace, worker entry.
@@ -154,22 +181,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const targetBatchMs = options.targetBatchMs ?? 2;
   const abortGraceMs = options.abortGraceMs ?? 20;
   const name = options.name ?? "workers";
-  let entry: URL | string | undefined = options.entry;
-  let noEntry: string | undefined;
-  if (entry === undefined) {
-    const found = defaultEntry();
-    entry = found.entry;
-    if (entry === undefined) {
-      noEntry =
-        `this package is bundled (its module URL is ${
-          found.here === undefined ? "undefined" : `"${found.here}"`
-        }), so its worker entry is not beside it: pass createWorkerPool({ entry }) the URL of a worker bundle ` +
-        `(see the README's "Edge runtimes and browsers")`;
-    }
-  } else if (!(entry instanceof URL) && (typeof entry !== "string" || entry === "")) {
-    throw new TypeError(`Cannot create a worker pool: entry ${String(entry)} must be a URL or a non-empty string`);
-  }
-  const shownEntry = entry === undefined ? undefined : entryText(entry);
+  const { entry, noEntry, shownEntry } = resolveEntry(options.entry);
   const clock = options.clock ?? systemClock;
 
   let nextId = 1;
@@ -187,6 +199,12 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     },
     pump: () => pump(),
   });
+  const wire = new Wire(sizer, aborts, {
+    die: (slot, cause) => slots.die(slot, cause),
+    requeue: (tasks) => queue.requeue(tasks),
+    pump: () => pump(),
+  });
+  const send = (slot: Slot, batch: Pending[]) => wire.send(slot, batch);
   const pump = () => pumpQueue(queue, sizer, slots, send);
 
   // Calls made in one synchronous stretch (an engine dispatching many ready
@@ -200,67 +218,6 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       pumpScheduled = false;
       pump();
     });
-  };
-
-  const send = (slot: Slot, batch: Pending[]) => {
-    slot.inflight.push(batch);
-    slot.sentAt.push(performance.now());
-    for (let i = 0; i < batch.length; i++) batch[i].slot = slot;
-    const wire = packBatch(batch);
-    let call: Promise<WireReply>;
-    slot.postError = undefined;
-    try {
-      call = slot.api.runBatch(wire);
-    } catch (error) {
-      slot.postError ??= error;
-      call = Promise.reject(error);
-    }
-    const postError = slot.postError;
-    slot.postError = undefined;
-    call.then(
-      (reply) => finish(slot, batch, reply),
-      // The batch never left (a value could not be cloned), or the worker could not answer
-      // (e.g. Comlink's "Unserializable return value"): the latter is not the inputs' fault.
-      (error) => {
-        if (postError !== undefined) refused(slot, batch, postError);
-        else if (slot.inflight.includes(batch)) slots.die(slot, error);
-      },
-    );
-  };
-
-  /** Takes a batch off its worker: when it was sent, or -1 when the worker is gone or no longer holds it. */
-  const land = (slot: Slot, batch: Pending[]): number => {
-    const at = slot.inflight.indexOf(batch);
-    if (slot.dead || at < 0) return -1;
-    const sentAt = slot.sentAt[at];
-    slot.inflight.splice(at, 1);
-    slot.sentAt.splice(at, 1);
-    for (const p of batch) p.slot = undefined;
-    return sentAt;
-  };
-
-  const finish = (slot: Slot, batch: Pending[], reply: WireReply) => {
-    const sentAt = land(slot, batch);
-    if (sentAt < 0) return;
-    // Batch times are measured with the host's monotonic clock (sub-millisecond, this thread's real
-    // work), not the Clock port: they only size batches, and never reach an event or a timer.
-    const now = performance.now();
-    const elapsed = now - Math.max(sentAt, slot.lastAnswer);
-    slot.lastAnswer = now;
-    // A worker's first batch timed its start-up and module loading, not its tasks:
-    // counted, it collapsed the batch size of a warm pool to 1 when a late worker joined.
-    if (slot.cold) slot.cold = false;
-    else sizer.record(elapsed, batch.length);
-    unpackReply(batch, reply, aborts);
-    pump();
-  };
-
-  /** The batch never reached the worker (a value could not be cloned): find the culprits. */
-  const refused = (slot: Slot, batch: Pending[], error: unknown) => {
-    if (land(slot, batch) < 0) return;
-    const retry = sortRefused(batch, error, aborts);
-    if (retry.length > 0) queue.requeue(retry);
-    pump();
   };
 
   return {
