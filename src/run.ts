@@ -18,7 +18,7 @@
  * the task context (`run/context.ts`), caching (`run/cache.ts`), breakers and
  * fallbacks (`run/resilience.ts`), child runs and their slots
  * (`run/children.ts`), restore, resume and re-run (`run/restore.ts`), and
- * tasks added during the run (`run/spawn.ts`).
+ * tasks added during the run (`run/spawn.ts`), and failing a stalled run's tasks (`run/stall.ts`).
  *
  * @module
  */
@@ -40,7 +40,7 @@ import {
   CancelledError,
   NotFoundError,
   NotSerializableError,
-  RunStalledError,
+  type RunStalledError,
   TaskFailedError,
   TaskSkippedError,
   TaskTimeoutError,
@@ -77,6 +77,7 @@ import { Context } from "./run/context.ts";
 import { Breakers, Fallbacks } from "./run/resilience.ts";
 import { Restored } from "./run/restore.ts";
 import { type SpawnHost, Spawns } from "./run/spawn.ts";
+import { failStalled } from "./run/stall.ts";
 import { anyHas, CODE, STATUS_OF, TaskTable, UNSETTLED } from "./run/task_table.ts";
 
 export type { ChildStart } from "./run/children.ts";
@@ -1023,30 +1024,10 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
       t.settled >= t.g.n || this.#storeWaits !== 0 || this.#blocked.length !== 0 ||
       this.#live !== this.#inQueue || (this.#inQueue > 0 && this.#env.scheduler.running > 0)
     ) return;
-    const g = t.g;
-    const stuck: number[] = [];
-    for (let i = 0; i < g.n; i++) if (t.status[i] === UNSETTLED) stuck.push(i);
-    const error = new RunStalledError(this.id, stuck.map((i) => g.ids[i]));
-    this.#stalled = error;
-    const now = this.#env.clock.now();
-    const data = { error: serializeError(error), durationMs: 0 };
-    for (const i of stuck) {
-      if (t.queued[i] === 1) {
-        t.queued[i] = 0;
-        this.#inQueue--;
-      }
-      if (t.actors[i] !== undefined) {
-        t.actors[i] = undefined;
-        this.#live--;
-      }
-      t.spawned[i] = 1;
-      t.status[i] = CODE.failed;
-      t.errors[i] = error;
-      if (!Number.isNaN(t.startedAt[i])) t.endedAt[i] = now;
-      if (t.firstFailure < 0) t.firstFailure = i;
-      t.settled++;
-      this.emit("task.failed", i, t.attempts[i] || undefined, data, now);
-    }
+    const stalled = failStalled(t, this, this.#env.clock.now());
+    this.#stalled = stalled.error;
+    this.#inQueue -= stalled.dequeued;
+    this.#live -= stalled.dropped;
     this.#workflowActor.send(SETTLED);
   }
 
