@@ -17,8 +17,12 @@
  * run (most only when a task needs them): the task table (`run/task_table.ts`),
  * the task context (`run/context.ts`), caching (`run/cache.ts`), breakers and
  * fallbacks (`run/resilience.ts`), child runs and their slots
- * (`run/children.ts`), restore, resume and re-run (`run/restore.ts`), and
- * tasks added during the run (`run/spawn.ts`), and failing a stalled run's tasks (`run/stall.ts`).
+ * (`run/children.ts`), restore, resume and re-run (`run/restore.ts`),
+ * tasks added during the run (`run/spawn.ts`), and failing a stalled run's
+ * tasks (`run/stall.ts`). What stays here is the path of a task, in order (`enqueue`, `dispatch`,
+ * `execute`, `onResult`, `settle`, `#propagate`, `#admit`), kept in one file
+ * so that it reads in one place; the collaborators hold no actor and call
+ * back only through {@linkcode RunCore}.
  *
  * @module
  */
