@@ -60,6 +60,33 @@ export interface ProjectionStore {
   remove(runIds: readonly string[]): void;
 }
 
+/**
+ * A run's view in a store state, or `undefined` when the store does not hold
+ * it (not seen yet, or evicted). Reads own keys only, so a run id such as
+ * `"constructor"` is never answered from `Object.prototype`: a selector for
+ * {@linkcode ProjectionStore.select}.
+ *
+ * @param state A state of the store.
+ * @param runId The run.
+ * @returns Its status view, or `undefined`.
+ *
+ * @example Following one run
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { runView } from "./store.ts";
+ * const engine = createEngine();
+ * let done = 0;
+ * engine.store.select((s) => runView(s, "r1"), (view) => done = view?.counts.completed ?? done);
+ * await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }), { runId: "r1" });
+ * console.log(done); // 1
+ * await engine.close();
+ * ```
+ */
+export function runView(state: StoreState, runId: string): RunView | undefined {
+  const runs = state.runs;
+  return Object.hasOwn(runs, runId) ? runs[runId] : undefined;
+}
+
 type Runs = OrderedMap<string, RunView>;
 
 /** A read-only record view of one version of the map: O(1) to make, each read a map look-up. */
