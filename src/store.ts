@@ -125,40 +125,78 @@ const EMPTY: Runs = OrderedMap<string, RunView>();
  * ```
  */
 export function createProjectionStore(): ProjectionStore {
-  // The map behind the current state's `runs` (the store's transitions are its only writers).
+  // The map behind the current state's `runs` (the store's transition is its only writer).
   let current = EMPTY;
+  // Changes the store has not taken in yet: each run's newest view, or `null` to remove it, in the order they came
+  // (`moved`: runs removed, then seen again, which go to the end). While someone listens they are taken in at once;
+  // otherwise at the next read, so an engine nobody watches pays a map write per run and batch, not a store update
+  // (see `bench/RESULTS.md`). Bounded by the runs held or kept: a run evicted before a read never reaches the store.
+  let pending = new Map<string, RunView | null>();
+  const moved = new Set<string>();
+  let pendingSeq = 0;
+  let listeners = 0;
   const store = createStore({
     context: { seq: 0, runs: recordOf(EMPTY) } as StoreState,
     on: {
-      synced: (ctx, event: { seq: number; runs: Readonly<Record<string, RunView>> }) => {
+      changed: (
+        ctx,
+        event: { seq: number; changes: ReadonlyMap<string, RunView | null>; moved: ReadonlySet<string> },
+      ) => {
         const before = current;
         const after = before.withMutations((m) => {
-          for (const id in event.runs) m.set(id, event.runs[id]);
+          for (const [id, view] of event.changes) {
+            if (view === null || event.moved.has(id)) m.delete(id);
+            if (view !== null) m.set(id, view);
+          }
         });
         current = after;
+        if (after === before && event.seq === ctx.seq) return ctx;
         return { seq: event.seq, runs: after === before ? ctx.runs : recordOf(after) };
-      },
-      removed: (ctx, event: { runIds: readonly string[] }) => {
-        const before = current;
-        const after = before.withMutations((m) => {
-          for (const id of event.runIds) m.delete(id);
-        });
-        current = after;
-        return after === before ? ctx : { seq: ctx.seq, runs: recordOf(after) };
       },
     },
   });
+  const takeIn = () => {
+    if (pending.size === 0 && pendingSeq === store.getSnapshot().context.seq) return;
+    const changes = pending;
+    pending = new Map();
+    store.trigger.changed({ seq: pendingSeq, changes, moved });
+    moved.clear();
+  };
   return {
-    getSnapshot: () => store.getSnapshot().context,
+    getSnapshot() {
+      takeIn();
+      return store.getSnapshot().context;
+    },
     select(selector, listener, equal) {
+      takeIn();
       const sub = store.select((ctx) => selector(ctx), equal).subscribe(listener);
-      return () => sub.unsubscribe();
+      listeners++;
+      let on = true;
+      return () => {
+        if (!on) return;
+        on = false;
+        listeners--;
+        sub.unsubscribe();
+      };
     },
     update(seq, runs) {
-      store.trigger.synced({ seq, runs });
+      for (const id in runs) {
+        if (pending.get(id) === null) { // removed, then seen again: to the end
+          pending.delete(id);
+          moved.add(id);
+        }
+        pending.set(id, runs[id]);
+      }
+      pendingSeq = seq;
+      if (listeners > 0) takeIn();
     },
     remove(runIds) {
-      if (runIds.length > 0) store.trigger.removed({ runIds });
+      for (const id of runIds) {
+        pending.delete(id);
+        moved.delete(id);
+        if (current.has(id)) pending.set(id, null); // never taken in: nothing to remove
+      }
+      if (listeners > 0 && runIds.length > 0) takeIn();
     },
   };
 }
