@@ -30,7 +30,7 @@
 import type { AnyFlowEvent, Engine } from "../mod.ts";
 import { STATUS_COLORS } from "../mod.ts";
 import { dashboardPage } from "./dashboard_page.ts";
-import { type StoreState } from "../src/store.ts";
+import type { StoreState } from "../src/store.ts";
 
 /** Options of {@linkcode serveDashboard}. */
 export interface DashboardOptions {
