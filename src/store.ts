@@ -130,7 +130,7 @@ export function createProjectionStore(): ProjectionStore {
   // Changes the store has not taken in yet: each run's newest view, or `null` to remove it, in the order they came
   // (`moved`: runs removed, then seen again, which go to the end). While someone listens they are taken in at once;
   // otherwise at the next read, so an engine nobody watches pays a map write per run and batch, not a store update
-  // (see `bench/RESULTS.md`). Bounded by the runs held or kept: a run evicted before a read never reaches the store.
+  // (`bench/store_feed.ts`). Bounded by the runs held or kept: a run evicted before a read never reaches the store.
   let pending = new Map<string, RunView | null>();
   const moved = new Set<string>();
   let pendingSeq = 0;
