@@ -1,12 +1,17 @@
 /**
  * The projection store: an `@xstate/store` store holding each run's
  * `workflowStatus` projection, refreshed whenever the log folds a batch, so a
- * UI can subscribe with selectors.
+ * UI can subscribe with selectors. It is the read model of the adapters: the
+ * CLI's progress bar subscribes to its run's view, the dashboard lists the
+ * runs (`/runs.json`) from a snapshot.
  *
  * Each update costs what it changed, not what the store holds: the runs sit
  * in a persistent ordered map (Immutable.js), and `runs` is a read-only
  * record view of one version of it, so an update touches only the runs in the
- * batch and a state read earlier never changes.
+ * batch and a state read earlier never changes. While nobody listens, the
+ * changes wait in a plain map until the next read (`getSnapshot`, `select`):
+ * what a listener or a reader sees is the same, and an engine that nobody
+ * watches does not pay a store transition per run.
  *
  * @module
  */
