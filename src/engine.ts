@@ -8,7 +8,13 @@
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
-import { DuplicateTaskError, EvictedError, NotFoundError, NotSerializableError } from "./errors.ts";
+import {
+  DuplicateTaskError,
+  EngineClosedError,
+  EvictedError,
+  NotFoundError,
+  NotSerializableError,
+} from "./errors.ts";
 import { defineWorkflow, describe, graphOf, type Plan, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,
@@ -268,16 +274,16 @@ export interface RunHandle<T extends TaskResults = TaskResults> {
 export interface WorkflowStatusReport {
   /** The workflow id. */
   workflowId: string;
-  /** Its latest execution, if any. */
-  executionId?: string;
+  /** Its latest run (from `execute` or `reexecute`), if any. */
+  runId?: string;
   /** `created` until executed. */
   status: WorkflowStatus;
   /** When the workflow was created. */
   createdAt: number;
-  /** When the execution started. */
+  /** When the run started. */
   startedAt?: number;
   /** When it ended. */
-  completedAt?: number;
+  endedAt?: number;
   /** Its duration so far or in all, in ms. */
   durationMs?: number;
   /** Each task's status, attempts, result or error. */
@@ -290,8 +296,8 @@ export interface WorkflowStatusReport {
 export interface TaskStatusReport extends TaskView {
   /** The workflow id. */
   workflowId: string;
-  /** The execution it belongs to; absent for a task of a workflow not executed yet (`pending`). */
-  executionId?: string;
+  /** The run it belongs to; absent for a task of a workflow not executed yet (`pending`). */
+  runId?: string;
 }
 
 /** The engine. */
@@ -407,30 +413,30 @@ export interface Engine {
    *
    * @param workflowId From `createWorkflow`.
    * @param context The run's input.
-   * @returns The execution id (a run id).
+   * @returns The run id.
    * @throws {NotFoundError} Unknown workflow id.
    * @throws {CycleError} The tasks form a cycle (nothing is started).
    * @throws {UnknownDependencyError} A task depends on an unknown id.
    */
   execute(workflowId: string, context?: unknown): string;
   /**
-   * Step by step: a workflow's (latest execution's) status, or an execution's.
+   * Step by step: a workflow's status (its latest run's), or a run's.
    *
-   * @param id A workflow id or an execution id.
+   * @param id A workflow id or a run id.
    * @returns Status, times, duration, task results and error.
    * @throws {NotFoundError} Unknown id.
    */
   getWorkflowStatus(id: string): WorkflowStatusReport;
   /**
-   * Step by step: a task's status in the latest execution that has it; a task
+   * Step by step: a task's status in the latest run that has it; a task
    * added to a workflow that was not executed yet is `pending`.
    *
    * @param taskId The task id.
-   * @param executionId Look only in this execution.
+   * @param runId Look only in this run.
    * @returns The task's status, attempts, times, result or error.
-   * @throws {NotFoundError} No execution has that task.
+   * @throws {NotFoundError} No run has that task.
    */
-  getTaskStatus(taskId: string, executionId?: string): TaskStatusReport;
+  getTaskStatus(taskId: string, runId?: string): TaskStatusReport;
   /**
    * Cancels every live run, waits for them, and releases executors.
    *
@@ -477,8 +483,8 @@ interface Draft {
  * const wf = engine.createWorkflow({ name: "steps" });
  * engine.addTask(wf, { id: "a", run: () => 1 });
  * engine.addTask(wf, { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) + 1 });
- * const executionId = engine.execute(wf);
- * await engine.wait(executionId);
+ * const runId = engine.execute(wf);
+ * await engine.wait(runId);
  * console.log(engine.getWorkflowStatus(wf).status); // completed
  * console.log(engine.getTaskStatus("b").result); // 2
  * await engine.close();
@@ -628,7 +634,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     workflowId?: string,
     parent?: ChildStart["parent"],
   ): Run => {
-    if (closed) throw new TypeError("Cannot start a run: the engine is closed");
+    if (closed) throw new EngineClosedError("start a run");
     const graph = graphOf(workflow);
     const id = runOptions.runId ?? crypto.randomUUID();
     if (typeof id !== "string" || id.length === 0) {
@@ -676,7 +682,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     rerunOptions: RerunOptions,
     workflowId?: string,
   ): Run => {
-    if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+    if (closed) throw new EngineClosedError("re-run a run");
     const id = rerunOptions.runId ?? crypto.randomUUID();
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
@@ -754,7 +760,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       return handleOf(start(workflow, runOptions)) as RunHandle<never>;
     },
     async rerun(workflow, runId, rerunOptions = {}) {
-      if (closed) throw new TypeError("Cannot re-run a run: the engine is closed");
+      if (closed) throw new EngineClosedError("re-run a run");
       const graph = graphOf(workflow);
       if (typeof runId !== "string" || runId.length === 0) {
         throw new TypeError(`Cannot re-run a run: runId ${describe(runId)} must be a non-empty string`);
@@ -765,7 +771,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result;
     },
     async resume(workflow, runId, resumeOptions = {}) {
-      if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
+      if (closed) throw new EngineClosedError("resume a run");
       const graph = graphOf(workflow);
       if (typeof runId !== "string" || runId.length === 0) {
         throw new TypeError(`Cannot resume a run: runId ${describe(runId)} must be a non-empty string`);
@@ -776,7 +782,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       busy();
       const restore = await loadRestore(logStore, workflow.name, graph, runId);
       if (!("state" in restore)) return restore; // It had ended: its stored result.
-      if (closed) throw new TypeError("Cannot resume a run: the engine is closed");
+      if (closed) throw new EngineClosedError("resume a run");
       busy();
       const run = new Run(workflow as Workflow<unknown>, graph, env, {
         id: runId,
@@ -847,35 +853,35 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       const w = snap.workflow;
       const report: WorkflowStatusReport = {
         workflowId: found.workflowId,
-        executionId: found.runId,
+        runId: found.runId,
         status: w.status,
         createdAt: drafts.get(id)?.createdAt ?? w.createdAt,
         tasks: snap.tasks,
       };
       if (w.startedAt !== undefined) report.startedAt = w.startedAt;
-      if (w.endedAt !== undefined) report.completedAt = w.endedAt;
+      if (w.endedAt !== undefined) report.endedAt = w.endedAt;
       if (w.startedAt !== undefined) report.durationMs = (w.endedAt ?? clock.now()) - w.startedAt;
       if (w.error !== undefined) report.error = w.error;
       return report;
     },
-    getTaskStatus(taskId, executionId) {
-      const candidates = executionId !== undefined ? [executionId] : [...executions.keys()].reverse();
-      for (const runId of candidates) {
-        const exec = executions.get(runId);
+    getTaskStatus(taskId, runId) {
+      const candidates = runId !== undefined ? [runId] : [...executions.keys()].reverse();
+      for (const id of candidates) {
+        const exec = executions.get(id);
         if (exec === undefined) {
-          if (log.evicted(runId)) {
-            const tasks = log.state().project("tasks", runId); // from the store, or EvictedError
+          if (log.evicted(id)) {
+            const tasks = log.state().project("tasks", id); // from the store, or EvictedError
             if (!Object.hasOwn(tasks, taskId)) break;
-            const w = log.state().project("workflowStatus", runId);
-            return { ...tasks[taskId], workflowId: w.workflowId, executionId: runId };
+            const w = log.state().project("workflowStatus", id);
+            return { ...tasks[taskId], workflowId: w.workflowId, runId: id };
           }
-          throw new NotFoundError("execution", runId);
+          throw new NotFoundError("run", id);
         }
         if (!exec.taskIds.has(taskId)) continue;
-        const view = log.state().project("tasks", runId)[taskId];
-        return { ...view, workflowId: exec.workflowId, executionId: runId };
+        const view = log.state().project("tasks", id)[taskId];
+        return { ...view, workflowId: exec.workflowId, runId: id };
       }
-      if (executionId === undefined) {
+      if (runId === undefined) {
         // A task added to a workflow that has not run it yet waits.
         for (const [workflowId, draft] of [...drafts].reverse()) {
           if (draft.ids.has(taskId) && draft.executions.length === 0) {
@@ -886,33 +892,33 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
       throw new NotFoundError(
         "task",
         taskId,
-        executionId === undefined ? " in any execution" : ` in execution "${executionId}"`,
+        runId === undefined ? " in any run" : ` in run "${runId}"`,
       );
     },
     breakerState(key) {
       return breakers.state(key);
     },
-    reexecute(executionId) {
-      const exec = executions.get(executionId);
+    reexecute(runId) {
+      const exec = executions.get(runId);
       if (exec?.workflow === undefined) {
-        throw new NotFoundError("execution", executionId, "; it was not started by execute() or reexecute()");
+        throw new NotFoundError("run", runId, "; it was not started by execute() or reexecute()");
       }
       if (exec.run !== undefined && exec.run.final === undefined) {
-        throw new TypeError(`Cannot re-execute "${executionId}": it has not ended`);
+        throw new TypeError(`Cannot re-execute "${runId}": it has not ended`);
       }
-      const events = log.events(executionId);
+      const events = log.events(runId);
       const graph = graphOf(exec.workflow);
-      const restore = rerunFrom(foldRun({ events }), events, exec.workflow.name, graph, executionId);
-      const run = startRerun(exec.workflow, graph, restore, executionId, {}, exec.workflowId);
+      const restore = rerunFrom(foldRun({ events }), events, exec.workflow.name, graph, runId);
+      const run = startRerun(exec.workflow, graph, restore, runId, {}, exec.workflowId);
       executions.get(run.id)!.run = run;
       drafts.get(exec.workflowId)?.executions.push(run.id);
       return run.id;
     },
-    wait(executionId) {
-      const run = executions.get(executionId)?.run;
+    wait(runId) {
+      const run = executions.get(runId)?.run;
       if (run === undefined) {
-        if (log.evicted(executionId)) return Promise.reject(new EvictedError(executionId, retentionWords(retention)));
-        return Promise.reject(new NotFoundError("execution", executionId, "; it was not started by execute()"));
+        if (log.evicted(runId)) return Promise.reject(new EvictedError(runId, retentionWords(retention)));
+        return Promise.reject(new NotFoundError("run", runId, "; it was not started by execute()"));
       }
       return run.result;
     },
@@ -943,24 +949,24 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
 /** Engine methods beyond the core interface. */
 export interface EngineExtras {
   /**
-   * Step by step: waits for an execution to end.
+   * Step by step: waits for a run to end.
    *
-   * @param executionId From `execute`.
+   * @param runId From `execute`.
    * @returns The run result.
-   * @throws {NotFoundError} Unknown execution id (as a rejection).
+   * @throws {NotFoundError} Unknown run id (as a rejection).
    */
-  wait(executionId: string): Promise<RunResult>;
+  wait(runId: string): Promise<RunResult>;
   /**
-   * Step by step: re-executes an ended execution from failure (see `Engine.rerun`):
-   * a new execution keeps its completed tasks and runs the failed, skipped and
+   * Step by step: re-executes an ended run from failure (see `Engine.rerun`):
+   * a new run keeps its completed tasks and runs the failed, skipped and
    * cancelled ones; the workflow's status then reports the new one.
    *
-   * @param executionId From `execute` or `reexecute`.
-   * @returns The new execution id.
-   * @throws {NotFoundError} Unknown execution id.
-   * @throws {TypeError} The execution has not ended.
+   * @param runId From `execute` or `reexecute`.
+   * @returns The new run id.
+   * @throws {NotFoundError} Unknown run id.
+   * @throws {TypeError} The run has not ended.
    */
-  reexecute(executionId: string): string;
+  reexecute(runId: string): string;
   /**
    * A circuit breaker's state now.
    *

@@ -830,10 +830,10 @@ Deno.test("the step-by-step API throws NotFoundError for unknown ids", async (t)
       assert.throws(() => engine.getTaskStatus("zzz", executionId), isNotFound("task", "zzz"));
     });
     await t.step("getTaskStatus() in an unknown execution", () => {
-      assert.throws(() => engine.getTaskStatus("a", "no-exec"), isNotFound("execution", "no-exec"));
+      assert.throws(() => engine.getTaskStatus("a", "no-exec"), isNotFound("run", "no-exec"));
     });
     await t.step("wait()", async () => {
-      await assert.rejects(engine.wait("no-exec"), isNotFound("execution", "no-exec"));
+      await assert.rejects(engine.wait("no-exec"), isNotFound("run", "no-exec"));
     });
     await t.step("wait() for a run that execute() did not start", async () => {
       const result = await engine.run(defineWorkflow({ name: "plain", tasks: [] }));

@@ -152,7 +152,7 @@ Deno.test({
         assert.ok(bad instanceof NotCloneableError && bad.part === "input" && bad.taskId === "bad", String(bad));
         const m = r.tasks.m.error;
         assert.ok(m instanceof TaskModuleError, String(m));
-        assert.equal(m.task, "missing");
+        assert.equal(m.exportName, "missing");
         assert.deepEqual((r.tasks.ok.result as { input: unknown }).input, {
           when: new Date(5),
           map: new Map([[1, 2n]]),

@@ -15,7 +15,13 @@
  * @module
  */
 import { type Remote, transfer as comlinkTransfer, wrap } from "../src/deps_comlink.ts";
-import { NotCloneableError, TaskModuleError, WorkerCrashedError, WorkerStartError } from "../src/errors.ts";
+import {
+  NotCloneableError,
+  PoolClosedError,
+  TaskModuleError,
+  WorkerCrashedError,
+  WorkerStartError,
+} from "../src/errors.ts";
 import { deserializeError, serializeError } from "../src/serialize.ts";
 import { type TaskLocation, taskLocation, transferablesOf } from "../src/tasks.ts";
 import type { Executor, Profile, TaskPayload, TaskSpec } from "../src/types.ts";
@@ -652,7 +658,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         return runInline(task, payload, signal);
       }
       if (closed) {
-        return Promise.reject(new Error(`Cannot run task "${payload.taskId}": worker pool ${name} is closed`));
+        return Promise.reject(new PoolClosedError(name, payload.taskId));
       }
       if (loc.moduleUrl === "") {
         return Promise.reject(
