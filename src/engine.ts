@@ -8,13 +8,7 @@
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
-import {
-  DuplicateTaskError,
-  EngineClosedError,
-  EvictedError,
-  NotFoundError,
-  NotSerializableError,
-} from "./errors.ts";
+import { DuplicateTaskError, EngineClosedError, EvictedError, NotFoundError, NotSerializableError } from "./errors.ts";
 import { defineWorkflow, describe, graphOf, type Plan, validateTask } from "./graph.ts";
 import {
   type BuiltinProjections,

@@ -750,41 +750,41 @@ Deno.test("execute() returns an execution id at once and the status API follows 
     assert.equal(engine.addTask(wf, { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) + 1 }), "b");
     const before = engine.getWorkflowStatus(wf);
     assert.equal(before.status, "created");
-    assert.equal(before.executionId, undefined);
+    assert.equal(before.runId, undefined);
     assert.deepEqual(Object.keys(before.tasks), ["a", "b"]);
     assert.equal(before.tasks.a.status, "pending");
 
-    const executionId = engine.execute(wf, { n: 41 });
-    assert.equal(typeof executionId, "string");
+    const runId = engine.execute(wf, { n: 41 });
+    assert.equal(typeof runId, "string");
     const during = engine.getWorkflowStatus(wf);
     assert.equal(during.status, "running");
-    assert.equal(during.executionId, executionId);
+    assert.equal(during.runId, runId);
     assert.equal(engine.getTaskStatus("a").status, "running");
     assert.equal(engine.getTaskStatus("b").status, "pending");
 
-    const result = await engine.wait(executionId);
+    const result = await engine.wait(runId);
     assert.equal(result.status, "completed");
-    assert.equal(result.runId, executionId);
+    assert.equal(result.runId, runId);
     const after = engine.getWorkflowStatus(wf);
     assert.equal(after.status, "completed");
     assert.equal(after.workflowId, wf);
-    assert.equal(typeof after.completedAt, "number");
+    assert.equal(typeof after.endedAt, "number");
     assert.equal(typeof after.durationMs, "number");
     assert.equal(after.tasks.b.result, 42);
-    assert.deepEqual(engine.getWorkflowStatus(executionId).tasks, after.tasks);
+    assert.deepEqual(engine.getWorkflowStatus(runId).tasks, after.tasks);
     const b = engine.getTaskStatus("b");
     assert.equal(b.status, "completed");
     assert.equal(b.result, 42);
-    assert.equal(b.executionId, executionId);
+    assert.equal(b.runId, runId);
     assert.equal(b.workflowId, wf);
-    assert.equal(engine.getTaskStatus("a", executionId).result, 41);
+    assert.equal(engine.getTaskStatus("a", runId).result, 41);
 
     const second = engine.execute(wf, { n: 1 });
-    assert.notEqual(second, executionId);
+    assert.notEqual(second, runId);
     await engine.wait(second);
-    assert.equal(engine.getWorkflowStatus(wf).executionId, second);
+    assert.equal(engine.getWorkflowStatus(wf).runId, second);
     assert.equal(engine.getTaskStatus("b").result, 2, "the latest execution answers");
-    assert.equal(engine.getTaskStatus("b", executionId).result, 42);
+    assert.equal(engine.getTaskStatus("b", runId).result, 42);
   });
 });
 
@@ -812,8 +812,8 @@ Deno.test("the step-by-step API throws NotFoundError for unknown ids", async (t)
   await withEngine({}, async (engine) => {
     const wf = engine.createWorkflow({ name: "known" });
     engine.addTask(wf, { id: "a", run: () => 1 });
-    const executionId = engine.execute(wf);
-    await engine.wait(executionId);
+    const runId = engine.execute(wf);
+    await engine.wait(runId);
     const isNotFound = (kind: string, id: string) => (e: unknown) =>
       e instanceof NotFoundError && e.kind === kind && e.id === id;
     await t.step("getWorkflowStatus()", () => {
@@ -827,7 +827,7 @@ Deno.test("the step-by-step API throws NotFoundError for unknown ids", async (t)
     });
     await t.step("getTaskStatus() of an unknown task", () => {
       assert.throws(() => engine.getTaskStatus("zzz"), isNotFound("task", "zzz"));
-      assert.throws(() => engine.getTaskStatus("zzz", executionId), isNotFound("task", "zzz"));
+      assert.throws(() => engine.getTaskStatus("zzz", runId), isNotFound("task", "zzz"));
     });
     await t.step("getTaskStatus() in an unknown execution", () => {
       assert.throws(() => engine.getTaskStatus("a", "no-exec"), isNotFound("run", "no-exec"));
@@ -898,7 +898,7 @@ Deno.test("execute() rejects a cycle or unknown dependency, and nothing is start
       );
       const status = engine.getWorkflowStatus(wf);
       assert.equal(status.status, "created");
-      assert.equal(status.executionId, undefined);
+      assert.equal(status.runId, undefined);
     });
     await t.step("an unknown dependency", () => {
       const wf = engine.createWorkflow({ name: "dangling" });
