@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { AnyFlowEvent, RunResult, TaskResult, TaskStatus, TerminalTaskStatus } from "../mod.ts";
+import type { RunResult, TaskResult, TaskStatus } from "../mod.ts";
+import type { AnyFlowEvent, TerminalTaskStatus } from "../extend.ts";
 
 /**
  * A duration for people: `12 ms`, `1.23 s`, `2 m 05 s`.

@@ -7,17 +7,16 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   defineWorkflow,
   descendants,
-  type LogStore,
   mapTasks,
   NotFoundError,
   type TaskDef,
   TaskFailedError,
 } from "../mod.ts";
+import type { AnyFlowEvent, LogStore } from "../extend.ts";
 import { openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
 
 function forever(signal: AbortSignal): Promise<never> {

@@ -1,33 +1,34 @@
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
-  type Clock,
   createEngine,
-  createEventBus,
-  createInlineExecutor,
   createVirtualClock,
   CycleError,
   defineWorkflow,
   DuplicateTaskError,
   type Engine,
-  type EngineExtras,
   type EngineOptions,
-  type Executor,
   type FlowEvent,
   NotFoundError,
   plan,
   type Profile,
   type RunResult,
-  systemClock,
   TaskFailedError,
   TaskTimeoutError,
-  TOKENS,
   UnknownDependencyError,
   type Workflow,
 } from "../mod.ts";
+import {
+  type AnyFlowEvent,
+  type Clock,
+  createEventBus,
+  createInlineExecutor,
+  type Executor,
+  systemClock,
+  TOKENS,
+} from "../extend.ts";
 
-type FullEngine = Engine & EngineExtras;
+type FullEngine = Engine;
 
 /** Creates an engine, hands it to `fn`, and always closes it. */
 async function withEngine(options: EngineOptions, fn: (engine: FullEngine) => Promise<void> | void): Promise<void> {

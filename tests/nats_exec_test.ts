@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   defineWorkflow,
@@ -17,6 +16,7 @@ import {
   TaskModuleError,
   TaskTimeoutError,
 } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { type NatsExecutor, natsExecutor, NatsUnreachableError } from "../adapters/nats/mod.ts";
 import { freePort, hasNatsServer, type NatsServer, startNatsServer } from "./_nats.ts";
 import { startWorker, type WorkerProcess } from "./_nats_workers.ts";
