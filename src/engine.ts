@@ -43,7 +43,22 @@ export type { ActorInspectionEvent, EngineOptions, RerunOptions, ResumeOptions, 
 export type { RunHandle, RunSnapshot } from "./engine/runs.ts";
 export type { TaskStatusReport, WorkflowStatusReport } from "./engine/steps.ts";
 
-/** The engine. */
+/**
+ * The engine.
+ *
+ * @example Run, listen, read the log
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const seen: string[] = [];
+ * engine.bus.on("task.completed", (e) => seen.push(e.taskId));
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * assert.deepEqual(seen, ["a"]);
+ * assert.deepEqual(engine.project("completedTasks", result.runId), ["a"]);
+ * await engine.close();
+ * ```
+ */
 export interface Engine {
   /** Every transition, as typed events. */
   readonly bus: EventBus;

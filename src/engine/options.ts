@@ -13,7 +13,17 @@ import type { ActorInspectionObserver } from "../inspect.ts";
 import { describe } from "../graph.ts";
 import { PROFILES } from "../scheduler.ts";
 
-/** Options of {@linkcode createEngine}. */
+/**
+ * Options of {@linkcode createEngine}.
+ *
+ * @example Limits and an ordering
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * const engine = createEngine({ concurrency: 4, limits: { io: 16 }, ordering: "fifo", failFast: true });
+ * console.log((await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }))).status); // completed
+ * await engine.close();
+ * ```
+ */
 export interface EngineOptions {
   /**
    * Tasks running at once across every profile and run.
@@ -126,7 +136,20 @@ export interface ActorInspectionEvent {
   sourceRef?: unknown;
 }
 
-/** Options of `run()` and `start()`. */
+/**
+ * Options of `run()` and `start()`.
+ *
+ * @example Input, run id and a signal
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const wf = defineWorkflow<number>({ name: "w", tasks: [{ id: "double", run: ({ input }) => input * 2 }] });
+ * const engine = createEngine();
+ * const result = await engine.run(wf, { input: 21, runId: "run-1", signal: AbortSignal.timeout(10_000) });
+ * assert.deepEqual([result.runId, result.tasks.double.result], ["run-1", 42]);
+ * await engine.close();
+ * ```
+ */
 export interface RunOptions<I = unknown> {
   /** The run's input; every task sees it as `ctx.input`. */
   input?: I;
@@ -143,13 +166,47 @@ export interface RunOptions<I = unknown> {
   failFast?: boolean;
 }
 
-/** Options of `resume()`. */
+/**
+ * Options of `resume()`.
+ *
+ * @example Resuming a run that had ended returns its stored result
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
+ * const engine = createEngine();
+ * const first = await engine.run(wf);
+ * const again = await engine.resume(wf, first.runId, { signal: AbortSignal.timeout(10_000) });
+ * assert.equal(again.tasks.a.result, 1);
+ * await engine.close();
+ * ```
+ */
 export interface ResumeOptions {
   /** Cancels the resumed run when aborted. */
   signal?: AbortSignal;
 }
 
-/** Options of `rerun()`. */
+/**
+ * Options of `rerun()`.
+ *
+ * @example Re-running a failed run under a new id
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * let broken = true;
+ * const b = () => {
+ *   if (broken) throw new Error("broken");
+ *   return 2;
+ * };
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }, { id: "b", dependsOn: ["a"], run: b }] });
+ * const engine = createEngine();
+ * const failed = await engine.run(wf);
+ * broken = false;
+ * const fixed = await engine.rerun(wf, failed.runId, { runId: "second" });
+ * assert.deepEqual([fixed.runId, fixed.status], ["second", "completed"]);
+ * await engine.close();
+ * ```
+ */
 export interface RerunOptions {
   /** The new run's id. Default: a random UUID. */
   runId?: string;

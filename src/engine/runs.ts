@@ -18,7 +18,22 @@ import { taskLocation } from "../tasks.ts";
 import { actorsOf, type RunActors } from "../inspect.ts";
 import type { EngineOptions, RerunOptions, ResumeOptions, RunOptions } from "./options.ts";
 
-/** A run's state, read from the log. */
+/**
+ * A run's state, read from the log.
+ *
+ * @example A run's state from its handle
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const handle = engine.start(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * await handle.result;
+ * const snap = handle.snapshot();
+ * assert.equal(snap.workflow.status, "completed");
+ * assert.equal(snap.tasks.a.status, "completed");
+ * await engine.close();
+ * ```
+ */
 export interface RunSnapshot {
   /** The run id. */
   runId: string;
@@ -32,6 +47,25 @@ export interface RunSnapshot {
  * A started run.
  *
  * @typeParam T Each task's result by task id (typed for a workflow from `flow()`).
+ *
+ * @example Starting, steering and cancelling a run
+ * ```ts
+ * import { CancelledError, createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = defineWorkflow({ name: "w", tasks: [
+ *   { id: "slow", run: ({ signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))) },
+ *   { id: "after", dependsOn: ["slow"], run: () => 1 },
+ * ] });
+ * const handle = engine.start(wf);
+ * handle.setPriority("after", "high");
+ * assert.deepEqual(handle.descendants("slow"), ["after"]);
+ * handle.cancel("enough");
+ * const result = await handle.result;
+ * assert.equal(result.status, "cancelled");
+ * assert.ok(result.tasks.after.error instanceof CancelledError);
+ * await engine.close();
+ * ```
  */
 export interface RunHandle<T extends TaskResults = TaskResults> {
   /** The run id. */

@@ -25,7 +25,25 @@ import type {
 import { retentionWords } from "./options.ts";
 import { type Execution, type Runs, snapshotOf } from "./runs.ts";
 
-/** What `getWorkflowStatus()` reports. */
+/**
+ * What `getWorkflowStatus()` reports.
+ *
+ * @example Polling a workflow built step by step
+ * ```ts
+ * import { createEngine } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = engine.createWorkflow({ name: "steps" });
+ * engine.addTask(wf, { id: "a", run: () => 1 });
+ * const runId = engine.execute(wf);
+ * await engine.wait(runId);
+ * const report = engine.getWorkflowStatus(wf);
+ * assert.equal(report.runId, runId);
+ * assert.equal(report.status, "completed");
+ * assert.ok(report.endedAt !== undefined && report.startedAt !== undefined && report.endedAt >= report.startedAt);
+ * await engine.close();
+ * ```
+ */
 export interface WorkflowStatusReport {
   /** The workflow id. */
   workflowId: string;
@@ -47,7 +65,24 @@ export interface WorkflowStatusReport {
   error?: ErrorData;
 }
 
-/** What `getTaskStatus()` reports. */
+/**
+ * What `getTaskStatus()` reports.
+ *
+ * @example A task before and after its run
+ * ```ts
+ * import { createEngine } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = engine.createWorkflow({ name: "steps" });
+ * engine.addTask(wf, { id: "a", run: () => 1 });
+ * assert.equal(engine.getTaskStatus("a").status, "pending");
+ * const runId = engine.execute(wf);
+ * await engine.wait(runId);
+ * const a = engine.getTaskStatus("a", runId);
+ * assert.deepEqual([a.status, a.result, a.runId, a.workflowId], ["completed", 1, runId, wf]);
+ * await engine.close();
+ * ```
+ */
 export interface TaskStatusReport extends TaskView {
   /** The workflow id. */
   workflowId: string;

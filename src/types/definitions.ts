@@ -7,13 +7,48 @@
  * @module
  */
 
-/** How urgent a task is; the ready queue serves higher priorities first. */
+/**
+ * How urgent a task is; the ready queue serves higher priorities first.
+ *
+ * @example A task served before others
+ * ```ts
+ * import { createEngine, defineWorkflow, type Priority } from "@nerv/flow";
+ * const urgent: Priority = "critical";
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", priority: urgent, run: () => 1 }] });
+ * const engine = createEngine();
+ * console.log((await engine.run(wf)).status); // completed
+ * await engine.close();
+ * ```
+ */
 export type Priority = "low" | "medium" | "high" | "critical";
 
-/** The workload profile of a task: which executor pool runs it. */
+/**
+ * The workload profile of a task: which executor pool runs it.
+ *
+ * @example An io task (runs inline, many at once)
+ * ```ts
+ * import { defineWorkflow, type Profile } from "@nerv/flow";
+ * const profile: Profile = "io";
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "fetch", profile, run: () => "page" }] });
+ * console.log(wf.tasks[0].profile); // io
+ * ```
+ */
 export type Profile = "cpu" | "io" | "mixed" | "memory";
 
-/** Where a task is in its life. The last four are terminal. */
+/**
+ * Where a task is in its life. The last four are terminal.
+ *
+ * @example Reading statuses
+ * ```ts
+ * import { createEngine, defineWorkflow, type TaskStatus } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * const status: TaskStatus = result.tasks.a.status;
+ * assert.equal(status, "completed");
+ * await engine.close();
+ * ```
+ */
 export type TaskStatus =
   | "pending"
   | "ready"
@@ -30,10 +65,42 @@ export type TerminalTaskStatus = "completed" | "failed" | "skipped" | "cancelled
 /** Where a run is. The last three are terminal. */
 export type WorkflowStatus = "created" | "running" | "completed" | "failed" | "cancelled";
 
-/** A run's terminal status. */
+/**
+ * A run's terminal status.
+ *
+ * @example A failed run
+ * ```ts
+ * import { createEngine, defineWorkflow, type RunStatus } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => { throw new Error("no"); } }] });
+ * const status: RunStatus = (await engine.run(wf)).status;
+ * assert.equal(status, "failed");
+ * await engine.close();
+ * ```
+ */
 export type RunStatus = "completed" | "failed" | "cancelled";
 
-/** Retry policy: exponential backoff, capped, with optional jitter. */
+/**
+ * Retry policy: exponential backoff, capped, with optional jitter.
+ *
+ * @example Three attempts
+ * ```ts
+ * import { createEngine, defineWorkflow, type RetryPolicy } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const retry: RetryPolicy = { maxAttempts: 3, initialDelayMs: 1 };
+ * let calls = 0;
+ * const flaky = () => {
+ *   if (++calls < 3) throw new Error("not yet");
+ *   return calls;
+ * };
+ * const engine = createEngine();
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", retry, run: flaky }] }));
+ * assert.equal(result.tasks.a.result, 3);
+ * assert.equal(result.tasks.a.attempts, 3);
+ * await engine.close();
+ * ```
+ */
 export interface RetryPolicy {
   /** Attempts in all, the first included; at least 1. */
   maxAttempts: number;
@@ -68,6 +135,21 @@ export type UntypedDeps = Readonly<Record<string, unknown>>;
  *
  * @typeParam I The run's input.
  * @typeParam D The dependency results by id (typed by `flow()`; untyped by default).
+ *
+ * @example What a task body reads
+ * ```ts
+ * import { createEngine, defineWorkflow, type TaskContext } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const greet = (ctx: TaskContext<{ greeting: string }>) => `${ctx.input.greeting} ${ctx.deps.who}`;
+ * const wf = defineWorkflow<{ greeting: string }>({
+ *   name: "w",
+ *   tasks: [{ id: "who", run: () => "world" }, { id: "greet", dependsOn: ["who"], run: greet }],
+ * });
+ * const engine = createEngine();
+ * const result = await engine.run(wf, { input: { greeting: "hello" } });
+ * assert.equal(result.tasks.greet.result, "hello world");
+ * await engine.close();
+ * ```
  */
 export interface TaskContext<I = unknown, D = UntypedDeps> {
   /** The run's input, as given to `run()` / `start()`. */
@@ -134,6 +216,19 @@ export type TaskFn<I = unknown, R = unknown, D = UntypedDeps> = (ctx: TaskContex
  * made of the workflow, the task id, `version` and a stable hash of the
  * task's input and dependency results (or of what `key` returns), and served
  * instead of running the task until `ttlMs` has passed.
+ *
+ * @example A result served from the cache the second time
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", cache: { ttlMs: 60_000 }, run: () => 42 }] });
+ * const engine = createEngine();
+ * await engine.run(wf);
+ * const again = await engine.run(wf);
+ * assert.equal(again.tasks.a.cached, true);
+ * assert.equal(again.tasks.a.result, 42);
+ * await engine.close();
+ * ```
  */
 export interface CachePolicy<I = unknown> {
   /** How long an entry is served after it was stored, in milliseconds (> 0). */
@@ -153,6 +248,14 @@ export interface CachePolicy<I = unknown> {
 /**
  * A circuit breaker shared by the tasks that name its key (see
  * `TaskDef.breaker`); an engine-level breaker of the same key (`EngineOptions.breakers`) wins.
+ *
+ * @example A breaker shared by tasks that call one service
+ * ```ts
+ * import { type BreakerPolicy, defineWorkflow } from "@nerv/flow";
+ * const breaker: BreakerPolicy = { key: "search-api", threshold: 5, windowMs: 10_000, cooldownMs: 30_000 };
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "search", breaker, run: () => [] }] });
+ * console.log(wf.tasks[0].id); // search
+ * ```
  */
 export interface BreakerPolicy {
   /** Tasks with the same key share one breaker, across runs of the engine. */
@@ -177,7 +280,27 @@ export interface BreakerPolicy {
 /** Which body produced a task's result. */
 export type TaskPath = "primary" | "fallback";
 
-/** One task of a workflow, as a user writes it. */
+/**
+ * One task of a workflow, as a user writes it.
+ *
+ * @example A task with its dependencies, timeout and fallback
+ * ```ts
+ * import { createEngine, defineWorkflow, type TaskDef } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const fetchPage: TaskDef = { id: "fetch", run: () => "<html>" };
+ * const parse: TaskDef = {
+ *   id: "parse",
+ *   dependsOn: ["fetch"],
+ *   timeoutMs: 1_000,
+ *   run: ({ deps }) => String(deps.fetch).length,
+ *   fallback: () => 0,
+ * };
+ * const engine = createEngine();
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [fetchPage, parse] }));
+ * assert.equal(result.tasks.parse.result, 6);
+ * await engine.close();
+ * ```
+ */
 export interface TaskDef<I = unknown> {
   /** Unique within the workflow. */
   id: string;
@@ -234,7 +357,16 @@ export interface TaskDef<I = unknown> {
   concurrencyKey?: string;
 }
 
-/** A workflow as a user writes it. */
+/**
+ * A workflow as a user writes it.
+ *
+ * @example The object form
+ * ```ts
+ * import { defineWorkflow, type WorkflowDef } from "@nerv/flow";
+ * const def: WorkflowDef = { name: "w", description: "two steps", tasks: [{ id: "a", run: () => 1 }] };
+ * console.log(defineWorkflow(def).tasks.length); // 1
+ * ```
+ */
 export interface WorkflowDef<I = unknown> {
   /** The workflow's name; also its id in events. */
   name: string;
@@ -289,6 +421,13 @@ export type TaskResults = Readonly<Record<string, unknown>>;
  * @typeParam I The run's input.
  * @typeParam T Each task's result by task id, when the workflow was made by `flow()` (the result types of
  *   `RunResult.tasks`); any id and unknown results otherwise.
+ *
+ * @example A workflow is what defineWorkflow and flow() return
+ * ```ts
+ * import { defineWorkflow, type Workflow } from "@nerv/flow";
+ * const wf: Workflow = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
+ * console.log(wf.name, wf.tasks.map((t) => t.id)); // w [ "a" ]
+ * ```
  */
 export interface Workflow<I = unknown, T extends TaskResults = TaskResults> {
   /** The workflow's name. */
@@ -305,6 +444,17 @@ export interface Workflow<I = unknown, T extends TaskResults = TaskResults> {
  * The outcome of one task in a run.
  *
  * @typeParam R What its body returns (awaited).
+ *
+ * @example One task's outcome
+ * ```ts
+ * import { createEngine, defineWorkflow, type TaskResult } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * const a: TaskResult = result.tasks.a;
+ * assert.deepEqual([a.status, a.result, a.attempts], ["completed", 1, 1]);
+ * await engine.close();
+ * ```
  */
 export interface TaskResult<R = unknown> {
   /** Its terminal status. */
@@ -331,6 +481,17 @@ export interface TaskResult<R = unknown> {
  * The outcome of a run.
  *
  * @typeParam T Each task's result by task id (a workflow from `flow()` knows them); any id and unknown results by default.
+ *
+ * @example A run's outcome
+ * ```ts
+ * import { createEngine, defineWorkflow, type RunResult } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const result: RunResult = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * assert.equal(result.status, "completed");
+ * assert.ok(result.completedAt >= result.startedAt);
+ * await engine.close();
+ * ```
  */
 export interface RunResult<T extends TaskResults = TaskResults> {
   /** The run's id. */

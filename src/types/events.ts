@@ -77,10 +77,38 @@ export interface EventDataMap {
   "executor.inline": { profiles: readonly Profile[]; reason: string };
 }
 
-/** Every event type. */
+/**
+ * Every event type.
+ *
+ * @example Listening by type
+ * ```ts
+ * import { createEngine, defineWorkflow, type FlowEventType } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const types: FlowEventType[] = [];
+ * engine.bus.onAny((e) => types.push(e.type));
+ * await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * assert.ok(types.includes("task.completed"));
+ * await engine.close();
+ * ```
+ */
 export type FlowEventType = keyof EventDataMap;
 
-/** One event on the bus and in the log. */
+/**
+ * One event on the bus and in the log.
+ *
+ * @example Events of a run, from the log
+ * ```ts
+ * import { createEngine, defineWorkflow, type FlowEvent } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * const events: readonly FlowEvent[] = engine.log.events(result.runId);
+ * assert.equal(events[0].type, "workflow.created");
+ * assert.equal(events.at(-1)?.type, "workflow.completed");
+ * await engine.close();
+ * ```
+ */
 export interface FlowEvent<T extends FlowEventType = FlowEventType> {
   /** What happened. */
   readonly type: T;
@@ -106,7 +134,22 @@ export type AnyFlowEvent = { [T in FlowEventType]: FlowEvent<T> }[FlowEventType]
 /** The event types that concern one task: every `task.*` and `breaker.*` event names it in `taskId`. */
 export type TaskEventType = Extract<FlowEventType, `task.${string}` | `breaker.${string}`>;
 
-/** An event of type `T` as a bus listener receives it: `data` narrowed by the type, `taskId` set on task events. */
+/**
+ * An event of type `T` as a bus listener receives it: `data` narrowed by the type, `taskId` set on task events.
+ *
+ * @example A listener's event, narrowed by its type
+ * ```ts
+ * import { createEngine, defineWorkflow, type EventOf } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * const done: string[] = [];
+ * const onCompleted = (e: EventOf<"task.completed">) => done.push(e.taskId);
+ * engine.bus.on("task.completed", onCompleted);
+ * await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * assert.deepEqual(done, ["a"]);
+ * await engine.close();
+ * ```
+ */
 export type EventOf<T extends FlowEventType> = T extends TaskEventType ? FlowEvent<T> & { readonly taskId: string }
   : FlowEvent<T>;
 
