@@ -32,6 +32,7 @@ import { createWorkerPool, defaultPoolSize } from "../workers/pool.ts";
 import {
   type EngineOptions,
   type RerunOptions,
+  type ResolvedOptions,
   resolveOptions,
   type ResumeOptions,
   type RunOptions,
@@ -266,44 +267,11 @@ export interface Engine {
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  const { n, limits, concurrency, taskLogic, ordering, retention, workersAvailable } = resolveOptions(options);
+  const resolved = resolveOptions(options);
+  const { taskLogic, ordering, retention, workersAvailable } = resolved;
   const breakers = new BreakerRegistry(options.breakers);
   const container = createContainer();
-  container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
-  container.register(TOKENS.random, { useValue: options.random ?? Math.random });
-  container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
-  let ownStore: MemoryLogStore | undefined;
-  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? (ownStore = createMemoryLogStore()) });
-  container.register(TOKENS.log, {
-    useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore), retention }),
-  });
-  container.register(TOKENS.cache, {
-    useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
-  });
-  container.register(TOKENS.executors, {
-    useFactory: () => {
-      const inline = createInlineExecutor();
-      const out = {} as Record<Profile, Executor>;
-      for (const p of PROFILES) {
-        const given = options.executors?.[p];
-        if (given !== undefined) out[p] = given;
-        else if (p === "io" || !workersAvailable) out[p] = inline;
-        else {
-          const size = (options.workers === false ? undefined : options.workers?.[p]) ?? defaultPoolSize(p, n);
-          out[p] = createWorkerPool({ size, name: p });
-        }
-      }
-      return out;
-    },
-  });
-  container.register(TOKENS.scheduler, {
-    useFactory: (c) => {
-      const executors = c.resolve(TOKENS.executors);
-      const effective = {} as Record<Profile, number>;
-      for (const p of PROFILES) effective[p] = Math.min(limits[p], executors[p].concurrency);
-      return new Scheduler(effective, concurrency, options.keyLimits);
-    },
-  });
+  const ownStore = registerDefaults(container, options, resolved);
   options.configure?.(container);
 
   const clock = container.resolve(TOKENS.clock);
@@ -338,7 +306,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const unsubscribeEvict = log.onEvict((runIds) => {
     for (const id of runIds) {
       executions.delete(id);
-      ownStore?.delete(id);
+      ownStore()?.delete(id);
     }
     store.remove(runIds);
   });
@@ -436,4 +404,57 @@ export function createEngine(options: EngineOptions = {}): Engine {
     },
   };
   return engine;
+}
+
+/**
+ * Registers the engine's default components in its container, each made on
+ * first resolution: `configure` may replace any of them before.
+ *
+ * @param container The engine's container.
+ * @param options The options given.
+ * @param resolved The options checked.
+ * @returns The memory log store the engine made, once made (it drops evicted runs).
+ */
+function registerDefaults(
+  container: EngineContainer,
+  options: EngineOptions,
+  resolved: ResolvedOptions,
+): () => MemoryLogStore | undefined {
+  const { n, limits, concurrency, retention, workersAvailable } = resolved;
+  let ownStore: MemoryLogStore | undefined;
+  container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
+  container.register(TOKENS.random, { useValue: options.random ?? Math.random });
+  container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
+  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? (ownStore = createMemoryLogStore()) });
+  container.register(TOKENS.log, {
+    useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore), retention }),
+  });
+  container.register(TOKENS.cache, {
+    useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
+  });
+  container.register(TOKENS.executors, {
+    useFactory: () => {
+      const inline = createInlineExecutor();
+      const out = {} as Record<Profile, Executor>;
+      for (const p of PROFILES) {
+        const given = options.executors?.[p];
+        if (given !== undefined) out[p] = given;
+        else if (p === "io" || !workersAvailable) out[p] = inline;
+        else {
+          const size = (options.workers === false ? undefined : options.workers?.[p]) ?? defaultPoolSize(p, n);
+          out[p] = createWorkerPool({ size, name: p });
+        }
+      }
+      return out;
+    },
+  });
+  container.register(TOKENS.scheduler, {
+    useFactory: (c) => {
+      const executors = c.resolve(TOKENS.executors);
+      const effective = {} as Record<Profile, number>;
+      for (const p of PROFILES) effective[p] = Math.min(limits[p], executors[p].concurrency);
+      return new Scheduler(effective, concurrency, options.keyLimits);
+    },
+  });
+  return () => ownStore;
 }
