@@ -76,6 +76,7 @@ export interface Engine {
    * @param options Input, signal, run id.
    * @returns The result; a failed task makes it `failed`, it does not reject.
    * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
+   * @throws {EngineClosedError} The engine is closed (a `TypeError`).
    */
   run<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): Promise<RunResult<T>>;
   /**
@@ -85,6 +86,7 @@ export interface Engine {
    * @param options Input, signal, run id.
    * @returns The run's handle.
    * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
+   * @throws {EngineClosedError} The engine is closed (a `TypeError`).
    */
   start<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): RunHandle<T>;
   /**
@@ -110,6 +112,7 @@ export interface Engine {
    * @returns The run's result, as `run()` gives it.
    * @throws {NotFoundError} The store has no events of that run, or only its creation (it never started; run it again) (as a rejection).
    * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
+   * @throws {EngineClosedError} The engine is closed (as a rejection).
    */
   resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
   /**
@@ -128,6 +131,7 @@ export interface Engine {
    * @returns The new run's result.
    * @throws {NotFoundError} The store has no such run (as a rejection).
    * @throws {TypeError} The workflow is not the run's, the run has not ended, or the new run id is taken (as a rejection).
+   * @throws {EngineClosedError} The engine is closed (as a rejection).
    */
   rerun<I>(workflow: Workflow<I>, runId: string, options?: RerunOptions): Promise<RunResult>;
   /**

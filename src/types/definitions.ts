@@ -189,7 +189,8 @@ export interface TaskContext<I = unknown, D = UntypedDeps> {
    * @param workflow A workflow from `defineWorkflow`.
    * @param options The child's input and run id.
    * @returns The child's result (it does not reject for a failed or cancelled child).
-   * @throws {TypeError} The workflow was not made by `defineWorkflow`, the run id is taken, or the engine is closed.
+   * @throws {TypeError} The workflow was not made by `defineWorkflow`, or the run id is taken.
+   * @throws {EngineClosedError} The engine is closed (a `TypeError`).
    */
   runWorkflow<J>(workflow: Workflow<J>, options?: ChildRunOptions<J>): Promise<RunResult>;
 }
