@@ -44,60 +44,56 @@
  * await engine.close();
  * ```
  *
+ * @example Extension points are in `@nerv/flow/extend`
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { createMemoryLogStore, type LogStore } from "@nerv/flow/extend";
+ * import assert from "node:assert/strict";
+ *
+ * const logStore: LogStore = createMemoryLogStore();
+ * const engine = createEngine({ logStore });
+ * const result = await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }));
+ * await engine.close(); // the log reaches its store
+ * assert.equal((await logStore.read(result.runId)).at(-1)?.type, "workflow.completed");
+ * ```
+ *
+ * This entry point exports what a user writes and reads: definitions,
+ * the engine and its results, events, errors. Ports, their default
+ * implementations, the container, the scheduler and the log's internals are
+ * in `@nerv/flow/extend`.
+ *
  * @module
  */
 export type {
-  AnyFlowEvent,
   BreakerPolicy,
-  CacheEntry,
   CachePolicy,
-  ChildRunOptions,
-  Clock,
-  DeliveredEvent,
-  ErrorData,
-  EventDataMap,
   EventOf,
-  Executor,
   FlowEvent,
   FlowEventType,
-  LogStore,
   Priority,
   Profile,
   RetryPolicy,
-  RunCheckpoint,
   RunResult,
-  RunStateData,
   RunStatus,
-  StoredRun,
-  TaskCache,
   TaskContext,
   TaskDef,
-  TaskEventType,
-  TaskFn,
-  TaskPath,
-  TaskPayload,
   TaskResult,
-  TaskResults,
-  TaskSpec,
-  TaskStateData,
   TaskStatus,
-  TerminalTaskStatus,
-  UntypedDeps,
   Workflow,
   WorkflowDef,
-  WorkflowStatus,
 } from "./src/types.ts";
 export {
   CancelledError,
   CircuitOpenError,
   CycleError,
   DuplicateTaskError,
+  EngineClosedError,
   EvictedError,
-  type FlowErrorOptions,
   LogCorruptedError,
   NotCloneableError,
   NotFoundError,
   NotSerializableError,
+  PoolClosedError,
   RunStalledError,
   SpawnError,
   SubworkflowError,
@@ -109,46 +105,15 @@ export {
   WorkerCrashedError,
   WorkerStartError,
 } from "./src/errors.ts";
-export { defineWorkflow, descendants, type Plan, plan, type PlannedTask } from "./src/graph.ts";
-export type { BreakerState } from "./src/breaker.ts";
-export { mapTasks, type MapTasksOptions } from "./src/dynamic.ts";
-export { subworkflow, type SubworkflowOptions, type SubworkflowResult } from "./src/subworkflow.ts";
-export { createVirtualClock, systemClock, type VirtualClock } from "./src/clock.ts";
+export { defineWorkflow, descendants, plan } from "./src/graph.ts";
+export { mapTasks } from "./src/dynamic.ts";
+export { subworkflow } from "./src/subworkflow.ts";
+export { createVirtualClock } from "./src/clock.ts";
+export type { EventBus } from "./src/bus.ts";
+export { loadLog } from "./src/replay.ts";
 export {
-  createEventBus,
-  type EventBus,
-  type EventBusOptions,
-  type Listener,
-  type Middleware,
-  type Unsubscribe,
-} from "./src/bus.ts";
-export {
-  type BuiltinProjections,
-  createMemoryLogStore,
-  createSnapshotLog,
-  foldRun,
-  importLog,
-  type LogExport,
-  type LogState,
-  type MemoryLogStore,
-  type ProjectionDef,
-  type RetentionPolicy,
-  type RunView,
-  type SnapshotLog,
-  type SnapshotLogOptions,
-  type TaskView,
-} from "./src/log.ts";
-export { loadLog, type LoadLogOptions } from "./src/replay.ts";
-export { createMemoryTaskCache, type MemoryTaskCache, type MemoryTaskCacheOptions } from "./src/cache.ts";
-export { findJsonIssue, type JsonIssue } from "./src/json.ts";
-export { createProjectionStore, type ProjectionStore, type StoreState } from "./src/store.ts";
-export { createContainer, type EngineContainer, type Provider, type Token, TOKENS } from "./src/container.ts";
-export { type Dispatchable, Scheduler } from "./src/scheduler.ts";
-export {
-  type ActorInspectionEvent,
   createEngine,
   type Engine,
-  type EngineExtras,
   type EngineOptions,
   type RerunOptions,
   type ResumeOptions,
@@ -158,43 +123,16 @@ export {
   type TaskStatusReport,
   type WorkflowStatusReport,
 } from "./src/engine.ts";
-export { createInlineExecutor, type InlineExecutorOptions } from "./workers/inline.ts";
-export { createWorkerPool, defaultPoolSize, type WorkerPool, type WorkerPoolOptions } from "./workers/pool.ts";
+export { createWorkerPool } from "./workers/pool.ts";
+export { defineTasks, type TaskRef, transfer } from "./src/tasks.ts";
+export { toDot, toMermaid } from "./src/graph_export.ts";
+export { instrument } from "./src/otel.ts";
 export {
-  defineTasks,
-  TASK_REF,
-  type TaskLocation,
-  taskLocation,
-  type TaskRef,
-  type TaskRefs,
-  transfer,
-} from "./src/tasks.ts";
-export type { TaskLogicMode } from "./src/run.ts";
-export {
-  type GraphExportOptions,
-  MERMAID_MAX_EDGES,
-  STATUS_COLORS,
-  type StatusColor,
-  toDot,
-  toMermaid,
-} from "./src/graph_export.ts";
-export type { ActorInspectionObserver, ActorView, RunActors, TaskActorView } from "./src/inspect.ts";
-export { instrument, type InstrumentOptions, SPAN_ATTRIBUTES, TRACER_NAME } from "./src/otel.ts";
-export {
-  type CompletedEvent,
-  type DepId,
-  type DepKey,
-  type DepsOf,
-  type FamilyDepId,
   flow,
   type FlowBuilder,
   type FlowContext,
-  type FlowFamilyDef,
   type FlowOptions,
-  type FlowTaskDef,
-  type FlowTaskFn,
   isTaskCompleted,
-  type TaskList,
   type TaskOptions,
   taskResult,
 } from "./src/typed.ts";

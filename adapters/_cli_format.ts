@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { AnyFlowEvent, RunResult, TaskResult, TaskStatus, TerminalTaskStatus } from "../mod.ts";
+import type { RunResult, TaskResult, TaskStatus } from "../mod.ts";
+import type { AnyFlowEvent, TerminalTaskStatus } from "../extend.ts";
 import { TERMINAL_STATUSES } from "../src/tables.ts";
 
 /**

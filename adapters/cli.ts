@@ -44,18 +44,8 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  defineWorkflow,
-  MERMAID_MAX_EDGES,
-  type RunResult,
-  type RunView,
-  type TaskDef,
-  toDot,
-  toMermaid,
-  type Workflow,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, type RunResult, type TaskDef, toDot, toMermaid, type Workflow } from "../mod.ts";
+import { type AnyFlowEvent, MERMAID_MAX_EDGES, type RunView } from "../extend.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { type FileLogStore, openFileLogStore } from "./file_store.ts";
 import { LogLockedError, NotALogError } from "./errors.ts";

@@ -27,8 +27,9 @@
  *
  * @module
  */
-import type { AnyFlowEvent, Engine } from "../mod.ts";
-import { STATUS_COLORS } from "../mod.ts";
+import type { Engine } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
+import { STATUS_COLORS } from "../extend.ts";
 import { dashboardPage } from "./dashboard_page.ts";
 import type { StoreState } from "../src/store.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CacheEntry, Clock, TaskCache } from "../mod.ts";
+import type { CacheEntry, Clock, TaskCache } from "../extend.ts";
 import type { FlushPolicy, RecoveryReport } from "./file_store.ts";
 import { cutDamagedTail, encodeRecord, notARecordFile, parseBody, scanFile } from "./_records.ts";
 import { NotALogError } from "./errors.ts";

@@ -5,14 +5,8 @@
  *
  * @module
  */
-import {
-  type AnyFlowEvent,
-  foldRun,
-  LogCorruptedError,
-  type LogStore,
-  type RunCheckpoint,
-  type StoredRun,
-} from "../mod.ts";
+import { LogCorruptedError } from "../mod.ts";
+import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../extend.ts";
 import {
   cutDamagedTail,
   type Damage,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CacheEntry, Clock, TaskCache } from "../mod.ts";
+import type { CacheEntry, Clock, TaskCache } from "../extend.ts";
 import { openKv } from "./kv_store.ts";
 
 /** Options of {@linkcode openKvTaskCache}. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../mod.ts";
+import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../extend.ts";
 import type { CompactionReport } from "./file_store.ts";
 import { type LogHolder, LogLockedError } from "./errors.ts";
 import { newHolder } from "./_lock.ts";

@@ -10,15 +10,8 @@
 //   [--only kahn|p-graph|nerv|typed]
 import { cpuUsage } from "node:process";
 import { PGraph } from "npm:p-graph@^2.0.0";
-import {
-  createEngine,
-  defineWorkflow,
-  flow,
-  type FlowBuilder,
-  type TaskDef,
-  type TaskResults,
-  type Workflow,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, flow, type FlowBuilder, type TaskDef, type Workflow } from "../mod.ts";
+import type { TaskResults } from "../extend.ts";
 import { type Dag, makeDag, type Shape } from "./_dags.ts";
 
 const args = parseArgs(Deno.args);

@@ -10,7 +10,8 @@
 //
 // Usage: deno run -A --unstable-kv bench/durability_compare.ts [--sizes 1000,10000] [--trials 3]
 //        [--event-max 1000] [--resume-tasks 25000] [--shapes wide,chain,layered]
-import { createEngine, defineWorkflow, foldRun, type LogStore, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import { foldRun, type LogStore } from "../extend.ts";
 import { type FlushPolicy, openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
 import { type Dag, makeDag, type Shape } from "./_dags.ts";
 

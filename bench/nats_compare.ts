@@ -7,7 +7,8 @@
 // (c) warm single-task latency, one in flight, p50/p99, vs the in-process pool.
 //
 // Usage: deno run -A bench/nats_compare.ts [--trials 3] [--tiny 100000] [--only a,b,c]
-import { createEngine, createWorkerPool, defineWorkflow, type TaskSpec } from "../mod.ts";
+import { createEngine, createWorkerPool, defineWorkflow } from "../mod.ts";
+import type { TaskSpec } from "../extend.ts";
 import { type NatsExecutor, natsExecutor } from "../adapters/nats/mod.ts";
 import { startNatsServer } from "../tests/_nats.ts";
 import { startWorker, type WorkerProcess } from "../tests/_nats_workers.ts";

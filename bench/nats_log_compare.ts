@@ -15,7 +15,8 @@
 //    `leaseMs` after the kill, never sooner than `leaseMs` after a renewal.
 //
 // Usage: deno run -A bench/nats_log_compare.ts [--events 20000] [--tasks 1000] [--trials 20] [--lease 500]
-import { type AnyFlowEvent, createEngine, defineWorkflow, type LogStore, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import type { AnyFlowEvent, LogStore } from "../extend.ts";
 import { openFileLogStore } from "../adapters/mod.ts";
 import { jetstreamLogStore } from "../adapters/nats/log_store.ts";
 import { startNatsServer } from "../tests/_nats.ts";

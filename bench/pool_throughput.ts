@@ -1,7 +1,8 @@
 // Dispatch throughput of one warm pool, round after round: 100,000 no-op
 // worker tasks per round through `pool.run` (section (b) of workers_compare.ts, repeated).
 // Usage: deno run --allow-read --allow-env bench/pool_throughput.ts [--rounds 5]
-import { createWorkerPool, type TaskSpec } from "../mod.ts";
+import { createWorkerPool } from "../mod.ts";
+import type { TaskSpec } from "../extend.ts";
 import { tasks } from "./_tasks.ts";
 
 const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1] || 5);

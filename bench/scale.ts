@@ -5,7 +5,8 @@
 //          [--sizes 10000,1000000] [--shapes wide,chain,layered]
 // (`deno task bench:scale` runs it as is, with the 1,000,000-task runs; `deno task bench` runs it with
 // --sizes 10000,100000, and with 1,000,000 too when given --scale.)
-import { createEngine, defineWorkflow, type Engine, type RunResult, type SnapshotLog, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, type Engine, type RunResult, type TaskDef } from "../mod.ts";
+import type { SnapshotLog } from "../extend.ts";
 import { makeDag, type Shape } from "./_dags.ts";
 
 const argOf = (name: string, fallback: string) => {

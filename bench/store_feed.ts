@@ -10,7 +10,7 @@
 // Each figure is the median over `--trials` rounds of `--runs` runs, in µs per run.
 // Usage: deno run bench/store_feed.ts [--runs 200000] [--trials 7]
 import { parseArgs } from "node:util";
-import { createProjectionStore, type RunView } from "../mod.ts";
+import { createProjectionStore, type RunView } from "../extend.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" }, trials: { type: "string" } } });
 const runs = Number(values.runs ?? 200_000);

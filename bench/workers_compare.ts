@@ -12,7 +12,8 @@ import type { Piscina } from "npm:piscina@^5.3.2";
 import type WorkerPoolModule from "npm:workerpool@^10.0.3";
 import { fileURLToPath } from "node:url";
 import { wrap } from "../src/deps_comlink.ts";
-import { createEngine, createWorkerPool, defineWorkflow, type TaskDef, type TaskSpec } from "../mod.ts";
+import { createEngine, createWorkerPool, defineWorkflow, type TaskDef } from "../mod.ts";
+import type { TaskSpec } from "../extend.ts";
 import { spin, tasks } from "./_tasks.ts";
 import { makeDag } from "./_dags.ts";
 

@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { createEngine, type DeliveredEvent, type EventOf, flow, isTaskCompleted, plan } from "../mod.ts";
+import { createEngine, type EventOf, flow, isTaskCompleted, plan } from "../mod.ts";
+import type { DeliveredEvent } from "../extend.ts";
 import { cpu, type Scored } from "./tasks/knowledge.ts";
 
 const DOCS_DIR = new URL("./docs/", import.meta.url);

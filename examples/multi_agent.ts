@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { createEngine, type DeliveredEvent, flow, isTaskCompleted } from "../mod.ts";
+import { createEngine, flow, isTaskCompleted } from "../mod.ts";
+import type { DeliveredEvent } from "../extend.ts";
 
 interface Message {
   /** Who speaks. */

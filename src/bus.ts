@@ -88,7 +88,7 @@ interface Events {
  *
  * @example Listening, filtering, history
  * ```ts
- * import { createEventBus } from "@nerv/flow";
+ * import { createEventBus } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * const bus = createEventBus({ historySize: 2 });
  * const seen: string[] = [];

@@ -51,7 +51,8 @@ export interface MemoryTaskCache extends TaskCache {
  *
  * @example A cached task runs once
  * ```ts
- * import { createEngine, createMemoryTaskCache, defineWorkflow } from "@nerv/flow";
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { createMemoryTaskCache } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * let calls = 0;
  * const wf = defineWorkflow({ name: "memo", tasks: [

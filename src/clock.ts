@@ -11,7 +11,7 @@ import type { Clock } from "./types.ts";
  *
  * @example
  * ```ts
- * import { systemClock } from "@nerv/flow";
+ * import { systemClock } from "@nerv/flow/extend";
  * const t = systemClock.now();
  * console.log(t > 0); // true
  * ```

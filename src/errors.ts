@@ -312,7 +312,7 @@ export class CancelledError extends Error {
  */
 export class NotFoundError extends Error {
   /** What kind of id it is. */
-  readonly kind: "workflow" | "execution" | "task" | "run" | "projection";
+  readonly kind: "workflow" | "task" | "run" | "projection";
   /** The id that was not found. */
   readonly id: string;
   /**
@@ -375,28 +375,40 @@ export class EvictedError extends NotFoundError {
  * @example
  * ```ts
  * import { TaskModuleError } from "@nerv/flow";
- * const e = new TaskModuleError("file:///tasks.ts", "parse", "no such export");
+ * const e = new TaskModuleError("file:///tasks.ts", "parse", "no such export", { taskId: "parse-1" });
  * console.log(e.message); // Cannot run task "parse" of file:///tasks.ts: no such export
+ * console.log(e.exportName, e.taskId); // parse parse-1
  * ```
  */
 export class TaskModuleError extends Error {
   /** The task module's URL. */
   readonly moduleUrl: string;
-  /** The task's name in it. */
-  readonly task: string;
+  /** The task's export name in its module (its `defineTasks()` key). */
+  readonly exportName: string;
+  /** The id of the workflow task that referenced it, when the executor knows it. */
+  readonly taskId: string | undefined;
   /**
    * Creates the error.
    *
    * @param moduleUrl The task module's URL.
-   * @param task The task's name in it.
+   * @param exportName The task's export name in it.
    * @param reason What went wrong.
-   * @param options `cause`: the loader's error.
+   * @param options `cause`: the loader's error; `taskId`: the workflow task that referenced it.
    */
-  constructor(moduleUrl: string, task: string, reason: string, options?: FlowErrorOptions) {
-    super(`Cannot run task "${task}" of ${moduleUrl || "a defineTasks() call without a module"}: ${reason}`, options);
+  constructor(
+    moduleUrl: string,
+    exportName: string,
+    reason: string,
+    options?: FlowErrorOptions & { taskId?: string },
+  ) {
+    super(
+      `Cannot run task "${exportName}" of ${moduleUrl || "a defineTasks() call without a module"}: ${reason}`,
+      options !== undefined && "cause" in options ? { cause: options.cause } : undefined,
+    );
     this.name = "TaskModuleError";
     this.moduleUrl = moduleUrl;
-    this.task = task;
+    this.exportName = exportName;
+    this.taskId = options?.taskId;
   }
 }
 
@@ -733,5 +745,62 @@ export class SubworkflowError extends Error {
     this.workflow = workflow;
     this.runId = runId;
     this.status = status;
+  }
+}
+
+/**
+ * Thrown (or rejected) when a run is started, resumed or re-run on an engine
+ * that was closed. A `TypeError`, as before it had a class of its own.
+ *
+ * @example
+ * ```ts
+ * import { createEngine, defineWorkflow, EngineClosedError } from "@nerv/flow";
+ * import assert from "node:assert/strict";
+ * const engine = createEngine();
+ * await engine.close();
+ * const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
+ * assert.throws(() => engine.start(wf), EngineClosedError);
+ * ```
+ */
+export class EngineClosedError extends TypeError {
+  /** What was refused: `start a run`, `re-run a run`, `resume a run`. */
+  readonly action: string;
+  /**
+   * Creates the error.
+   *
+   * @param action What was refused, e.g. `start a run`.
+   */
+  constructor(action: string) {
+    super(`Cannot ${action}: the engine is closed`);
+    this.name = "EngineClosedError";
+    this.action = action;
+  }
+}
+
+/**
+ * A worker pool refused a task because it was closed.
+ *
+ * @example
+ * ```ts
+ * import { PoolClosedError } from "@nerv/flow";
+ * console.log(new PoolClosedError("cpu", "t").message); // Cannot run task "t": worker pool cpu is closed
+ * ```
+ */
+export class PoolClosedError extends Error {
+  /** The pool's name. */
+  readonly pool: string;
+  /** The task it refused. */
+  readonly taskId: string;
+  /**
+   * Creates the error.
+   *
+   * @param pool The pool's name.
+   * @param taskId The task it refused.
+   */
+  constructor(pool: string, taskId: string) {
+    super(`Cannot run task "${taskId}": worker pool ${pool} is closed`);
+    this.name = "PoolClosedError";
+    this.pool = pool;
+    this.taskId = taskId;
   }
 }

@@ -24,7 +24,7 @@ export interface JsonIssue {
  *
  * @example Checking a result before storing it
  * ```ts
- * import { findJsonIssue } from "@nerv/flow";
+ * import { findJsonIssue } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * assert.equal(findJsonIssue({ ok: [1, "two", null] }), undefined);
  * assert.deepEqual(findJsonIssue({ items: [{ when: new Date(0) }] }), { path: "$.items[0].when", what: "a Date" });

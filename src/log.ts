@@ -904,7 +904,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
  *
  * @example Round trip
  * ```ts
- * import { createSnapshotLog, importLog } from "@nerv/flow";
+ * import { createSnapshotLog, importLog } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * const log = createSnapshotLog();
  * log.append({ type: "workflow.created", seq: 1, runId: "r", workflowId: "w", timestamp: 0,
@@ -963,7 +963,7 @@ export interface MemoryLogStore extends LogStore {
  *
  * @example
  * ```ts
- * import { createMemoryLogStore } from "@nerv/flow";
+ * import { createMemoryLogStore } from "@nerv/flow/extend";
  * const store = createMemoryLogStore();
  * console.log(store.read("nope").length); // 0
  * ```
@@ -1445,7 +1445,8 @@ function isRunEnded(status: WorkflowStatus): boolean {
  *
  * @example
  * ```ts
- * import { createEngine, createMemoryLogStore, defineWorkflow, foldRun } from "@nerv/flow";
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { createMemoryLogStore, foldRun } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * const store = createMemoryLogStore();
  * const engine = createEngine({ logStore: store });

@@ -29,7 +29,8 @@ export interface LoadLogOptions {
  *
  * @example Stepping through a stored run
  * ```ts
- * import { createEngine, createMemoryLogStore, defineWorkflow, loadLog } from "@nerv/flow";
+ * import { createEngine, defineWorkflow, loadLog } from "@nerv/flow";
+ * import { createMemoryLogStore } from "@nerv/flow/extend";
  * import assert from "node:assert/strict";
  * const store = createMemoryLogStore();
  * const engine = createEngine({ logStore: store });

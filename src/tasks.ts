@@ -87,7 +87,8 @@ function registry(): Map<string, Map<string, TaskRef>> {
  *
  * @example A named module, for bundles (the worker bundle imports it too)
  * ```ts
- * import { defineTasks, taskLocation } from "@nerv/flow";
+ * import { defineTasks } from "@nerv/flow";
+ * import { taskLocation } from "@nerv/flow/extend";
  * export const tasks = defineTasks("math-tasks", {
  *   square: ({ input }) => (input as number) ** 2,
  * });

@@ -14,14 +14,12 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   createVirtualClock,
   defineTasks,
   defineWorkflow,
   type Engine,
-  type EngineExtras,
   type EngineOptions,
   NotCloneableError,
   type Profile,
@@ -31,9 +29,8 @@ import {
   TaskModuleError,
   TaskSkippedError,
   TaskTimeoutError,
-  TOKENS,
-  type WorkerPool,
 } from "../mod.ts";
+import { type AnyFlowEvent, TOKENS, type WorkerPool } from "../extend.ts";
 import { tasks } from "./fixtures/contract_tasks.ts";
 import { sweepWorkers } from "./_workers.ts";
 
@@ -58,7 +55,7 @@ export const INLINE_TRAITS: Omit<ExecutorTraits, "profile"> = Object.freeze({
   callsReferenceDirectly: "the inline executor calls the function held by the reference and never loads its module",
 });
 
-type FullEngine = Engine & EngineExtras;
+type FullEngine = Engine;
 
 const FIXTURE_URL = new URL("./fixtures/contract_tasks.ts", import.meta.url).href;
 const MISSING_MODULE_URL = new URL("./fixtures/no_such_module.ts", import.meta.url).href;
@@ -411,7 +408,7 @@ export function executorContract(
           const error = result.tasks.m.error;
           assert.ok(error instanceof TaskModuleError, `got ${error?.name}: ${error?.message}`);
           assert.equal(error.moduleUrl, FIXTURE_URL);
-          assert.equal(error.task, "missingExport");
+          assert.equal(error.exportName, "missingExport");
           assert.ok(error.message.includes(FIXTURE_URL) && error.message.includes('"missingExport"'), error.message);
         } else {
           assert.equal(result.tasks.m.result, "called directly", String(traits.callsReferenceDirectly));
@@ -434,7 +431,7 @@ export function executorContract(
           const error = result.tasks.g.error;
           assert.ok(error instanceof TaskModuleError, `got ${error?.name}: ${error?.message}`);
           assert.equal(error.moduleUrl, MISSING_MODULE_URL);
-          assert.equal(error.task, "ghost");
+          assert.equal(error.exportName, "ghost");
           assert.ok(error.message.includes(MISSING_MODULE_URL) && error.message.includes('"ghost"'), error.message);
           // The worker that failed to load the module still serves other tasks.
           const again = await engine.run(wf("after-missing", [{ id: "a", run: tasks.add }]), { input: { add: 1 } });

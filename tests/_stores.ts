@@ -1,6 +1,6 @@
 // Log stores for tests: a durable store in memory, and one whose appends
 // are acknowledged only when the test says so (or fail when it says so).
-import { type AnyFlowEvent, createMemoryLogStore, type LogStore, type StoredRun } from "../mod.ts";
+import { type AnyFlowEvent, createMemoryLogStore, type LogStore, type StoredRun } from "../extend.ts";
 
 /** A durable store in memory: every append is acknowledged on the next microtask. */
 export interface TestStore extends LogStore {

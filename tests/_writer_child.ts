@@ -7,7 +7,8 @@
 //   resume <path> <markers> <runId>     open the file store and resume the crash workflow: print
 //                                       {"resumed":status} or {"refused":name,holder}; then hold the store
 //                                       open until stdin closes
-import { createEngine, defineWorkflow, type LogStore } from "../mod.ts";
+import { createEngine, defineWorkflow } from "../mod.ts";
+import type { LogStore } from "../extend.ts";
 import { openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
 import { crashWorkflow } from "./_crash_workflow.ts";
 

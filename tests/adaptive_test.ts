@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  createVirtualClock,
-  defineWorkflow,
-  importLog,
-  type TaskDef,
-} from "../mod.ts";
+import { createEngine, createVirtualClock, defineWorkflow, type TaskDef } from "../mod.ts";
+import { type AnyFlowEvent, importLog } from "../extend.ts";
 
 Deno.test("setPriority() moves a waiting task ahead in the ready queue and is an event that replays", async () => {
   const engine = createEngine({ limits: { io: 1 } });

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  createEventBus,
-  defineWorkflow,
-  type EventBus,
-  type FlowEventType,
-  TOKENS,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, type EventBus, type FlowEventType } from "../mod.ts";
+import { type AnyFlowEvent, createEventBus, TOKENS } from "../extend.ts";
 
 let seq = 0;
 function event(type: FlowEventType, taskId?: string): AnyFlowEvent {

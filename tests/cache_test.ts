@@ -6,17 +6,15 @@
  */
 import assert from "node:assert/strict";
 import {
-  type CacheEntry,
   createEngine,
-  createMemoryTaskCache,
   createVirtualClock,
   defineWorkflow,
   type Engine,
   type EngineOptions,
   NotSerializableError,
-  type TaskCache,
   type TaskDef,
 } from "../mod.ts";
+import { type CacheEntry, createMemoryTaskCache, type TaskCache } from "../extend.ts";
 import { durableMemoryStore } from "./_stores.ts";
 
 async function withEngine(options: EngineOptions, fn: (engine: Engine) => Promise<void>): Promise<void> {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { type CliIO, logLines, main, USAGE } from "../adapters/cli.ts";
 import { formatMs, formatRate, summaryTable } from "../adapters/_cli_format.ts";
 import { openFileLogStore } from "../adapters/mod.ts";
-import { createEngine, foldRun, loadLog, type RunResult, type TaskView } from "../mod.ts";
+import { createEngine, loadLog, type RunResult } from "../mod.ts";
+import { foldRun, type TaskView } from "../extend.ts";
 import resumeWorkflow from "./fixtures/cli_resume.ts";
 
 const CLI = new URL("../adapters/cli.ts", import.meta.url).pathname;

@@ -11,7 +11,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, foldRun } from "../mod.ts";
+import { createEngine } from "../mod.ts";
+import { foldRun } from "../extend.ts";
 import { type FlushPolicy, openFileLogStore } from "../adapters/mod.ts";
 import { CRASH_TASKS, type CrashResult, crashWorkflow, prng } from "./_crash_workflow.ts";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createEngine, defineWorkflow, STATUS_COLORS, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import { STATUS_COLORS } from "../extend.ts";
 import { serveDashboard, toWire } from "../adapters/dashboard.ts";
 import { launchBrowser, SKIP_REASON, type TestBrowser } from "./_browser.ts";
 

@@ -7,14 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  createMemoryLogStore,
-  defineWorkflow,
-  NotSerializableError,
-  TaskFailedError,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, NotSerializableError, TaskFailedError } from "../mod.ts";
+import { type AnyFlowEvent, createMemoryLogStore } from "../extend.ts";
 import { gatedStore, settle } from "./_stores.ts";
 
 function chain() {

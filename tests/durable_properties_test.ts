@@ -23,7 +23,6 @@
 import fc from "npm:fast-check@^4";
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   createEngine,
   createVirtualClock,
   defineWorkflow,
@@ -31,9 +30,9 @@ import {
   NotFoundError,
   type RunResult,
   type TaskDef,
-  type VirtualClock,
   type Workflow,
 } from "../mod.ts";
+import type { AnyFlowEvent, VirtualClock } from "../extend.ts";
 import { durableMemoryStore } from "./_stores.ts";
 
 const ALWAYS = 1_000;

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { openFileLogStore } from "../adapters/mod.ts";
-import { type AnyFlowEvent, foldRun } from "../mod.ts";
+import { type AnyFlowEvent, foldRun } from "../extend.ts";
 
 const CLI = new URL("../adapters/cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./fixtures/cli_rerun.ts", import.meta.url).pathname;

@@ -7,17 +7,16 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   defineWorkflow,
   descendants,
-  type LogStore,
   mapTasks,
   NotFoundError,
   type TaskDef,
   TaskFailedError,
 } from "../mod.ts";
+import type { AnyFlowEvent, LogStore } from "../extend.ts";
 import { openFileLogStore, openKvLogStore } from "../adapters/mod.ts";
 
 function forever(signal: AbortSignal): Promise<never> {
@@ -179,12 +178,12 @@ Deno.test("step API: createWorkflow/addTask emit their events when they happen; 
   const pending = engine.getTaskStatus("two");
   assert.equal(pending.status, "pending");
   assert.equal(pending.workflowId, wf);
-  assert.equal(pending.executionId, undefined);
+  assert.equal(pending.runId, undefined);
   assert.equal(engine.project("tasks", wf).two.status, "pending");
-  const executionId = engine.execute(wf);
-  await engine.wait(executionId);
+  const runId = engine.execute(wf);
+  await engine.wait(runId);
   assert.equal(engine.getTaskStatus("two").status, "completed");
-  assert.equal(engine.getTaskStatus("two").executionId, executionId);
+  assert.equal(engine.getTaskStatus("two").runId, runId);
   await engine.close();
 });
 
@@ -212,7 +211,7 @@ Deno.test("step API: reexecute() runs an ended execution again from failure, kee
   const result = await engine.wait(second);
   assert.equal(result.status, "completed");
   assert.deepEqual(ran, ["b"]);
-  assert.equal(engine.getWorkflowStatus(wf).executionId, second);
+  assert.equal(engine.getWorkflowStatus(wf).runId, second);
   assert.equal(engine.getWorkflowStatus(wf).status, "completed");
   const created = engine.log.events(second)[0] as AnyFlowEvent & { type: "workflow.created" };
   assert.equal(created.data.rerunOf, first);

@@ -9,7 +9,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, foldRun } from "../mod.ts";
+import { createEngine } from "../mod.ts";
+import { foldRun } from "../extend.ts";
 import { openFileLogStore } from "../adapters/mod.ts";
 import { ITEMS, spawnWorkflow } from "./_crash_spawn_child.ts";
 

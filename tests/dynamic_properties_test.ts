@@ -2,15 +2,8 @@
 // when circuit breakers open and close, and when priorities change.
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@^4";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  createVirtualClock,
-  defineWorkflow,
-  importLog,
-  type Priority,
-  type TaskDef,
-} from "../mod.ts";
+import { createEngine, createVirtualClock, defineWorkflow, type Priority, type TaskDef } from "../mod.ts";
+import { type AnyFlowEvent, importLog } from "../extend.ts";
 
 interface Gen {
   deps: number[];

@@ -7,7 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type AnyFlowEvent, createEngine, defineWorkflow, mapTasks, type TaskContext } from "../mod.ts";
+import { createEngine, defineWorkflow, mapTasks, type TaskContext } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { durableMemoryStore, settle } from "./_stores.ts";
 
 function forever(signal: AbortSignal): Promise<never> {

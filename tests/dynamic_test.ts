@@ -4,11 +4,11 @@ import {
   CycleError,
   defineWorkflow,
   DuplicateTaskError,
-  importLog,
   mapTasks,
   SpawnError,
   UnknownDependencyError,
 } from "../mod.ts";
+import { importLog } from "../extend.ts";
 
 Deno.test("ctx.spawn() adds a map over data with a fan-in; graph, plan, events and projections grow", async () => {
   const engine = createEngine();

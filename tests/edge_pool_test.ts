@@ -14,10 +14,9 @@ import {
   defineTasks,
   defineWorkflow,
   TaskModuleError,
-  type TaskPayload,
-  type TaskSpec,
   WorkerStartError,
 } from "../mod.ts";
+import type { TaskPayload, TaskSpec } from "../extend.ts";
 import { byUrl, noModule, unregistered } from "./fixtures/edge/deno_tasks.ts";
 
 /** Counts the Workers constructed while `fn` runs. */
@@ -119,7 +118,7 @@ Deno.test("defineTasks without a module: references run inline, and a pool refus
   try {
     const error = await pool.run(spec("x", noModule.triple), payload("x", 2), signal).catch((e) => e);
     assert.ok(error instanceof TaskModuleError, `got ${error}`);
-    assert.equal(error.task, "triple");
+    assert.equal(error.exportName, "triple");
     assert.match(error.message, /no module URL/);
     assert.match(error.message, /defineTasks\("my-tasks"/);
     assert.equal(pool.alive, 0, "no worker was started for it");

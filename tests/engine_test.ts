@@ -1,33 +1,34 @@
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
-  type Clock,
   createEngine,
-  createEventBus,
-  createInlineExecutor,
   createVirtualClock,
   CycleError,
   defineWorkflow,
   DuplicateTaskError,
   type Engine,
-  type EngineExtras,
   type EngineOptions,
-  type Executor,
   type FlowEvent,
   NotFoundError,
   plan,
   type Profile,
   type RunResult,
-  systemClock,
   TaskFailedError,
   TaskTimeoutError,
-  TOKENS,
   UnknownDependencyError,
   type Workflow,
 } from "../mod.ts";
+import {
+  type AnyFlowEvent,
+  type Clock,
+  createEventBus,
+  createInlineExecutor,
+  type Executor,
+  systemClock,
+  TOKENS,
+} from "../extend.ts";
 
-type FullEngine = Engine & EngineExtras;
+type FullEngine = Engine;
 
 /** Creates an engine, hands it to `fn`, and always closes it. */
 async function withEngine(options: EngineOptions, fn: (engine: FullEngine) => Promise<void> | void): Promise<void> {
@@ -750,41 +751,41 @@ Deno.test("execute() returns an execution id at once and the status API follows 
     assert.equal(engine.addTask(wf, { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) + 1 }), "b");
     const before = engine.getWorkflowStatus(wf);
     assert.equal(before.status, "created");
-    assert.equal(before.executionId, undefined);
+    assert.equal(before.runId, undefined);
     assert.deepEqual(Object.keys(before.tasks), ["a", "b"]);
     assert.equal(before.tasks.a.status, "pending");
 
-    const executionId = engine.execute(wf, { n: 41 });
-    assert.equal(typeof executionId, "string");
+    const runId = engine.execute(wf, { n: 41 });
+    assert.equal(typeof runId, "string");
     const during = engine.getWorkflowStatus(wf);
     assert.equal(during.status, "running");
-    assert.equal(during.executionId, executionId);
+    assert.equal(during.runId, runId);
     assert.equal(engine.getTaskStatus("a").status, "running");
     assert.equal(engine.getTaskStatus("b").status, "pending");
 
-    const result = await engine.wait(executionId);
+    const result = await engine.wait(runId);
     assert.equal(result.status, "completed");
-    assert.equal(result.runId, executionId);
+    assert.equal(result.runId, runId);
     const after = engine.getWorkflowStatus(wf);
     assert.equal(after.status, "completed");
     assert.equal(after.workflowId, wf);
-    assert.equal(typeof after.completedAt, "number");
+    assert.equal(typeof after.endedAt, "number");
     assert.equal(typeof after.durationMs, "number");
     assert.equal(after.tasks.b.result, 42);
-    assert.deepEqual(engine.getWorkflowStatus(executionId).tasks, after.tasks);
+    assert.deepEqual(engine.getWorkflowStatus(runId).tasks, after.tasks);
     const b = engine.getTaskStatus("b");
     assert.equal(b.status, "completed");
     assert.equal(b.result, 42);
-    assert.equal(b.executionId, executionId);
+    assert.equal(b.runId, runId);
     assert.equal(b.workflowId, wf);
-    assert.equal(engine.getTaskStatus("a", executionId).result, 41);
+    assert.equal(engine.getTaskStatus("a", runId).result, 41);
 
     const second = engine.execute(wf, { n: 1 });
-    assert.notEqual(second, executionId);
+    assert.notEqual(second, runId);
     await engine.wait(second);
-    assert.equal(engine.getWorkflowStatus(wf).executionId, second);
+    assert.equal(engine.getWorkflowStatus(wf).runId, second);
     assert.equal(engine.getTaskStatus("b").result, 2, "the latest execution answers");
-    assert.equal(engine.getTaskStatus("b", executionId).result, 42);
+    assert.equal(engine.getTaskStatus("b", runId).result, 42);
   });
 });
 
@@ -812,8 +813,8 @@ Deno.test("the step-by-step API throws NotFoundError for unknown ids", async (t)
   await withEngine({}, async (engine) => {
     const wf = engine.createWorkflow({ name: "known" });
     engine.addTask(wf, { id: "a", run: () => 1 });
-    const executionId = engine.execute(wf);
-    await engine.wait(executionId);
+    const runId = engine.execute(wf);
+    await engine.wait(runId);
     const isNotFound = (kind: string, id: string) => (e: unknown) =>
       e instanceof NotFoundError && e.kind === kind && e.id === id;
     await t.step("getWorkflowStatus()", () => {
@@ -827,13 +828,13 @@ Deno.test("the step-by-step API throws NotFoundError for unknown ids", async (t)
     });
     await t.step("getTaskStatus() of an unknown task", () => {
       assert.throws(() => engine.getTaskStatus("zzz"), isNotFound("task", "zzz"));
-      assert.throws(() => engine.getTaskStatus("zzz", executionId), isNotFound("task", "zzz"));
+      assert.throws(() => engine.getTaskStatus("zzz", runId), isNotFound("task", "zzz"));
     });
     await t.step("getTaskStatus() in an unknown execution", () => {
-      assert.throws(() => engine.getTaskStatus("a", "no-exec"), isNotFound("execution", "no-exec"));
+      assert.throws(() => engine.getTaskStatus("a", "no-exec"), isNotFound("run", "no-exec"));
     });
     await t.step("wait()", async () => {
-      await assert.rejects(engine.wait("no-exec"), isNotFound("execution", "no-exec"));
+      await assert.rejects(engine.wait("no-exec"), isNotFound("run", "no-exec"));
     });
     await t.step("wait() for a run that execute() did not start", async () => {
       const result = await engine.run(defineWorkflow({ name: "plain", tasks: [] }));
@@ -898,7 +899,7 @@ Deno.test("execute() rejects a cycle or unknown dependency, and nothing is start
       );
       const status = engine.getWorkflowStatus(wf);
       assert.equal(status.status, "created");
-      assert.equal(status.executionId, undefined);
+      assert.equal(status.runId, undefined);
     });
     await t.step("an unknown dependency", () => {
       const wf = engine.createWorkflow({ name: "dangling" });

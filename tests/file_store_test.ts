@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, defineWorkflow, foldRun, LogCorruptedError, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, LogCorruptedError, type TaskDef } from "../mod.ts";
+import { foldRun } from "../extend.ts";
 import { type FileLogStore, type FlushPolicy, openFileLogStore, type RecoveryReport } from "../adapters/mod.ts";
 import { crc32 } from "../adapters/_records.ts";
 import { settle } from "./_stores.ts";

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  createEngine,
-  defineWorkflow,
-  MERMAID_MAX_EDGES,
-  STATUS_COLORS,
-  type TaskDef,
-  toDot,
-  toMermaid,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, type TaskDef, toDot, toMermaid } from "../mod.ts";
+import { MERMAID_MAX_EDGES, STATUS_COLORS } from "../extend.ts";
 import { launchBrowser, SKIP_REASON } from "./_browser.ts";
 
 const run = () => null;

@@ -4,9 +4,7 @@ import assert from "node:assert/strict";
 import { openFileLogStore } from "../adapters/mod.ts";
 import {
   createEngine,
-  createMemoryLogStore,
   defineWorkflow,
-  type Executor,
   NotSerializableError,
   RunStalledError,
   SpawnError,
@@ -16,6 +14,7 @@ import {
   TaskSkippedError,
   TaskTimeoutError,
 } from "../mod.ts";
+import { createMemoryLogStore, type Executor } from "../extend.ts";
 
 const child = defineWorkflow<number>({
   name: "child",

@@ -3,7 +3,8 @@
 // TypeError (these modules are strict code) and every later reader sees what was recorded.
 import assert from "node:assert/strict";
 import { openFileLogStore } from "../adapters/mod.ts";
-import { type AnyFlowEvent, createEngine, createMemoryLogStore, defineWorkflow, importLog } from "../mod.ts";
+import { createEngine, defineWorkflow } from "../mod.ts";
+import { type AnyFlowEvent, createMemoryLogStore, importLog } from "../extend.ts";
 
 const completedOf = (events: readonly AnyFlowEvent[], taskId: string) =>
   events.find((e) => e.type === "task.completed" && e.taskId === taskId)!;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { createSkyInspector } from "npm:@statelyai/inspect@^0.7.2";
-import { type ActorInspectionEvent, createEngine, defineWorkflow } from "../mod.ts";
+import { createEngine, defineWorkflow } from "../mod.ts";
+import type { ActorInspectionEvent } from "../extend.ts";
 
 // Type-level check: a @statelyai/inspect inspector plugs into the `inspect` option as is.
 const _acceptsStatelyInspector = (inspector: ReturnType<typeof createSkyInspector>) =>

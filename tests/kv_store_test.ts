@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, createVirtualClock, defineWorkflow, foldRun, loadLog, type TaskDef } from "../mod.ts";
+import { createEngine, createVirtualClock, defineWorkflow, loadLog, type TaskDef } from "../mod.ts";
+import { foldRun } from "../extend.ts";
 import { openFileTaskCache, openKvLogStore, openKvTaskCache } from "../adapters/mod.ts";
 
 Deno.test("the KV store keeps events (large ones in parts), lists runs and reads a run from its checkpoint", async () => {

@@ -1,21 +1,23 @@
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   createEngine,
-  createMemoryLogStore,
-  createSnapshotLog,
   createVirtualClock,
   defineWorkflow,
-  type EventDataMap,
   type FlowEventType,
-  importLog,
-  type LogState,
   NotFoundError,
   type RunResult,
-  type SnapshotLog,
   type TaskStatus,
-  type WorkflowStatus,
 } from "../mod.ts";
+import {
+  type AnyFlowEvent,
+  createMemoryLogStore,
+  createSnapshotLog,
+  type EventDataMap,
+  importLog,
+  type LogState,
+  type SnapshotLog,
+  type WorkflowStatus,
+} from "../extend.ts";
 
 /**
  * A small run that visits every terminal status but cancelled, plus a retry:

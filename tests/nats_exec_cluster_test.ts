@@ -8,7 +8,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type AnyFlowEvent, createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { natsExecutor } from "../adapters/nats/mod.ts";
 import { connectNats } from "../adapters/nats/connect.ts";
 import { jetstreamManager } from "../adapters/nats/deps.ts";

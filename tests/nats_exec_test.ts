@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   defineWorkflow,
@@ -17,6 +16,7 @@ import {
   TaskModuleError,
   TaskTimeoutError,
 } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { type NatsExecutor, natsExecutor, NatsUnreachableError } from "../adapters/nats/mod.ts";
 import { freePort, hasNatsServer, type NatsServer, startNatsServer } from "./_nats.ts";
 import { startWorker, type WorkerProcess } from "./_nats_workers.ts";
@@ -152,7 +152,7 @@ Deno.test({
         assert.ok(bad instanceof NotCloneableError && bad.part === "input" && bad.taskId === "bad", String(bad));
         const m = r.tasks.m.error;
         assert.ok(m instanceof TaskModuleError, String(m));
-        assert.equal(m.task, "missing");
+        assert.equal(m.exportName, "missing");
         assert.deepEqual((r.tasks.ok.result as { input: unknown }).input, {
           when: new Date(5),
           map: new Map([[1, 2n]]),

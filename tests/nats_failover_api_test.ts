@@ -7,7 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createInlineExecutor, defineWorkflow, type Executor, NotFoundError } from "../mod.ts";
+import { defineWorkflow, NotFoundError } from "../mod.ts";
+import { createInlineExecutor, type Executor } from "../extend.ts";
 import { type CoordinatorEvent, createCoordinator, LeaseLostError } from "../adapters/nats/coordinator.ts";
 import { hasNatsServer, startNatsServer } from "./_nats.ts";
 

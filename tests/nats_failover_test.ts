@@ -13,7 +13,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type AnyFlowEvent, createEngine, defineWorkflow, type RunResult } from "../mod.ts";
+import { createEngine, defineWorkflow, type RunResult } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { connectNats } from "../adapters/nats/connect.ts";
 import { DeliverPolicy, jetstream, type NatsConnection } from "../adapters/nats/deps.ts";
 import { createCoordinator } from "../adapters/nats/coordinator.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { AnyFlowEvent } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { jetstreamLogStore } from "../adapters/nats/log_store.ts";
 import { hasNatsServer, startNatsServer } from "./_nats.ts";
 

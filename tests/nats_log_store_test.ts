@@ -8,15 +8,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  createEngine,
-  createVirtualClock,
-  defineWorkflow,
-  foldRun,
-  loadLog,
-  type RunCheckpoint,
-  type TaskDef,
-} from "../mod.ts";
+import { createEngine, createVirtualClock, defineWorkflow, loadLog, type TaskDef } from "../mod.ts";
+import { foldRun, type RunCheckpoint } from "../extend.ts";
 import { connectNats } from "../adapters/nats/connect.ts";
 import { jetstreamLogStore, LogConflictError, RunReleasedError, runToken } from "../adapters/nats/log_store.ts";
 import { jetstreamTaskCache } from "../adapters/nats/task_cache.ts";

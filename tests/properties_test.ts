@@ -16,21 +16,18 @@
 import fc from "npm:fast-check@^4";
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   createEngine,
   createVirtualClock,
   defineWorkflow,
   type Engine,
-  importLog,
   type Priority,
   type Profile,
   type RetryPolicy,
   type RunResult,
   type TaskContext,
   type TaskDef,
-  type TaskLogicMode,
-  type VirtualClock,
 } from "../mod.ts";
+import { type AnyFlowEvent, importLog, type TaskLogicMode, type VirtualClock } from "../extend.ts";
 
 // ---- scenarios --------------------------------------------------------------
 

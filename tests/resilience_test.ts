@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type AnyFlowEvent,
-  CircuitOpenError,
-  createEngine,
-  createVirtualClock,
-  defineWorkflow,
-  importLog,
-  type TaskDef,
-} from "../mod.ts";
+import { CircuitOpenError, createEngine, createVirtualClock, defineWorkflow, type TaskDef } from "../mod.ts";
+import { type AnyFlowEvent, importLog } from "../extend.ts";
 
 const boom = () => {
   throw new Error("service down");

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   CancelledError,
   createEngine,
   defineWorkflow,
@@ -18,6 +17,7 @@ import {
   TaskFailedError,
   TaskSkippedError,
 } from "../mod.ts";
+import type { AnyFlowEvent } from "../extend.ts";
 import { openFileLogStore } from "../adapters/mod.ts";
 import { durableMemoryStore, settle } from "./_stores.ts";
 

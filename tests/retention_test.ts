@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
+import { createEngine, createVirtualClock, defineWorkflow, EvictedError, NotFoundError } from "../mod.ts";
 import {
   type AnyFlowEvent,
-  createEngine,
   createMemoryLogStore,
-  createVirtualClock,
-  defineWorkflow,
-  EvictedError,
   foldRun,
   type LogStore,
   type MemoryLogStore,
-  NotFoundError,
   TOKENS,
-} from "../mod.ts";
+} from "../extend.ts";
 import { serveDashboard } from "../adapters/dashboard.ts";
 
 const wf = defineWorkflow({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@^4";
-import { createProjectionStore, type RunView } from "../mod.ts";
+import { createProjectionStore, type RunView } from "../extend.ts";
 import { runView } from "../src/store.ts";
 
 const view = (runId: string, completed: number): RunView => ({

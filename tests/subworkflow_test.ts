@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type AnyFlowEvent,
-  createEngine,
-  defineWorkflow,
-  type FlowEvent,
-  importLog,
-  subworkflow,
-  TaskFailedError,
-  type TaskSpec,
-} from "../mod.ts";
+import { createEngine, defineWorkflow, type FlowEvent, subworkflow, TaskFailedError } from "../mod.ts";
+import { type AnyFlowEvent, importLog, type TaskSpec } from "../extend.ts";
 
 const double = defineWorkflow<number>({
   name: "double",
@@ -167,7 +159,7 @@ Deno.test("subworkflow(): a timeout of the parent task cancels the child run and
 Deno.test("ctx.runWorkflow() is refused outside a run and in worker contexts; subworkflow() checks its arguments", async () => {
   assert.throws(() => subworkflow({ name: "x", tasks: [] } as never), TypeError);
   assert.throws(() => subworkflow(double, { output: "" }), TypeError);
-  const { createInlineExecutor } = await import("../mod.ts");
+  const { createInlineExecutor } = await import("../extend.ts");
   const inline = createInlineExecutor();
   const spec = double.tasks[0];
   await assert.rejects(

@@ -11,24 +11,20 @@
 import fc from "npm:fast-check@^4";
 import assert from "node:assert/strict";
 import {
-  type AnyFlowEvent,
   createEngine,
   createVirtualClock,
   createWorkerPool,
   defineWorkflow,
   type Engine,
-  type Executor,
   NotCloneableError,
   type Profile,
   type RetryPolicy,
   type RunHandle,
   type TaskDef,
-  type TaskSpec,
-  TOKENS,
   transfer,
   WorkerCrashedError,
-  type WorkerPool,
 } from "../mod.ts";
+import { type AnyFlowEvent, type Executor, type TaskSpec, TOKENS, type WorkerPool } from "../extend.ts";
 import { type ProbeInput, type ProbePlan, tasks } from "./fixtures/contract_tasks.ts";
 import { statuses, withClosing } from "./_contract.ts";
 import { sweepWorkers } from "./_workers.ts";

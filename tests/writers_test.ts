@@ -10,7 +10,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEngine, defineWorkflow, foldRun } from "../mod.ts";
+import { createEngine, defineWorkflow } from "../mod.ts";
+import { foldRun } from "../extend.ts";
 import { LogLockedError, NotALogError, openFileLogStore, openFileTaskCache, openKvLogStore } from "../adapters/mod.ts";
 import { CRASH_TASKS } from "./_crash_workflow.ts";
 

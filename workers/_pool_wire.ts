@@ -229,7 +229,10 @@ function sortRefused(batch: Pending[], error: unknown, settler: Settler): Pendin
 function toTaskError(p: Pending, r: WireResult & { ok: false }): Error {
   const cause = deserializeError(r.error);
   if (r.kind === "load") {
-    return new TaskModuleError(p.loc.moduleUrl, p.loc.name, r.error.message, { cause: cause.cause });
+    return new TaskModuleError(p.loc.moduleUrl, p.loc.name, r.error.message, {
+      cause: cause.cause,
+      taskId: p.payload.taskId,
+    });
   }
   if (r.kind === "clone") return new NotCloneableError(p.payload.taskId, "result", { cause });
   return cause;

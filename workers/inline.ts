@@ -31,7 +31,8 @@ export interface InlineExecutorOptions {
  *
  * @example Sixteen io tasks at once
  * ```ts
- * import { createEngine, createInlineExecutor } from "@nerv/flow";
+ * import { createEngine } from "@nerv/flow";
+ * import { createInlineExecutor } from "@nerv/flow/extend";
  * const engine = createEngine({ executors: { io: createInlineExecutor({ concurrency: 16 }) } });
  * await engine.close();
  * ```

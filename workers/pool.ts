@@ -23,7 +23,7 @@
  * @module
  */
 import { systemClock } from "../src/clock.ts";
-import { TaskModuleError, WorkerStartError } from "../src/errors.ts";
+import { PoolClosedError, TaskModuleError, WorkerStartError } from "../src/errors.ts";
 import { taskLocation } from "../src/tasks.ts";
 import type { Clock, Executor, Profile, TaskPayload, TaskSpec } from "../src/types.ts";
 import { Aborts } from "./_pool_abort.ts";
@@ -242,7 +242,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         return runInline(task, payload, signal);
       }
       if (slots.closed) {
-        return Promise.reject(new Error(`Cannot run task "${payload.taskId}": worker pool ${name} is closed`));
+        return Promise.reject(new PoolClosedError(name, payload.taskId));
       }
       if (loc.moduleUrl === "") {
         return Promise.reject(
@@ -252,6 +252,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
             "a worker cannot load it: defineTasks() got no module URL (import.meta.url is undefined in this " +
               "runtime or bundle); pass the module's import.meta.url where it has one, or a module name that the " +
               `worker's entry imports, e.g. defineTasks("my-tasks", …) (see the README's "Edge runtimes and browsers")`,
+            { taskId: payload.taskId },
           ),
         );
       }

@@ -20,15 +20,13 @@
  */
 import {
   createEngine,
-  createSnapshotLog,
   type Engine,
   type EngineOptions,
-  foldRun,
   NotFoundError,
   type RunResult,
-  TOKENS,
   type Workflow,
 } from "../../mod.ts";
+import { createSnapshotLog, foldRun, TOKENS } from "../../extend.ts";
 import { type KV, type KvEntry, Kvm } from "./deps.ts";
 import {
   type JetStreamLogStore,

@@ -537,6 +537,7 @@ class Remote implements NatsExecutor {
       case "load":
         return new TaskModuleError(p.loc.moduleUrl, p.loc.name, String(o.error.reason ?? o.error.message), {
           cause: deserializeError(o.error),
+          taskId: p.payload.taskId,
         });
       case "clone":
         return new NotCloneableError(p.payload.taskId, "result", { cause: deserializeError(o.error) });

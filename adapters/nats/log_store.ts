@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../../mod.ts";
+import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../../extend.ts";
 import type { CompactionReport } from "../file_store.ts";
 import { connectNats } from "./connect.ts";
 import {

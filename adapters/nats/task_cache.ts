@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CacheEntry, Clock, TaskCache } from "../../mod.ts";
+import type { CacheEntry, Clock, TaskCache } from "../../extend.ts";
 import { type KV, Kvm } from "./deps.ts";
 import { type OpenConnection, openConnection } from "./log_store.ts";
 
