@@ -104,7 +104,6 @@ export { TASK_REF, type TaskLocation, taskLocation, type TaskRefs } from "./src/
 export type { TaskLogicMode } from "./src/run.ts";
 export { type GraphExportOptions, MERMAID_MAX_EDGES, STATUS_COLORS, type StatusColor } from "./src/graph_export.ts";
 export type { ActorInspectionObserver, ActorView, RunActors, TaskActorView } from "./src/inspect.ts";
-export { type InstrumentOptions, SPAN_ATTRIBUTES, TRACER_NAME } from "./src/otel.ts";
 export type {
   CompletedEvent,
   DepId,

@@ -126,7 +126,6 @@ export {
 export { createWorkerPool } from "./workers/pool.ts";
 export { defineTasks, type TaskRef, transfer } from "./src/tasks.ts";
 export { toDot, toMermaid } from "./src/graph_export.ts";
-export { instrument } from "./src/otel.ts";
 export {
   flow,
   type FlowBuilder,

@@ -12,8 +12,8 @@ import {
   type Tracer,
   type TracerProvider,
 } from "../src/deps_otel.ts";
-import { createEngine, createVirtualClock, defineWorkflow, instrument } from "../mod.ts";
-import { SPAN_ATTRIBUTES as A } from "../extend.ts";
+import { createEngine, createVirtualClock, defineWorkflow } from "../mod.ts";
+import { instrument, SPAN_ATTRIBUTES as A } from "../otel.ts";
 
 /** A span kept in memory: what a test reads back. */
 class MemorySpan implements Span {
