@@ -86,7 +86,8 @@ interface RunSpans {
  *
  * @example Tracing runs (a no-op until a tracer provider is registered)
  * ```ts
- * import { createEngine, defineWorkflow, instrument } from "@nerv/flow";
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { instrument } from "@nerv/flow/otel";
  * const engine = createEngine();
  * const stop = instrument(engine); // with `OTEL_DENO=true`, Deno exports the spans
  * await engine.run(defineWorkflow({ name: "traced", tasks: [{ id: "a", run: () => 1 }] }));
