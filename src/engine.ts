@@ -21,7 +21,7 @@ import {
   type RunView,
   type SnapshotLog,
   type TaskView,
-} from "./log.ts";
+} from "./log/mod.ts";
 import { type ChildStart, Run, type RunEnv, type TaskLogicMode } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";

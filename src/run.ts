@@ -44,7 +44,7 @@ import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
 import { type Restore, restoreTaskError } from "./resume.ts";
 import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
-import type { SnapshotLog } from "./log.ts";
+import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
 import type {
   AnyFlowEvent,

@@ -1,0 +1,144 @@
+/**
+ * The log's persistent state: per run an Immutable record (`RunRec`) of its
+ * fields, task ids, task states (`TaskState`, frozen value objects) and
+ * counts per status; the whole state (`Core`) maps run ids to them. Also the
+ * one table of task status codes the reducer and projections share.
+ *
+ * @module
+ */
+import { IMap, IRecord, List } from "../deps.ts";
+import type { ErrorData, TaskPath, TaskStatus, WorkflowStatus } from "../types.ts";
+import { type Deep, deepEqual } from "./equality.ts";
+
+/**
+ * One task's state in the log: a frozen value object. Immutable.js compares
+ * value objects with `equals`, so states rebuilt by replay compare equal.
+ */
+export class TaskState {
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly startedAt: number | undefined;
+  readonly endedAt: number | undefined;
+  readonly result: unknown;
+  readonly cached: boolean;
+  readonly path: TaskPath | undefined;
+  readonly error: ErrorData | undefined;
+  readonly order: number;
+  constructor(d: TaskDraft) {
+    this.status = d.status;
+    this.attempts = d.attempts;
+    this.startedAt = d.startedAt;
+    this.endedAt = d.endedAt;
+    this.result = d.result;
+    this.cached = d.cached;
+    this.path = d.path;
+    this.error = d.error;
+    this.order = d.order;
+    Object.freeze(this);
+  }
+  equals(other: unknown): boolean {
+    return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
+      other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
+      other.cached === this.cached && other.path === this.path && deepEqual(other.result, this.result) &&
+      deepEqual(other.error, this.error);
+  }
+  hashCode(): number {
+    return (this.attempts * 31 + this.order) | 0;
+  }
+}
+
+export interface TaskDraft {
+  status: TaskStatus;
+  attempts: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  result: unknown;
+  cached: boolean;
+  path: TaskPath | undefined;
+  error: ErrorData | undefined;
+  order: number;
+}
+
+export type RunRecProps = {
+  runId: string;
+  workflowId: string;
+  status: WorkflowStatus;
+  createdAt: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  error: Deep<ErrorData> | undefined;
+  input: Deep<unknown> | undefined;
+  taskIds: List<string>;
+  tasks: List<TaskState | undefined>;
+  counts: List<number>;
+  ends: number;
+};
+export const RunRec = IRecord<RunRecProps>({
+  runId: "",
+  workflowId: "",
+  status: "created",
+  createdAt: 0,
+  startedAt: undefined,
+  endedAt: undefined,
+  error: undefined,
+  input: undefined,
+  taskIds: List<string>(),
+  tasks: List<TaskState | undefined>(),
+  counts: List<number>(),
+  ends: 0,
+});
+export type RunRec = ReturnType<typeof RunRec>;
+
+/** Index of each task id in a run's `taskIds` list, derived once per list. */
+export const indexCache = new WeakMap<List<string>, Map<string, number>>();
+export function indexOf(ids: List<string>): Map<string, number> {
+  let index = indexCache.get(ids);
+  if (index === undefined) {
+    index = new Map();
+    let i = 0;
+    for (const id of ids) index.set(id, i++);
+    indexCache.set(ids, index);
+  }
+  return index;
+}
+
+export interface Core {
+  runs: IMap<string, RunRec>;
+  custom: IMap<string, unknown>;
+  size: number;
+  seq: number;
+}
+
+export const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
+export const STATUSES: readonly TaskStatus[] = [
+  "pending",
+  "ready",
+  "running",
+  "retrying",
+  "completed",
+  "failed",
+  "skipped",
+  "cancelled",
+];
+export const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
+  pending: 0,
+  ready: 1,
+  running: 2,
+  retrying: 3,
+  completed: 4,
+  failed: 5,
+  skipped: 6,
+  cancelled: 7,
+};
+export const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
+export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
+
+/**
+ * Whether a run has ended (completed, failed or cancelled).
+ *
+ * @param status The run's status.
+ * @returns `true` once it ended.
+ */
+export function isRunEnded(status: WorkflowStatus): boolean {
+  return status === "completed" || status === "failed" || status === "cancelled";
+}
