@@ -33,6 +33,7 @@ import {
 } from "./records.ts";
 import type { ProjectionDef } from "./types.ts";
 
+/** A run while a batch is folded: its record and what the batch changed, applied at the end of the batch. */
 interface RunDraft {
   /** The run's state was replaced (`workflow.resumed`): build it afresh, not on `rec`. */
   reset: boolean;
@@ -157,6 +158,11 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "task.spawned":
       return;
   }
+  applyTaskEvent(d, e);
+}
+
+/** Folds a task's event (`task.pending` … `task.cancelled`) into a draft: its state, end order and the counts. */
+function applyTaskEvent(d: RunDraft, e: AnyFlowEvent): void {
   const taskId = e.taskId!;
   let k = d.index.get(taskId);
   if (k === undefined) {

@@ -14,6 +14,7 @@ import { exportRun } from "./fold.ts";
 import { type Core, type RunRec, STATUSES } from "./records.ts";
 import type { BuiltinProjections, LogState, ProjectionDef, RunView, TaskView } from "./types.ts";
 
+/** The names of the built-in projections. */
 export const BUILTINS: Record<keyof BuiltinProjections, true> = {
   taskStatus: true,
   workflowStatus: true,
@@ -30,6 +31,7 @@ export interface Lookup {
   load(runId: string): RunRec | undefined;
 }
 
+/** The log's state at one point, as projections read it; built-in projections are memoized and frozen. */
 export class StateView implements LogState {
   readonly #core: Core;
   readonly #projections: readonly ProjectionDef<unknown>[];
@@ -99,6 +101,13 @@ export class StateView implements LogState {
   }
 }
 
+/**
+ * Derives a built-in projection from a run's record.
+ *
+ * @param name The projection.
+ * @param run The run.
+ * @returns Its value (fresh, not frozen).
+ */
 export function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown {
   const ids = run.taskIds;
   const tasks = run.tasks;

@@ -47,6 +47,7 @@ export class TaskState {
   }
 }
 
+/** A task's state while a batch is folded: mutable, frozen into a `TaskState` at the end of the batch. */
 export interface TaskDraft {
   status: TaskStatus;
   attempts: number;
@@ -59,6 +60,7 @@ export interface TaskDraft {
   order: number;
 }
 
+/** A run's fields in the log. */
 export type RunRecProps = {
   runId: string;
   workflowId: string;
@@ -73,6 +75,7 @@ export type RunRecProps = {
   counts: List<number>;
   ends: number;
 };
+/** A run in the log: an Immutable record, compared by value. */
 export const RunRec = IRecord<RunRecProps>({
   runId: "",
   workflowId: "",
@@ -87,10 +90,17 @@ export const RunRec = IRecord<RunRecProps>({
   counts: List<number>(),
   ends: 0,
 });
+/** A run record. */
 export type RunRec = ReturnType<typeof RunRec>;
 
 /** Index of each task id in a run's `taskIds` list, derived once per list. */
 export const indexCache = new WeakMap<List<string>, Map<string, number>>();
+/**
+ * The index of a task id list, derived once per list.
+ *
+ * @param ids A run's task ids.
+ * @returns Each id's position.
+ */
 export function indexOf(ids: List<string>): Map<string, number> {
   let index = indexCache.get(ids);
   if (index === undefined) {
@@ -102,14 +112,21 @@ export function indexOf(ids: List<string>): Map<string, number> {
   return index;
 }
 
+/** The log's whole state at one point. */
 export interface Core {
+  /** Runs by id, oldest first. */
   runs: IMap<string, RunRec>;
+  /** Values of the registered projections, by name. */
   custom: IMap<string, unknown>;
+  /** Events folded in. */
   size: number;
+  /** The seq of the last event folded in (0 when none). */
   seq: number;
 }
 
+/** The state before any event. */
 export const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
+/** Task statuses in code order: the terminal ones (from `completed`) last. */
 export const STATUSES: readonly TaskStatus[] = [
   "pending",
   "ready",
@@ -120,6 +137,7 @@ export const STATUSES: readonly TaskStatus[] = [
   "skipped",
   "cancelled",
 ];
+/** Each task status's position in {@linkcode STATUSES} (and in a run's counts). */
 export const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
   pending: 0,
   ready: 1,
@@ -130,7 +148,9 @@ export const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
   skipped: 6,
   cancelled: 7,
 };
+/** Counts per status of a run with no tasks. */
 export const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
+/** Whether a task status is terminal (completed, failed, skipped, cancelled). */
 export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
 
 /**
