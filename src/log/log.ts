@@ -146,17 +146,6 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     flush();
     return view ??= new StateView(core, projections, lookup);
   };
-  const positionOf = (seq: number): number => {
-    // Number of events with seq <= `seq` (events are in ascending seq order).
-    let lo = 0;
-    let hi = events.size;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (events.get(mid)!.seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
   /** The events held, evicted runs' left out, optionally of one run only. */
   const held = (runId?: string): AnyFlowEvent[] => {
     const all = events.toArray();
@@ -212,7 +201,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       if (!Number.isInteger(seq) || seq < 0 || seq > lastSeq) {
         throw new RangeError(`Cannot travel to seq ${seq}: expected an integer in [0, ${lastSeq}]`);
       }
-      const position = positionOf(seq);
+      const position = positionOf(events, seq);
       const base = stateCheckpoints.before(position);
       const slice = events.slice(base.size, position).toArray();
       const past = new StateView(fold(base, slice, 0, slice.length, projections), projections, lookup);
@@ -263,6 +252,18 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       listeners.clear();
     },
   };
+}
+
+/** The number of events with seq <= `seq` (events are in ascending seq order). */
+function positionOf(events: List<AnyFlowEvent>, seq: number): number {
+  let lo = 0;
+  let hi = events.size;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events.get(mid)!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function positiveInt(name: string, value: number): number {
