@@ -5,6 +5,7 @@
  * @module
  */
 import type { AnyFlowEvent, RunResult, TaskResult, TaskStatus, TerminalTaskStatus } from "../mod.ts";
+import { TERMINAL_STATUSES } from "../src/tables.ts";
 
 /**
  * A duration for people: `12 ms`, `1.23 s`, `2 m 05 s`.
@@ -114,7 +115,7 @@ export function summaryTable(result: RunResult, rows = 20): string {
     lines.push(`… ${hidden} more (${parts.join(", ")})`);
   }
   const settled = entries.length;
-  const totals = (["completed", "failed", "skipped", "cancelled"] as const)
+  const totals = TERMINAL_STATUSES
     .filter((s) => (counts[s] ?? 0) > 0).map((s) => `${counts[s]} ${s}`);
   lines.push("");
   lines.push(

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { TASK_STATUSES } from "../src/tables.ts";
 
 /**
  * The dashboard page.
@@ -74,7 +75,7 @@ export function dashboardPage(title: string, colors: unknown): string {
 "use strict";
 (function () {
   var COLORS = ${json};
-  var STATUSES = ["pending", "ready", "running", "retrying", "completed", "failed", "skipped", "cancelled"];
+  var STATUSES = ${JSON.stringify(TASK_STATUSES)};
   var TERMINAL = { completed: 1, failed: 1, skipped: 1, cancelled: 1 };
   var TYPE_STATUS = {
     "task.pending": "pending", "task.ready": "ready", "task.started": "running", "task.retrying": "retrying",

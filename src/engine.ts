@@ -27,7 +27,8 @@ import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
 import { findJsonIssue } from "./json.ts";
 import { loadRerun, loadRestore, rerunFrom, type Restore } from "./resume.ts";
-import { PROFILES, Scheduler } from "./scheduler.ts";
+import { Scheduler } from "./scheduler.ts";
+import { PROFILES } from "./tables.ts";
 import { createProjectionStore, type ProjectionStore } from "./store.ts";
 import type {
   AnyFlowEvent,
@@ -522,7 +523,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
     useFactory: (c) => options.cache ?? createMemoryTaskCache({ clock: c.resolve(TOKENS.clock) }),
   });
   container.register(TOKENS.executors, {
-    useFactory: () => {
+    useFactory: (c) => {
       const inline = createInlineExecutor();
       const out = {} as Record<Profile, Executor>;
       for (const p of PROFILES) {
@@ -531,7 +532,7 @@ export function createEngine(options: EngineOptions = {}): Engine & EngineExtras
         else if (p === "io" || !workersAvailable) out[p] = inline;
         else {
           const size = (options.workers === false ? undefined : options.workers?.[p]) ?? defaultPoolSize(p, n);
-          out[p] = createWorkerPool({ size, name: p });
+          out[p] = createWorkerPool({ size, name: p, clock: c.resolve(TOKENS.clock) });
         }
       }
       return out;

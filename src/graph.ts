@@ -8,7 +8,8 @@
  */
 import { CycleError, DuplicateTaskError, NotFoundError, UnknownDependencyError } from "./errors.ts";
 import { resolveBreaker } from "./breaker.ts";
-import type { CachePolicy, Priority, Profile, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
+import type { CachePolicy, Priority, RetryPolicy, TaskDef, TaskSpec, Workflow, WorkflowDef } from "./types.ts";
+import { PRIORITIES, PRIORITY_RANK, PROFILE_INDEX } from "./tables.ts";
 
 /** The compiled form of a workflow the runtime reads: indices, not ids. */
 export interface Graph {
@@ -47,8 +48,6 @@ export interface Graph {
   readonly moreTo?: Int32Array;
 }
 
-const PRIORITIES: Readonly<Record<Priority, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
-const PROFILES: ReadonlySet<string> = new Set<Profile>(["cpu", "io", "mixed", "memory"]);
 const graphs = new WeakMap<object, Graph>();
 const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
 const NO_STRINGS: readonly string[] = Object.freeze([]);
@@ -381,7 +380,7 @@ export class GrowingGraph {
       this.#specs.push(spec);
       this.#ids.push(spec.id);
       index.set(spec.id, i);
-      this.#priority[i] = PRIORITIES[spec.priority];
+      this.#priority[i] = PRIORITY_RANK[spec.priority];
       this.#depStart[i] = this.#edges;
       let level = 0;
       for (let e = start[k]; e < start[k + 1]; e++) {
@@ -575,13 +574,12 @@ export function planGraph(g: Graph, tasks: readonly TaskSpec<unknown>[]): Plan {
   const sorted = Array.from(g.topo.subarray(0, g.n)).sort(byDispatch);
   const levels: string[][] = [];
   const order: PlannedTask[] = [];
-  const names = ["low", "medium", "high", "critical"] as const;
   for (const i of sorted) {
     (levels[g.level[i]] ??= []).push(g.ids[i]);
     order.push({
       id: g.ids[i],
       level: g.level[i],
-      priority: names[g.priority[i]],
+      priority: PRIORITIES[g.priority[i]],
       rank: g.rank[i],
       dependsOn: tasks[i].dependsOn,
     });
@@ -635,11 +633,11 @@ function resolveTask<I>(workflow: string, def: TaskDef<I>, position: number): Ta
   const dependsOn = stringArray(where, "dependsOn", def.dependsOn);
   const tags = stringArray(where, "tags", def.tags);
   const priority = def.priority ?? "medium";
-  if (typeof priority !== "string" || !Object.hasOwn(PRIORITIES, priority)) {
+  if (typeof priority !== "string" || !Object.hasOwn(PRIORITY_RANK, priority)) {
     throw new RangeError(`${where} has priority ${describe(priority)}, expected low, medium, high or critical`);
   }
   const profile = def.profile ?? "io";
-  if (!PROFILES.has(profile)) {
+  if (typeof profile !== "string" || !Object.hasOwn(PROFILE_INDEX, profile)) {
     throw new RangeError(`${where} has profile ${describe(profile)}, expected cpu, io, mixed or memory`);
   }
   if (def.timeoutMs !== undefined) positive(where, "timeoutMs", def.timeoutMs);
@@ -782,7 +780,7 @@ function compile(workflow: string, specs: readonly TaskSpec<unknown>[], index: M
     rank[i] = best + specs[i].cost;
   }
   const priority = new Uint8Array(n);
-  for (let i = 0; i < n; i++) priority[i] = PRIORITIES[specs[i].priority];
+  for (let i = 0; i < n; i++) priority[i] = PRIORITY_RANK[specs[i].priority];
   return {
     n,
     ids: specs.map((s) => s.id),

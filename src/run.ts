@@ -45,7 +45,13 @@ import { type Restore, restoreTaskError } from "./resume.ts";
 import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
-import { type Dispatchable, dispatchKey, IndexHeap, PROFILE_INDEX, type Scheduler } from "./scheduler.ts";
+import { type Dispatchable, dispatchKey, IndexHeap, type Scheduler } from "./scheduler.ts";
+import {
+  PRIORITIES as PRIORITY_NAMES,
+  PROFILE_INDEX,
+  STATUS_CODE as CODE,
+  TERMINAL_OF as STATUS_OF,
+} from "./tables.ts";
 import type {
   AnyFlowEvent,
   ChildRunOptions,
@@ -122,14 +128,6 @@ const SLOT_WANTED = 2;
  * hundred live actors instead of one per task.
  */
 const READY_WINDOW = 256;
-const CODE: Readonly<Record<TerminalTaskStatus, number>> = { completed: 1, failed: 2, skipped: 3, cancelled: 4 };
-const STATUS_OF: readonly (TerminalTaskStatus | undefined)[] = [
-  undefined,
-  "completed",
-  "failed",
-  "skipped",
-  "cancelled",
-];
 const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
 /** The body of a task restored from the log that had ended (it never runs). */
 const RESTORED = (): never => {
@@ -141,7 +139,6 @@ const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Ob
   mixed: Object.freeze({ profile: "mixed" }),
   memory: Object.freeze({ profile: "memory" }),
 });
-const PRIORITY_NAMES: readonly Priority[] = ["low", "medium", "high", "critical"];
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { PROFILES } from "./tables.ts";
 import type { Profile } from "./types.ts";
 
 /** Something the scheduler dispatches: a run, which starts task `index` when told. */
@@ -26,24 +27,23 @@ export interface Dispatchable {
   isQueued(index: number): boolean;
 }
 
-interface Entry {
-  key: number;
-  order: number;
-  host: Dispatchable;
-  index: number;
-  profile: number;
-  /** Its concurrency key's id, or -1. */
-  group: number;
-}
+/** Where an entry is: free, in its profile's heap, or held aside by its concurrency key. */
+const FREE = 0, QUEUED = 1, HELD = 2;
 
-/** Profile names in slot order. */
-export const PROFILES: readonly Profile[] = ["cpu", "io", "mixed", "memory"];
-/** Slot index of each profile. */
-export const PROFILE_INDEX: Readonly<Record<Profile, number>> = { cpu: 0, io: 1, mixed: 2, memory: 3 };
-
-/** The engine's ready queue and slot accounting. */
+/**
+ * The engine's ready queue and slot accounting.
+ *
+ * One heap serves both levels of the ready queue: each run keeps its ready
+ * tasks beyond its ready window in an {@linkcode IndexHeap} over its own task
+ * indices (typed arrays, no object per task), and this scheduler keeps one
+ * `IndexHeap` per profile over its entries, which live in typed arrays too
+ * (an entry is a slot id, recycled when its task is dispatched). There are
+ * two levels, not one shared heap, because a run creates a task's actor only
+ * when the task enters its ready window, and because the scheduler serves
+ * many runs at once (an entry names its run).
+ */
 export class Scheduler {
-  readonly #heaps: Entry[][] = [[], [], [], []];
+  readonly #heaps: IndexHeap[];
   readonly #running = new Int32Array(4);
   readonly #limits: Int32Array | Float64Array;
   readonly #concurrency: number;
@@ -53,7 +53,19 @@ export class Scheduler {
   readonly #groupIds = new Map<string, number>();
   readonly #groupLimit: number[] = [];
   readonly #groupRunning: number[] = [];
-  readonly #held: Entry[][] = [];
+  /** Per concurrency key: the entries held aside while the key is at its limit. */
+  readonly #held: number[][] = [];
+  // The entries, by id: dispatch key, arrival order, run, task index, profile, concurrency key id, where.
+  #keys = new Float64Array(64);
+  #arrival = new Float64Array(64);
+  readonly #hosts: (Dispatchable | undefined)[] = [];
+  #index = new Int32Array(64);
+  #profile = new Uint8Array(64);
+  #group = new Int32Array(64);
+  #where = new Uint8Array(64);
+  /** Ids never used yet start here; freed ids are reused first. */
+  #next = 0;
+  readonly #free: number[] = [];
 
   /**
    * Creates a scheduler.
@@ -70,6 +82,7 @@ export class Scheduler {
   ) {
     this.#limits = Float64Array.from(PROFILES, (p) => limits[p]);
     this.#concurrency = concurrency;
+    this.#heaps = PROFILES.map(() => new IndexHeap(this.#keys, this.#arrival));
     for (const [key, limit] of Object.entries(keyLimits)) {
       if (!(Number.isInteger(limit) && limit >= 1)) {
         throw new RangeError(`Cannot create scheduler: keyLimits["${key}"] ${String(limit)} must be an integer >= 1`);
@@ -91,30 +104,9 @@ export class Scheduler {
     return key === undefined ? -1 : this.#groupIds.get(key) ?? -1;
   }
 
-  /**
-   * Tasks of a concurrency key running now.
-   *
-   * @param key The key.
-   * @returns The count (0 for a key without a limit: those are not counted).
-   */
-  runningOf(key: string): number {
-    const id = this.#groupIds.get(key);
-    return id === undefined ? 0 : this.#groupRunning[id];
-  }
-
   /** Tasks running now, in all. */
   get running(): number {
     return this.#total;
-  }
-
-  /**
-   * Tasks running now in one profile.
-   *
-   * @param profile The profile.
-   * @returns The count.
-   */
-  runningIn(profile: Profile): number {
-    return this.#running[PROFILE_INDEX[profile]];
   }
 
   /**
@@ -128,14 +120,30 @@ export class Scheduler {
    * @param group Its concurrency key's id (`keyId()`), or -1.
    */
   push(host: Dispatchable, index: number, profile: number, priority: number, rank: number, group = -1): void {
-    const entry: Entry = { key: dispatchKey(priority, rank), order: this.#order++, host, index, profile, group };
-    this.#insert(entry);
+    let id = this.#free.pop();
+    if (id === undefined) {
+      id = this.#next++;
+      if (id === this.#keys.length) this.#grow();
+    }
+    this.#keys[id] = dispatchKey(priority, rank);
+    this.#arrival[id] = this.#order++;
+    this.#hosts[id] = host;
+    this.#index[id] = index;
+    this.#profile[id] = profile;
+    this.#group[id] = group;
+    this.#where[id] = QUEUED;
+    this.#heaps[profile].push(id);
   }
 
-  #insert(entry: Entry): void {
-    const heap = this.#heaps[entry.profile];
-    heap.push(entry);
-    siftUp(heap, heap.length - 1);
+  #grow(): void {
+    const cap = this.#keys.length * 2;
+    this.#keys = grown(this.#keys, new Float64Array(cap));
+    this.#arrival = grown(this.#arrival, new Float64Array(cap));
+    this.#index = grown(this.#index, new Int32Array(cap));
+    this.#profile = grown(this.#profile, new Uint8Array(cap));
+    this.#group = grown(this.#group, new Int32Array(cap));
+    this.#where = grown(this.#where, new Uint8Array(cap));
+    for (const heap of this.#heaps) heap.resize(this.#keys, this.#arrival);
   }
 
   /**
@@ -148,16 +156,14 @@ export class Scheduler {
    */
   update(host: Dispatchable, index: number, priority: number, rank: number): void {
     const key = dispatchKey(priority, rank);
-    for (const heap of this.#heaps) {
-      for (let i = 0; i < heap.length; i++) {
-        const e = heap[i];
-        if (e.host !== host || e.index !== index || !host.isQueued(index)) continue;
-        e.key = key;
-        siftDown(heap, siftUp(heap, i));
+    for (let id = 0; id < this.#next; id++) {
+      if (this.#hosts[id] !== host || this.#index[id] !== index) continue;
+      const where = this.#where[id];
+      if (where === HELD) this.#keys[id] = key;
+      else if (where === QUEUED && host.isQueued(index)) {
+        this.#keys[id] = key;
+        this.#heaps[this.#profile[id]].fix(id);
       }
-    }
-    for (const held of this.#held) {
-      for (const e of held) if (e.host === host && e.index === index) e.key = key;
     }
   }
 
@@ -174,7 +180,10 @@ export class Scheduler {
       this.#groupRunning[group]--;
       const held = this.#held[group];
       // The key has a free slot: what it held competes again, in its order.
-      for (let e = held.pop(); e !== undefined; e = held.pop()) this.#insert(e);
+      for (let id = held.pop(); id !== undefined; id = held.pop()) {
+        this.#where[id] = QUEUED;
+        this.#heaps[this.#profile[id]].push(id);
+      }
     }
   }
 
@@ -182,117 +191,99 @@ export class Scheduler {
   drain(): void {
     if (this.#draining) return;
     this.#draining = true;
+    const heaps = this.#heaps;
+    const hosts = this.#hosts;
     try {
       while (this.#total < this.#concurrency) {
         let best = -1;
+        let bestId = -1;
         for (let p = 0; p < 4; p++) {
-          const heap = this.#heaps[p];
-          while (heap.length > 0 && !heap[0].host.isQueued(heap[0].index)) this.#pop(heap);
-          if (heap.length === 0 || this.#running[p] >= this.#limits[p]) continue;
-          if (best < 0 || before(heap[0], this.#heaps[best][0])) best = p;
+          const heap = heaps[p];
+          let top = heap.peek();
+          while (top >= 0 && !hosts[top]!.isQueued(this.#index[top])) {
+            this.#recycle(heap.pop());
+            top = heap.peek();
+          }
+          if (top < 0 || this.#running[p] >= this.#limits[p]) continue;
+          if (best < 0 || heap.before(top, bestId)) {
+            best = p;
+            bestId = top;
+          }
         }
         if (best < 0) break;
-        const entry = this.#pop(this.#heaps[best]);
-        const group = entry.group;
+        const id = heaps[best].pop();
+        const group = this.#group[id];
         if (group >= 0) {
           if (this.#groupRunning[group] >= this.#groupLimit[group]) {
-            this.#held[group].push(entry);
+            this.#where[id] = HELD;
+            this.#held[group].push(id);
             continue;
           }
           this.#groupRunning[group]++;
         }
         this.#running[best]++;
         this.#total++;
-        entry.host.dispatch(entry.index);
+        const host = hosts[id]!;
+        const index = this.#index[id];
+        this.#recycle(id);
+        host.dispatch(index);
       }
     } finally {
       this.#draining = false;
     }
   }
 
-  #pop(heap: Entry[]): Entry {
-    const top = heap[0];
-    const last = heap.pop()!;
-    const n = heap.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(heap[r], heap[l]) ? r : l;
-        if (!before(heap[c], last)) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+  /** Frees an entry id for reuse (and its run for the garbage collector). */
+  #recycle(id: number): void {
+    this.#hosts[id] = undefined;
+    this.#where[id] = FREE;
+    this.#free.push(id);
   }
 }
 
-function before(a: Entry, b: Entry): boolean {
-  return a.key > b.key || (a.key === b.key && a.order < b.order);
-}
-
-function siftUp(heap: Entry[], i: number): number {
-  const entry = heap[i];
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!before(entry, heap[parent])) break;
-    heap[i] = heap[parent];
-    i = parent;
-  }
-  heap[i] = entry;
-  return i;
-}
-
-function siftDown(heap: Entry[], i: number): void {
-  const entry = heap[i];
-  const n = heap.length;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= n) break;
-    const r = l + 1;
-    const c = r < n && before(heap[r], heap[l]) ? r : l;
-    if (!before(heap[c], entry)) break;
-    heap[i] = heap[c];
-    i = c;
-  }
-  heap[i] = entry;
+function grown<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from as never);
+  return to;
 }
 
 /**
- * A binary max-heap of task indices of one run, by a precomputed key
- * (priority, then rank), ties to the lower index. Typed arrays, no objects.
+ * A binary max-heap of small integers (task indices, scheduler entry ids) by
+ * a key array, higher first; ties go to the lower `order` (when given) or the
+ * lower integer. Typed arrays, no objects. Serves both levels of the ready
+ * queue: a run's backlog and the scheduler's per-profile queues.
  */
 export class IndexHeap {
   #keys: Float64Array;
+  #order: Float64Array | undefined;
   #heap: Int32Array;
   #size = 0;
 
   /**
    * Creates an empty heap.
    *
-   * @param keys The key of each index; higher goes first.
+   * @param keys The key of each integer; higher goes first.
+   * @param order The tie-break of each integer, lower first (default: the integer itself).
    */
-  constructor(keys: Float64Array) {
+  constructor(keys: Float64Array, order?: Float64Array) {
     this.#keys = keys;
+    this.#order = order;
     this.#heap = new Int32Array(keys.length);
   }
 
-  /** Indices waiting. */
+  /** Integers waiting. */
   get size(): number {
     return this.#size;
   }
 
   /**
-   * Takes a longer key array (the same keys, more indices), keeping what waits.
+   * Takes longer key (and order) arrays (the same values, more integers), keeping what waits.
    *
    * @param keys The new key array.
+   * @param order The new order array, when the heap has one.
    */
-  resize(keys: Float64Array): void {
+  resize(keys: Float64Array, order?: Float64Array): void {
     this.#keys = keys;
+    if (order !== undefined) this.#order = order;
     if (keys.length > this.#heap.length) {
       const heap = new Int32Array(keys.length);
       heap.set(this.#heap.subarray(0, this.#size));
@@ -308,51 +299,93 @@ export class IndexHeap {
   }
 
   /**
-   * Adds an index (each at most once at a time).
+   * Restores the heap order after the key of one waiting integer changed (a no-op when it does not wait).
    *
-   * @param index The index.
+   * @param item The integer.
    */
-  push(index: number): void {
-    const heap = this.#heap;
-    let i = this.#size++;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(index, heap[parent])) break;
-      heap[i] = heap[parent];
-      i = parent;
-    }
-    heap[i] = index;
+  fix(item: number): void {
+    const i = this.#heap.subarray(0, this.#size).indexOf(item);
+    if (i >= 0) this.#siftDown(this.#siftUp(item, i));
   }
 
   /**
-   * Removes and returns the first index.
+   * Adds an integer (each at most once at a time).
    *
-   * @returns The index, or -1 when empty.
+   * @param item The integer.
+   */
+  push(item: number): void {
+    this.#siftUp(item, this.#size++);
+  }
+
+  /**
+   * The first integer, left waiting.
+   *
+   * @returns The integer, or -1 when empty.
+   */
+  peek(): number {
+    return this.#size === 0 ? -1 : this.#heap[0];
+  }
+
+  /**
+   * Removes and returns the first integer.
+   *
+   * @returns The integer, or -1 when empty.
    */
   pop(): number {
     if (this.#size === 0) return -1;
     const heap = this.#heap;
     const top = heap[0];
     const last = heap[--this.#size];
+    if (this.#size > 0) {
+      heap[0] = last;
+      this.#siftDown(0);
+    }
+    return top;
+  }
+
+  /**
+   * Whether `a` goes before `b`: a higher key, or the same key and a lower order.
+   *
+   * @param a An integer.
+   * @param b Another.
+   * @returns `true` when `a` goes first.
+   */
+  before(a: number, b: number): boolean {
+    const ka = this.#keys[a];
+    const kb = this.#keys[b];
+    if (ka !== kb) return ka > kb;
+    const order = this.#order;
+    return order === undefined ? a < b : order[a] < order[b];
+  }
+
+  /** Moves `item` (to be placed at `i`) up to its place; returns where it lands. */
+  #siftUp(item: number, i: number): number {
+    const heap = this.#heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(item, heap[parent])) break;
+      heap[i] = heap[parent];
+      i = parent;
+    }
+    heap[i] = item;
+    return i;
+  }
+
+  /** Moves the integer at `i` down to its place. */
+  #siftDown(i: number): void {
+    const heap = this.#heap;
+    const item = heap[i];
     const n = this.#size;
-    let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.#before(heap[r], heap[l]) ? r : l;
-      if (!this.#before(heap[c], last)) break;
+      const c = r < n && this.before(heap[r], heap[l]) ? r : l;
+      if (!this.before(heap[c], item)) break;
       heap[i] = heap[c];
       i = c;
     }
-    heap[i] = last;
-    return top;
-  }
-
-  #before(a: number, b: number): boolean {
-    const ka = this.#keys[a];
-    const kb = this.#keys[b];
-    return ka > kb || (ka === kb && a < b);
+    heap[i] = item;
   }
 }
 

@@ -71,11 +71,13 @@ Deno.test("RunResult.tasks[x].result cannot rewrite log.at(seq) nor the stored e
 Deno.test("the stored event on a real file store keeps what the task returned", async () => {
   const dir = await Deno.makeTempDir({ dir: "/tmp" });
   try {
-    const engine = createEngine({ logStore: await openFileLogStore(`${dir}/runs.log`) });
+    const store = await openFileLogStore(`${dir}/runs.log`);
+    const engine = createEngine({ logStore: store });
     const wf = defineWorkflow({ name: "f", tasks: [{ id: "a", run: () => ({ n: 1 }) }] });
     const r = await engine.run(wf);
     assert.throws(() => (r.tasks.a.result as { n: number }).n = 99, TypeError);
     await engine.close();
+    await store.close(); // one writer per log: the store is released before it is opened again
     const reopened = await openFileLogStore(`${dir}/runs.log`);
     const events = await reopened.read(r.runId);
     assert.deepEqual((completedOf(events, "a").data as { result: unknown }).result, { n: 1 });

@@ -23,6 +23,7 @@ import {
   type RetryPolicy,
   type RunHandle,
   type TaskDef,
+  type TaskSpec,
   TOKENS,
   transfer,
   WorkerCrashedError,
@@ -186,6 +187,27 @@ async function burst(engine: Engine, pool: WorkerPool, n: number): Promise<numbe
     off();
   }
 }
+
+Deno.test("the abort grace runs on the pool's clock: a spinning task's worker ends only when that clock says so", async () => {
+  const clock = createVirtualClock();
+  const pool = createWorkerPool({ size: 1, name: "cpu", abortGraceMs: 50, clock });
+  try {
+    await pool.warm();
+    const controller = new AbortController();
+    const spec = { id: "s", run: tasks.spin, profile: "cpu", metadata: {} } as unknown as TaskSpec;
+    const running = pool.run(spec, { input: null, deps: {}, attempt: 1, taskId: "s", runId: "r" }, controller.signal);
+    running.catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the task reaches the worker and spins
+    controller.abort(new Error("stop"));
+    await assert.rejects(running, /stop/);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // far beyond 50 ms of host time
+    assert.equal(pool.replaced, 0, "the worker is not terminated before the pool's clock moves");
+    clock.advance(50);
+    assert.equal(pool.replaced, 1, "the grace ended on the pool's clock: the spinning worker was replaced");
+  } finally {
+    await pool.close();
+  }
+});
 
 Deno.test("a lone task goes out alone, on a fresh pool and after batching grew", async () => {
   const pool = createWorkerPool({ size: 1, name: "cpu", entry: PROBE_ENTRY });

@@ -9,6 +9,7 @@
 import { serialize } from "node:v8";
 import { NotCloneableError, TaskModuleError } from "../../src/errors.ts";
 import { deserializeError } from "../../src/serialize.ts";
+import { PROFILES } from "../../src/tables.ts";
 import { type TaskLocation, taskLocation } from "../../src/tasks.ts";
 import type { Executor, Profile, TaskPayload, TaskSpec } from "../../src/types.ts";
 import { runInline } from "../../workers/inline_context.ts";
@@ -36,8 +37,6 @@ import {
   type WireResults,
   type WireTask,
 } from "./_wire.ts";
-
-const PROFILES: readonly Profile[] = ["cpu", "io", "mixed", "memory"];
 
 /** Options of {@linkcode natsExecutor}. */
 export interface NatsExecutorOptions extends Omit<NatsConnectOptions, "servers"> {

@@ -15,14 +15,13 @@ import { parseArgs } from "node:util";
 import { serialize } from "node:v8";
 import { NotCloneableError, TaskModuleError, TaskTimeoutError } from "../../src/errors.ts";
 import { serializeError } from "../../src/serialize.ts";
+import { PROFILES } from "../../src/tables.ts";
 import { TASK_REF } from "../../src/tasks.ts";
 import type { ErrorData, Profile, TaskSpec } from "../../src/types.ts";
 import { createWorkerPool, defaultPoolSize, type WorkerPool } from "../../workers/pool.ts";
 import { connectNats, type NatsConnectOptions, serverList } from "./connect.ts";
 import { type Consumer, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "./deps.ts";
 import { decode, encode, ensureStreams, H, namesOf, type WireOutcome, type WireTasks } from "./_wire.ts";
-
-const PROFILES: readonly Profile[] = ["cpu", "io", "mixed", "memory"];
 
 /** Options of {@linkcode serveTasks}. */
 export interface ServeTasksOptions extends Omit<NatsConnectOptions, "servers"> {

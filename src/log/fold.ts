@@ -17,6 +17,7 @@ import type {
   StoredRun,
   TaskStateData,
 } from "../types.ts";
+import { STATUS_CODE } from "../tables.ts";
 import { Deep } from "./equality.ts";
 import {
   type Core,
@@ -26,7 +27,6 @@ import {
   isTerminal,
   RunRec,
   type RunRecProps,
-  STATUS_CODE,
   type TaskDraft,
   TaskState,
   ZERO_COUNTS,

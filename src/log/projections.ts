@@ -11,7 +11,8 @@ import { deepFreeze } from "../freeze.ts";
 import type { RunStateData, TaskStatus } from "../types.ts";
 import { deepEqual } from "./equality.ts";
 import { exportRun } from "./fold.ts";
-import { type Core, type RunRec, STATUSES } from "./records.ts";
+import { TASK_STATUSES as STATUSES } from "../tables.ts";
+import type { Core, RunRec } from "./records.ts";
 import type { BuiltinProjections, LogState, ProjectionDef, RunView, TaskView } from "./types.ts";
 
 /** The names of the built-in projections. */

@@ -1,13 +1,14 @@
 /**
  * The log's persistent state: per run an Immutable record (`RunRec`) of its
  * fields, task ids, task states (`TaskState`, frozen value objects) and
- * counts per status; the whole state (`Core`) maps run ids to them. Also the
- * one table of task status codes the reducer and projections share.
+ * counts per status (in the order of `../tables.ts`); the whole state
+ * (`Core`) maps run ids to them.
  *
  * @module
  */
 import { IMap, IRecord, List } from "../deps.ts";
 import type { ErrorData, TaskPath, TaskStatus, WorkflowStatus } from "../types.ts";
+import { FIRST_TERMINAL, STATUS_CODE } from "../tables.ts";
 import { type Deep, deepEqual } from "./equality.ts";
 
 /**
@@ -126,32 +127,11 @@ export interface Core {
 
 /** The state before any event. */
 export const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
-/** Task statuses in code order: the terminal ones (from `completed`) last. */
-export const STATUSES: readonly TaskStatus[] = [
-  "pending",
-  "ready",
-  "running",
-  "retrying",
-  "completed",
-  "failed",
-  "skipped",
-  "cancelled",
-];
-/** Each task status's position in {@linkcode STATUSES} (and in a run's counts). */
-export const STATUS_CODE: Readonly<Record<TaskStatus, number>> = {
-  pending: 0,
-  ready: 1,
-  running: 2,
-  retrying: 3,
-  completed: 4,
-  failed: 5,
-  skipped: 6,
-  cancelled: 7,
-};
+
 /** Counts per status of a run with no tasks. */
 export const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
 /** Whether a task status is terminal (completed, failed, skipped, cancelled). */
-export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= 4;
+export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= FIRST_TERMINAL;
 
 /**
  * Whether a run has ended (completed, failed or cancelled).
