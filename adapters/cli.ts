@@ -50,6 +50,7 @@ import {
   defineWorkflow,
   MERMAID_MAX_EDGES,
   type RunResult,
+  type RunView,
   type TaskDef,
   toDot,
   toMermaid,
@@ -61,6 +62,7 @@ import { LogLockedError, NotALogError } from "./errors.ts";
 import { cliProgress } from "./deps.ts";
 import type { Coordinator } from "./nats/coordinator.ts";
 import { eventLine, formatMs, formatRate, summaryTable } from "./_cli_format.ts";
+import { runView } from "../src/store.ts";
 
 /** The `--help` text. */
 export const USAGE = `nerv-flow: run a workflow module and watch it run
@@ -326,6 +328,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
   const runId = resumeId ?? crypto.randomUUID();
   let startedAt = Date.now();
   let offBus = () => {};
+  let offView = () => {};
   let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
   let ticker: ReturnType<typeof setInterval> | undefined;
   let interrupted = false;
@@ -334,16 +337,13 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
   /** Whether this process ran the run (an event of it was heard): a resumed run that had ended does not. */
   let began = false;
   const controller = new AbortController();
-  /** The run's status view, once the log has the run (a resumed run: once its `workflow.resumed` is in). */
-  const view = () => {
-    try {
-      return engine.project("workflowStatus", runId);
-    } catch {
-      return undefined;
-    }
-  };
+  /**
+   * The run's status view as the projection store last had it, once the log has the run (a resumed run: once its
+   * `workflow.resumed` is in); the bar subscribes to it.
+   */
+  let view: RunView | undefined;
   const drawBar = () => {
-    const v = view();
+    const v = view;
     if (v === undefined) return;
     const c = v.counts;
     const done = c.completed + c.failed + c.skipped + c.cancelled;
@@ -360,6 +360,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
     if (bar === undefined || barStopped) return;
     barStopped = true;
     clearInterval(ticker);
+    engine.log.flush(); // the store takes in the events not yet folded: the last draw shows all of them
     drawBar();
     bar.stop();
   };
@@ -408,6 +409,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       );
     }
     if (mode === "bar") {
+      offView = engine.store.select((s) => runView(s, runId), (v) => view = v);
       bar = new cliProgress.SingleBar({
         format: `${workflow.name} {bar} {value}/{total} done | {running} running | {failed} failed | ` +
           `{elapsed} | {rate} tasks/s`,
@@ -480,6 +482,7 @@ export async function main(args: readonly string[], io: CliIO = DENO_IO): Promis
       // not added
     }
     offBus();
+    offView();
     await dashboard?.close();
     await engine.close();
     await store?.close();

@@ -7,7 +7,10 @@
  *
  * The page builds the graph from the events alone (`workflow.created` names
  * the tasks, `task.pending` their dependencies): it reads the log, never the
- * actors.
+ * actors. The list of runs and their status (`/runs.json`, the runs a page
+ * may pick) comes from the engine's projection store (`engine.store`), which
+ * holds the runs the log keeps: a run evicted under the retention policy
+ * leaves the list.
  *
  * @example Watching a run
  * ```ts ignore
@@ -27,6 +30,7 @@
 import type { AnyFlowEvent, Engine } from "../mod.ts";
 import { STATUS_COLORS } from "../mod.ts";
 import { dashboardPage } from "./dashboard_page.ts";
+import type { StoreState } from "../src/store.ts";
 
 /** Options of {@linkcode serveDashboard}. */
 export interface DashboardOptions {
@@ -105,13 +109,17 @@ const encoder = new TextEncoder();
  * 127.0.0.1 cannot read `/runs.json` or `/events`; a malformed or missing
  * `Host` gets 400. `GET` and `HEAD` are served, other methods get 405.
  *
- * @param engine The engine to watch (its bus and log).
+ * @param engine The engine to watch: its projection store lists the runs and their status (`/runs.json`), its
+ *   bus carries the live events, its log replays a run's history to a page that opens.
  * @param options Address, port, batching, title, allowed hosts.
  * @returns The running server; `close()` it when done.
  * @throws {TypeError} An allowed host is not a host name (with an optional port).
  * @throws {RangeError} The hostname is not a loopback address, or a number is out of range.
  */
-export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: DashboardOptions = {}): Dashboard {
+export function serveDashboard(
+  engine: Pick<Engine, "bus" | "log" | "store">,
+  options: DashboardOptions = {},
+): Dashboard {
   const hostname = options.hostname ?? "127.0.0.1";
   if (!LOOPBACK.has(hostname)) {
     throw new RangeError(
@@ -153,6 +161,15 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
     timer ??= setTimeout(flush, flushMs);
   });
 
+  /**
+   * The projection store's state with every event appended so far folded in (the log folds in batches; a flush
+   * hands the store the last one): the runs the log keeps, oldest first, each with its status view.
+   */
+  const runsNow = (): StoreState => {
+    engine.log.flush();
+    return engine.store.getSnapshot();
+  };
+
   const stream = (runParam: string | null): Response => {
     let self: ReadableStreamDefaultController<Uint8Array> | undefined;
     const body = new ReadableStream<Uint8Array>({
@@ -162,9 +179,9 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
         // then every later event, in batches. Pending live events are flushed first
         // so the history and the live stream do not overlap.
         flush();
-        const state = engine.log.state();
-        const runs = state.runs();
-        const runId = runParam !== null && runs.includes(runParam) ? runParam : runs.at(-1);
+        const known = runsNow().runs;
+        const runs = Object.keys(known);
+        const runId = runParam !== null && Object.hasOwn(known, runParam) ? runParam : runs.at(-1);
         const history = runId === undefined ? [] : engine.log.events(runId).map(toWire);
         controller.enqueue(encoder.encode(`event: hello\ndata: ${JSON.stringify({ runs, runId: runId ?? null })}\n\n`));
         for (let i = 0; i < history.length; i += 5000) {
@@ -227,9 +244,9 @@ export function serveDashboard(engine: Pick<Engine, "bus" | "log">, options: Das
         if (head) return new Response(null, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
         return stream(url.searchParams.get("run"));
       case "/runs.json": {
-        const state = engine.log.state();
-        const runs = state.runs().map((id) => state.project("workflowStatus", id));
-        return head ? new Response(null, { headers: { "content-type": "application/json" } }) : Response.json(runs);
+        if (head) return new Response(null, { headers: { "content-type": "application/json" } });
+        const runs = runsNow().runs;
+        return Response.json(Object.keys(runs).map((id) => runs[id]));
       }
       default:
         return new Response("Not found", { status: 404 });

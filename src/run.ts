@@ -1,7 +1,9 @@
 /**
  * One run of a workflow: the workflow actor, its task actors, and the
  * bookkeeping their actions call (the `TaskHost` and `WorkflowHost` of the
- * actor modules). Events are emitted here, on every actor transition.
+ * actor modules): propagation from a settled task to its dependents, the
+ * ready window, the run's events (emitted here, on every actor transition),
+ * its end and its result.
  *
  * Task actors are created when the last of their dependencies settles (or
  * the first fails), so only the tasks that matter are alive; the actor's
@@ -10,6 +12,17 @@
  * On a durable log store a completed task's dependents start, and the run's
  * result resolves, only once the store acknowledged the task's event; a
  * resumed run starts from the state its store kept.
+ *
+ * The rest lives in `run/`, each concern with its own state, created once per
+ * run (most only when a task needs them): the task table (`run/task_table.ts`),
+ * the task context (`run/context.ts`), caching (`run/cache.ts`), breakers and
+ * fallbacks (`run/resilience.ts`), child runs and their slots
+ * (`run/children.ts`), restore, resume and re-run (`run/restore.ts`),
+ * tasks added during the run (`run/spawn.ts`), and failing a stalled run's
+ * tasks (`run/stall.ts`). What stays here is the path of a task, in order (`enqueue`, `dispatch`,
+ * `execute`, `onResult`, `settle`, `#propagate`, `#admit`), kept in one file
+ * so that it reads in one place; the collaborators hold no actor and call
+ * back only through {@linkcode RunCore}.
  *
  * @module
  */
@@ -26,32 +39,25 @@ import { type TaskActorEvent, type TaskHost, taskMachine } from "../actors/task_
 import { type WorkflowHost, workflowMachine } from "../actors/workflow_machine.ts";
 import { compileFlatMachine } from "../actors/flat_machine.ts";
 import type { EventBus } from "./bus.ts";
-import type { BreakerRegistry, CircuitBreaker } from "./breaker.ts";
+import type { BreakerRegistry } from "./breaker.ts";
 import {
   CancelledError,
-  CircuitOpenError,
   NotFoundError,
   NotSerializableError,
-  RunStalledError,
-  SpawnError,
+  type RunStalledError,
   TaskFailedError,
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { descendantsIn, type Graph, GrowingGraph, type Plan, planGraph } from "./graph.ts";
+import { descendantsIn, type Graph, type Plan, planGraph } from "./graph.ts";
 import { serializeError, toError } from "./serialize.ts";
-import { findJsonIssue, sha256Hex, stableStringify } from "./json.ts";
-import { type Restore, restoreTaskError } from "./resume.ts";
+import { findJsonIssue } from "./json.ts";
+import type { Restore } from "./resume.ts";
 import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
-import { type Dispatchable, dispatchKey, IndexHeap, type Scheduler } from "./scheduler.ts";
-import {
-  PRIORITIES as PRIORITY_NAMES,
-  PROFILE_INDEX,
-  STATUS_CODE as CODE,
-  TERMINAL_OF as STATUS_OF,
-} from "./tables.ts";
+import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
+import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {
   AnyFlowEvent,
   ChildRunOptions,
@@ -64,12 +70,22 @@ import type {
   RunResult,
   RunStatus,
   TaskCache,
-  TaskContext,
   TaskDef,
   TaskSpec,
   TerminalTaskStatus,
   Workflow,
 } from "./types.ts";
+import type { RunCore } from "./run/_host.ts";
+import { RunCache } from "./run/cache.ts";
+import { Children, type ChildStart } from "./run/children.ts";
+import { Context } from "./run/context.ts";
+import { Breakers, Fallbacks } from "./run/resilience.ts";
+import { Restored } from "./run/restore.ts";
+import { type SpawnHost, Spawns } from "./run/spawn.ts";
+import { failStalled } from "./run/stall.ts";
+import { anyHas, CODE, STATUS_OF, TaskTable, UNSETTLED } from "./run/task_table.ts";
+
+export type { ChildStart } from "./run/children.ts";
 
 /** How task actors execute their machine. */
 export type TaskLogicMode = "compiled" | "interpreted";
@@ -110,17 +126,6 @@ export interface RunEnv {
   startChild(workflow: Workflow<unknown>, options: ChildStart): Run;
 }
 
-/** What `RunEnv.startChild` needs. */
-export interface ChildStart {
-  input: unknown;
-  runId: string | undefined;
-  signal: AbortSignal;
-  parent: { runId: string; taskId: string };
-}
-
-const UNSETTLED = 0;
-const SLOT_GIVEN_UP = 1;
-const SLOT_WANTED = 2;
 /**
  * Task actors of one run that may wait in the ready queue at once. Tasks whose
  * dependencies completed beyond this wait, still pending and actor-less, in
@@ -128,11 +133,6 @@ const SLOT_WANTED = 2;
  * hundred live actors instead of one per task.
  */
 const READY_WINDOW = 256;
-const NO_DEPS: Readonly<Record<string, unknown>> = Object.freeze({});
-/** The body of a task restored from the log that had ended (it never runs). */
-const RESTORED = (): never => {
-  throw new TypeError("A task restored from the log cannot run");
-};
 const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
   cpu: Object.freeze({ profile: "cpu" }),
   io: Object.freeze({ profile: "io" }),
@@ -144,56 +144,8 @@ const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
 const START = Object.freeze({ type: "start" as const });
 
-/** The context object a task body receives; `deps` is built on first read. */
-class Context implements TaskContext {
-  readonly input: unknown;
-  readonly signal: AbortSignal;
-  readonly attempt: number;
-  readonly taskId: string;
-  readonly runId: string;
-  readonly workflowId: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  #run: Run | undefined;
-  readonly #owner: Run;
-  #index: number;
-  #deps: Readonly<Record<string, unknown>> | undefined;
-  constructor(run: Run, index: number, input: unknown, signal: AbortSignal, attempt: number, taskId: string) {
-    this.#run = run;
-    this.#owner = run;
-    this.#index = index;
-    this.input = input;
-    this.signal = signal;
-    this.attempt = attempt;
-    this.taskId = taskId;
-    this.runId = run.id;
-    this.workflowId = run.workflowId;
-    this.metadata = run.metadataOf(index);
-  }
-  get deps(): Readonly<Record<string, unknown>> {
-    if (this.#deps === undefined) {
-      this.#deps = this.#run!.depsOf(this.#index);
-      this.#run = undefined;
-    }
-    return this.#deps;
-  }
-  spawn(tasks: readonly TaskDef[]): readonly string[] {
-    return this.#owner.spawnFrom(this.#index, this.attempt, tasks);
-  }
-  runWorkflow<J>(workflow: Workflow<J>, options: ChildRunOptions<J> = {}): Promise<RunResult> {
-    try {
-      return this.#owner.runChild(this.#index, this.attempt, this.signal, workflow as Workflow<unknown>, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-  toJSON(): Record<string, unknown> {
-    const { input, deps, attempt, taskId, runId, workflowId, metadata } = this;
-    return { input, deps, attempt, taskId, runId, workflowId, metadata };
-  }
-}
-
 /** One run: implements the hosts the actors call. */
-export class Run implements TaskHost, WorkflowHost, Dispatchable {
+export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, SpawnHost {
   // The run is the host in every actor's context, so an inspector serialises it with every
   // snapshot: its only own enumerable fields are its ids (the rest is private or a getter),
   // and `toJSON()` gives the ids alone. Each snapshot thus stays O(1), not O(tasks).
@@ -201,44 +153,18 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   readonly workflowId: string;
   readonly #workflow: Workflow<unknown>;
   readonly #result: Promise<RunResult>;
-  #g: Graph;
-  /** The run's own graph once tasks were added (`ctx.spawn`). */
-  #grown: GrowingGraph | undefined;
-  /** Length of the per-task arrays (at least the number of tasks; more once tasks were added). */
-  #cap: number;
-  #tasks: readonly TaskSpec<unknown>[];
+  /** The per-task state, shared with the collaborators below. */
+  readonly #t: TaskTable;
   readonly #env: RunEnv;
   readonly #input: unknown;
   readonly #logic: AnyActorLogic;
-  #status: Uint8Array;
-  #remaining: Int32Array;
-  #spawned: Uint8Array;
-  #queued: Uint8Array;
-  #attempts: Int32Array;
-  #startedAt: Float64Array;
-  #endedAt: Float64Array;
-  #profile: Uint8Array;
-  readonly #actors: (AnyActorRef | undefined)[];
-  readonly #results: unknown[];
-  readonly #errors: (Error | undefined)[];
-  readonly #timers: unknown[];
-  readonly #controllers: (AbortController | undefined)[];
   readonly #runController = new AbortController();
   readonly #workflowActor: AnyActorRef;
-  #backlog: IndexHeap;
-  #keys: Float64Array;
-  #rank: Float64Array;
-  /** Priority weight per task: the graph's until `setPriority` changes one (then a copy). */
-  #prio: Uint8Array;
-  /** Per task: its concurrency key's scheduler id (-1: none). Allocated when a task has a key. */
-  #group: Int32Array | undefined;
   #inQueue = 0;
   readonly #blocked: number[] = [];
   #skipping = false;
   readonly #supervisor: AnyActorRef;
   #resolve!: (result: RunResult) => void;
-  #settled = 0;
-  #firstFailure = -1;
   #cancelling = false;
   #cancelReason: Error | undefined;
   #startedAtRun = 0;
@@ -252,38 +178,6 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #reject!: (error: unknown) => void;
   /** The log's store is durable: acknowledge completions once stored; results must be JSON. */
   readonly #durable: boolean;
-  /** Per task: 1 = result from the cache. Allocated when the workflow caches or the run is resumed. */
-  #cached: Uint8Array | undefined;
-  /** Per task: 1 = no retry (the result cannot be stored, the cache key failed). */
-  #noRetry: Uint8Array | undefined;
-  /** Per task: attempts cut off by a crash (not charged to the retry policy). */
-  #interrupted: Int32Array | undefined;
-  /** Per cached task: its cache key once looked up. */
-  #cacheKeys: (string | undefined)[] | undefined;
-  readonly #restore: Restore | undefined;
-  #resumeCancel: Error | undefined;
-  /** Per task: its circuit breaker. Allocated when a task has one. */
-  #breakerOf: (CircuitBreaker | undefined)[] | undefined;
-  /** Per task: 1 = its attempt now is its breaker's half-open trial. */
-  #trial: Uint8Array | undefined;
-  /** Per task: 1 = its fallback ran (or runs). Allocated when a task has a fallback. */
-  #path: Uint8Array | undefined;
-  /** Per task: 1 + the index of the task that added it (0: a workflow task). Allocated at the first spawn. */
-  #spawnedBy: Int32Array | undefined;
-  /** Ids of tasks added before the run stopped that did not end: a resumed run waits for their spawner to add them again. */
-  #awaiting: Map<string, string> | undefined;
-  /** A re-run: the ended run whose completed tasks it keeps. */
-  readonly #rerunOf: string | undefined;
-  /** Tasks restored from the log that were added during the run: their spawner's id, by index. */
-  #restoredBy: Map<number, string> | undefined;
-  /** Tasks that had completed and run again on resume: spawners of tasks that had not ended. */
-  #reopened: ReadonlySet<string> | undefined;
-  /** Per task: child runs its attempt awaits now. Allocated at the first child run. */
-  #children: Int32Array | undefined;
-  /** Per task: 0 = holds its slot (when running), SLOT_GIVEN_UP while awaiting children, SLOT_WANTED when queued to get it back. */
-  #slot: Uint8Array | undefined;
-  /** Tasks queued to get their slot back, and what resumes their body. */
-  #regain: Map<number, () => void> | undefined;
   /** Task actors alive (created, not final). */
   #live = 0;
   /** Completions whose dependents wait for the store's acknowledgement. */
@@ -291,8 +185,18 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   #started = false;
   /** Why the run stopped making progress, once it did. */
   #stalled: RunStalledError | undefined;
-  /** Tasks whose body was refused tasks it tried to add: they fail with the error, even if the body caught it. */
-  #spawnErrors: Map<number, Error> | undefined;
+  /** Caching: when a task caches, or the run was restored. */
+  #cache: RunCache | undefined;
+  /** When a task has a circuit breaker. */
+  #breakers: Breakers | undefined;
+  /** When a task has a fallback. */
+  #fallbacks: Fallbacks | undefined;
+  /** From the first child run. */
+  #children: Children | undefined;
+  /** From the first task added (or growth of the graph). */
+  #spawns: Spawns | undefined;
+  /** A run started from a stored one (resume, re-run). */
+  readonly #restored: Restored | undefined;
 
   constructor(
     workflow: Workflow<unknown>,
@@ -314,55 +218,28 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.workflowId = init.workflowId;
     this.#workflow = workflow;
     this.#failFast = init.failFast === true;
-    this.#g = graph;
-    this.#tasks = workflow.tasks;
-    if (init.restore?.spawnedBy !== undefined) graph = this.#restoreGraph(init.restore);
+    let tasks = workflow.tasks;
+    if (init.restore !== undefined) {
+      const restored = new Restored(init.restore, init.rerunOf, graph, tasks, workflow.name);
+      this.#restored = restored;
+      graph = restored.graph;
+      tasks = restored.tasks;
+    }
     this.#env = env;
     // Every task reads the same input: frozen, so none can change it for the others or for the log.
     this.#input = deepFreeze(init.input);
     this.#logic = env.taskLogic === "interpreted" ? INTERPRETED : COMPILED;
-    const n = graph.n;
-    this.#cap = n;
-    this.#status = new Uint8Array(n);
-    this.#remaining = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.#remaining[i] = graph.depStart[i + 1] - graph.depStart[i];
-    this.#spawned = new Uint8Array(n);
-    this.#queued = new Uint8Array(n);
-    this.#attempts = new Int32Array(n);
-    this.#startedAt = new Float64Array(n).fill(NaN);
-    this.#endedAt = new Float64Array(n).fill(NaN);
-    this.#profile = new Uint8Array(n);
-    for (let i = 0; i < n; i++) this.#profile[i] = PROFILE_INDEX[this.#tasks[i].profile];
-    this.#actors = new Array(n);
-    this.#results = new Array(n);
-    this.#errors = new Array(n);
-    this.#timers = new Array(n);
-    this.#controllers = new Array(n);
-    const keys = new Float64Array(n);
-    this.#rank = env.ordering === "fifo"
-      ? new Float64Array(n)
-      : env.ordering === "io-first"
-      ? ioFirst(graph.rank, this.#tasks, 0, n, new Float64Array(n))
-      : graph.rank;
-    for (let i = 0; i < n; i++) keys[i] = dispatchKey(graph.priority[i], this.#rank[i]);
-    this.#keys = keys;
-    this.#prio = graph.priority;
-    this.#backlog = new IndexHeap(keys);
-    if (workflow.tasks.some((t) => t.concurrencyKey !== undefined)) {
-      this.#group = Int32Array.from(workflow.tasks, (t) => env.scheduler.keyId(t.concurrencyKey));
-    }
+    const t = new TaskTable(graph, tasks, env.ordering, env.scheduler);
+    t.grown = this.#restored?.grown;
+    this.#t = t;
     this.#result = new Promise<RunResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     this.#durable = env.log.durable;
-    this.#restore = init.restore;
-    this.#resolveBreakers();
-    if (workflow.tasks.some((t) => t.fallback !== undefined)) this.#path = new Uint8Array(n);
-    if (workflow.tasks.some((t) => t.cache !== undefined)) {
-      this.#cached = new Uint8Array(n);
-      this.#cacheKeys = new Array(n);
-    }
+    this.#breakers = Breakers.create(this, t, env.breakers, env.clock, workflow.name);
+    if (anyHas(workflow.tasks, 0, workflow.tasks.length, "fallback")) this.#fallbacks = new Fallbacks(this, t);
+    if (anyHas(workflow.tasks, 0, workflow.tasks.length, "cache")) this.#cache = this.#newCache();
     this.#workflowActor = createActor(workflowMachine, {
       input: { host: this },
       id: `workflow:${this.id}`,
@@ -370,16 +247,29 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       inspect: env.inspect,
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
-    this.#rerunOf = init.rerunOf;
     if (init.restore === undefined || init.rerunOf !== undefined) {
       const data: EventDataMap["workflow.created"] = init.parent === undefined
         ? { name: workflow.name, taskIds: graph.ids }
         : { name: workflow.name, taskIds: graph.ids, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
       if (init.rerunOf !== undefined) data.rerunOf = init.rerunOf;
-      this.#emit("workflow.created", -1, undefined, data);
+      this.emit("workflow.created", -1, undefined, data);
     }
-    if (init.restore !== undefined) this.#restoreTasks(init.restore);
-    if (init.notice !== undefined) this.#emit("executor.inline", -1, undefined, init.notice);
+    if (this.#restored !== undefined) {
+      const cache = this.#cache ??= this.#newCache();
+      this.#startedAtRun = this.#restored.load(t, cache.cached, this.#fallbacks?.path, this.id);
+    }
+    if (init.notice !== undefined) this.emit("executor.inline", -1, undefined, init.notice);
+  }
+
+  #newCache(): RunCache {
+    const env = this.#env;
+    return new RunCache(this, this.#t, {
+      cache: env.cache,
+      clock: env.clock,
+      durable: this.#durable,
+      name: this.#workflow.name,
+      input: this.#input,
+    });
   }
 
   /** The workflow the run was started with. */
@@ -402,10 +292,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   }
 
   /**
-   * Runs a child workflow on behalf of a running task (`ctx.runWorkflow`).
-   * While its attempt awaits child runs, the task gives its slot up (the
-   * children may need it: a parent holding the last slot would wait forever)
-   * and queues for a slot again, by its priority, before its body goes on.
+   * Runs a child workflow on behalf of a running task (`ctx.runWorkflow`);
+   * see `run/children.ts`.
    *
    * @param i The task.
    * @param attempt Its attempt.
@@ -422,39 +310,13 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     workflow: Workflow<unknown>,
     options: ChildRunOptions,
   ): Promise<RunResult> {
-    const child = this.#env.startChild(workflow, {
-      input: options.input,
-      runId: options.runId,
-      signal,
-      parent: { runId: this.id, taskId: this.#g.ids[i] },
-    });
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
-      return child.result;
-    }
-    const children = this.#children ??= new Int32Array(this.#g.n);
-    const slot = this.#slot ??= new Uint8Array(this.#g.n);
-    if (children[i]++ === 0 && slot[i] === 0) {
-      slot[i] = 1;
-      this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
-      if (this.#depth === 0) this.#env.scheduler.drain();
-    }
-    return child.result.then((result) => this.#childEnded(i, attempt).then(() => result));
+    this.#children ??= new Children(this, this.#t, this.#env.scheduler, this.#env.startChild);
+    return this.#children.run(i, attempt, signal, workflow, options);
   }
 
-  /** One of a task's child runs ended: when it was the last, the task queues for a slot again. */
-  #childEnded(i: number, attempt: number): Promise<void> {
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED || this.#actors[i] === undefined) {
-      return Promise.resolve();
-    }
-    const slot = this.#slot!;
-    if (--this.#children![i] > 0 || slot[i] !== SLOT_GIVEN_UP) return Promise.resolve();
-    slot[i] = SLOT_WANTED;
-    this.#queued[i] = 1;
-    return new Promise<void>((resolve) => {
-      (this.#regain ??= new Map()).set(i, resolve);
-      this.#env.scheduler.push(this, i, this.#profile[i], this.#prio[i], this.#rank[i], this.#group?.[i] ?? -1);
-      if (this.#depth === 0) this.#env.scheduler.drain();
-    });
+  /** Lets the scheduler fill free slots, unless an event is being delivered (it will then). */
+  drainIfIdle(): void {
+    if (this.#depth === 0) this.#env.scheduler.drain();
   }
 
   /**
@@ -504,7 +366,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @throws {TypeError} The task has ended.
    */
   setPriority(taskId: string, priority: Priority): void {
-    const i = this.#g.index.get(taskId);
+    const t = this.#t;
+    const i = t.g.index.get(taskId);
     if (i === undefined) throw new NotFoundError("task", taskId, ` in run "${this.id}"`);
     const weight = PRIORITY_NAMES.indexOf(priority);
     if (weight < 0) {
@@ -512,23 +375,23 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
         `Cannot set the priority of task "${taskId}": ${String(priority)} is not low, medium, high or critical`,
       );
     }
-    if (this.#status[i] !== UNSETTLED || this.#final !== undefined) {
+    if (t.status[i] !== UNSETTLED || this.#final !== undefined) {
       throw new TypeError(`Cannot set the priority of task "${taskId}": it has ended`);
     }
-    const previous = this.#prio[i];
+    const previous = t.prio[i];
     if (previous === weight) return;
-    if (this.#prio === this.#g.priority) this.#prio = this.#g.priority.slice();
-    this.#prio[i] = weight;
-    this.#keys[i] = dispatchKey(weight, this.#rank[i]);
+    if (t.prio === t.g.priority) t.prio = t.g.priority.slice();
+    t.prio[i] = weight;
+    t.keys[i] = dispatchKey(weight, t.rank[i]);
     let admit = false;
-    if (this.#spawned[i] === 0 && this.#remaining[i] === 0 && !this.#cancelling) {
+    if (t.spawned[i] === 0 && t.remaining[i] === 0 && !this.#cancelling) {
       // Waiting in the backlog, beyond the ready window: raised, it joins the ready queue now (ahead of the
       // window's tasks if it outranks them); lowered, it waits its turn in the backlog.
       if (weight > previous) admit = true;
-      else this.#backlog.rebuild();
+      else t.backlog.rebuild();
     }
-    if (this.#queued[i] === 1) this.#env.scheduler.update(this, i, weight, this.#rank[i]);
-    this.#emit("task.reprioritized", i, this.#attempts[i] || undefined, {
+    if (t.queued[i] === 1) this.#env.scheduler.update(this, i, weight, t.rank[i]);
+    this.emit("task.reprioritized", i, t.attempts[i] || undefined, {
       priority,
       previous: PRIORITY_NAMES[previous],
     });
@@ -549,7 +412,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns The plan.
    */
   plan(): Plan {
-    return planGraph(this.#g, this.#tasks);
+    return planGraph(this.#t.g, this.#t.tasks);
   }
 
   /**
@@ -560,7 +423,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @throws {NotFoundError} The run has no such task.
    */
   descendants(taskId: string): string[] {
-    return descendantsIn(this.#g, taskId, `run "${this.id}"`);
+    return descendantsIn(this.#t.g, taskId, `run "${this.id}"`);
   }
 
   /**
@@ -570,16 +433,17 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns Its spec.
    */
   taskSpec(i: number): TaskSpec<unknown> {
-    return this.#tasks[i];
+    return this.#t.tasks[i];
   }
 
   /** Task ids by index, including tasks added during the run. */
   get taskIds(): readonly string[] {
-    return this.#g.ids;
+    return this.#t.g.ids;
   }
 
   /**
-   * Adds tasks to the run on behalf of a running task (`ctx.spawn`).
+   * Adds tasks to the run on behalf of a running task (`ctx.spawn`); see
+   * `run/spawn.ts`. The added tasks start after this returns, never inside it.
    *
    * @param i The spawning task.
    * @param attempt Its attempt.
@@ -589,50 +453,23 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @throws {TypeError} The spawning attempt is over, or the run is ending.
    */
   spawnFrom(i: number, attempt: number, defs: readonly TaskDef[]): readonly string[] {
-    const taskId = this.#g.ids[i];
-    if (
-      this.#status[i] !== UNSETTLED || this.#attempts[i] !== attempt || this.#cancelling || this.#final !== undefined
-    ) {
-      throw new TypeError(`Task "${taskId}" cannot add tasks: its attempt ${attempt} is over`);
+    const t = this.#t;
+    if (t.status[i] !== UNSETTLED || t.attempts[i] !== attempt || this.#cancelling || this.#final !== undefined) {
+      throw new TypeError(`Task "${t.g.ids[i]}" cannot add tasks: its attempt ${attempt} is over`);
     }
-    const from = this.#g.n;
-    let changed: number[];
-    let fresh = defs;
-    try {
-      if ((this.#spawnedBy !== undefined || this.#restoredBy !== undefined) && Array.isArray(defs)) {
-        fresh = this.#matchSpawns(i, defs);
-      }
-      // Breakers are checked before the run grows: nothing is half-added.
-      if (Array.isArray(fresh)) this.#checkSpawnBreakers(fresh);
-      this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, Array.isArray(defs) ? defs.length : 0);
-      changed = this.#grown.add(fresh, (j) => this.#attempts[j] > 0 || this.#status[j] !== UNSETTLED);
-    } catch (cause) {
-      const error = new SpawnError(taskId, toError(cause));
-      (this.#noRetry ??= new Uint8Array(this.#cap))[i] = 1;
-      (this.#spawnErrors ??= new Map()).set(i, error);
-      throw error;
-    }
-    this.#extend(from, changed);
-    const g = this.#g;
-    const added = g.ids.slice(from, g.n);
-    for (let j = from; j < g.n; j++) this.#spawnedBy![j] = i + 1;
-    if (this.#awaiting !== undefined) { for (const id of added) this.#awaiting.delete(id); }
-    const ids = fresh === defs ? added : defs.map((d) => d.id);
-    const now = this.#env.clock.now();
-    if (added.length > 0 || defs.length === 0) this.#emit("task.spawned", i, attempt, { taskIds: added }, now);
-    for (let j = from; j < g.n; j++) {
-      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn }, now);
-    }
+    const from = t.g.n;
+    const ids = (this.#spawns ??= this.#newSpawns()).add(i, attempt, defs);
+    const g = t.g;
     this.#depth++;
     try {
       for (let j = from; j < g.n; j++) {
         let waiting = 0;
         for (let k = g.depStart[j]; k < g.depStart[j + 1]; k++) {
-          if (this.#status[g.depList[k]] !== CODE.completed) waiting++;
+          if (t.status[g.depList[k]] !== CODE.completed) waiting++;
         }
-        this.#remaining[j] = waiting;
-        if (this.#blockingDep(j) >= 0) this.#blocked.push(j);
-        else if (waiting === 0) this.#backlog.push(j);
+        t.remaining[j] = waiting;
+        if (t.blockingDep(j) >= 0) this.#blocked.push(j);
+        else if (waiting === 0) t.backlog.push(j);
       }
       this.#spawnBlocked();
       this.#admit();
@@ -643,137 +480,45 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     return ids;
   }
 
-  /**
-   * The tasks a spawner adds that it did not add before: an id this spawner
-   * added in an earlier attempt (or before the run stopped) is that task, kept
-   * as it is (a completed one is not run again); its dependencies must be the same.
-   */
-  #matchSpawns(i: number, defs: readonly TaskDef[]): TaskDef[] {
-    const g = this.#g;
-    const fresh: TaskDef[] = [];
-    for (const def of defs) {
-      const j = def !== null && typeof def === "object" && typeof def.id === "string" ? g.index.get(def.id) : undefined;
-      const by = j === undefined ? 0 : this.#spawnedBy?.[j] ?? 0;
-      if (j === undefined || (by !== i + 1 && this.#restoredBy?.get(j) !== g.ids[i])) {
-        fresh.push(def);
-        continue;
-      }
-      const known = this.#tasks[j];
-      if (known.run === RESTORED) continue; // Restored from the log: its dependencies are not known; it has ended.
-      const deps = new Set(def.dependsOn ?? []);
-      if (deps.size !== known.dependsOn.length || known.dependsOn.some((d) => !deps.has(d))) {
-        throw new TypeError(
-          `Cannot add task "${def.id}" again: it was added before with dependencies ${
-            JSON.stringify(known.dependsOn)
-          }, now with ${JSON.stringify(def.dependsOn ?? [])}`,
-        );
-      }
-    }
-    return fresh;
+  #newSpawns(): Spawns {
+    const env = this.#env;
+    return new Spawns(this, this.#t, this.#restored, {
+      breakers: env.breakers,
+      clock: env.clock,
+      name: this.#workflow.name,
+    });
   }
 
   readonly #drainLater = () => {
     if (this.#depth === 0) this.#drain();
   };
 
-  /** Refuses tasks that name a breaker neither the engine nor the same batch defines (before the run grows). */
-  #checkSpawnBreakers(defs: readonly TaskDef[]): void {
-    const defined = new Set<string>();
-    for (const d of defs) {
-      const policy = d !== null && typeof d === "object" ? d.breaker : undefined;
-      if (policy !== null && typeof policy === "object") defined.add(policy.key);
+  /**
+   * Adds tasks to the graph, and sizes the task table and the collaborators to it.
+   *
+   * @param defs The tasks.
+   * @param frozen Tasks whose dependencies can no longer change.
+   * @param extra Room for tasks to make when the graph starts growing.
+   * @returns The index of the first task added.
+   * @throws {TypeError} The graph refused the tasks (nothing changed).
+   */
+  grow(defs: readonly TaskDef[], frozen?: (j: number) => boolean, extra?: number): number {
+    const t = this.#t;
+    const from = t.add(this.#workflow.name, defs, this, frozen, extra);
+    const cap = t.cap;
+    const n = t.g.n;
+    const specs = t.tasks;
+    (this.#spawns ??= this.#newSpawns()).extend(cap);
+    if (this.#cache !== undefined) this.#cache.extend(cap);
+    else if (anyHas(specs, from, n, "cache")) this.#cache = this.#newCache();
+    this.#children?.extend(cap);
+    if (this.#fallbacks !== undefined) this.#fallbacks.extend(cap);
+    else if (anyHas(specs, from, n, "fallback")) this.#fallbacks = new Fallbacks(this, t);
+    if (this.#breakers !== undefined) this.#breakers.extend(from, cap);
+    else if (anyHas(specs, from, n, "breaker")) {
+      this.#breakers = Breakers.create(this, t, this.#env.breakers, this.#env.clock, this.#workflow.name);
     }
-    for (const d of defs) {
-      const policy = d !== null && typeof d === "object" ? d.breaker : undefined;
-      if (typeof policy === "string" && !defined.has(policy)) this.#checkBreaker(d as TaskSpec<unknown>);
-    }
-  }
-
-  /** Sizes the run's arrays to its grown graph: tasks from `from` are new; `changed` tasks got a new rank. */
-  #extend(from: number, changed: readonly number[]): void {
-    const grown = this.#grown!;
-    const graph = grown.graph;
-    const n = graph.n;
-    const shared = this.#prio === this.#g.priority;
-    this.#g = graph;
-    this.#tasks = grown.specs;
-    const specs = this.#tasks;
-    const cap = grown.capacity;
-    const fifo = this.#env.ordering === "fifo";
-    const io = this.#env.ordering === "io-first";
-    if (cap > this.#cap) {
-      this.#cap = cap;
-      this.#status = grow(this.#status, cap);
-      this.#remaining = grow(this.#remaining, cap);
-      this.#spawned = grow(this.#spawned, cap);
-      this.#queued = grow(this.#queued, cap);
-      this.#attempts = grow(this.#attempts, cap);
-      this.#startedAt = grow(this.#startedAt, cap, NaN);
-      this.#endedAt = grow(this.#endedAt, cap, NaN);
-      this.#profile = grow(this.#profile, cap);
-      this.#keys = grow(this.#keys, cap);
-      this.#backlog.resize(this.#keys);
-      if (fifo || io) this.#rank = grow(this.#rank, cap);
-    }
-    if (io) {
-      ioFirst(graph.rank, specs, from, n, this.#rank);
-      for (const j of changed) ioFirst(graph.rank, specs, j, j + 1, this.#rank);
-    } else if (!fifo) this.#rank = graph.rank;
-    if (shared) this.#prio = graph.priority;
-    else {
-      this.#prio = fit(this.#prio, cap);
-      this.#prio.set(graph.priority.subarray(from, n), from);
-    }
-    for (let j = from; j < n; j++) {
-      this.#profile[j] = PROFILE_INDEX[specs[j].profile];
-      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
-    }
-    let rebuild = false;
-    for (const j of changed) {
-      this.#keys[j] = dispatchKey(this.#prio[j], this.#rank[j]);
-      if (this.#spawned[j] === 0 && this.#remaining[j] === 0) rebuild = true;
-      if (this.#queued[j] === 1) this.#env.scheduler.update(this, j, this.#prio[j], this.#rank[j]);
-    }
-    if (rebuild) this.#backlog.rebuild();
-    let cache = false;
-    let fallback = false;
-    let key = false;
-    let breaker = false;
-    for (let j = from; j < n; j++) {
-      const t = specs[j];
-      cache ||= t.cache !== undefined;
-      fallback ||= t.fallback !== undefined;
-      key ||= t.concurrencyKey !== undefined;
-      breaker ||= t.breaker !== undefined;
-    }
-    this.#spawnedBy = this.#spawnedBy === undefined ? new Int32Array(cap) : fit(this.#spawnedBy, cap);
-    if (this.#noRetry !== undefined) this.#noRetry = fit(this.#noRetry, cap);
-    if (this.#interrupted !== undefined) this.#interrupted = fit(this.#interrupted, cap);
-    if (this.#cached !== undefined) this.#cached = fit(this.#cached, cap);
-    if (this.#children !== undefined) this.#children = fit(this.#children, cap);
-    if (this.#slot !== undefined) this.#slot = fit(this.#slot, cap);
-    if (cache) {
-      this.#cached ??= new Uint8Array(cap);
-      this.#cacheKeys ??= new Array(cap);
-    }
-    if (this.#path !== undefined) this.#path = fit(this.#path, cap);
-    else if (fallback) this.#path = new Uint8Array(cap);
-    if (this.#group !== undefined || key) {
-      const scheduler = this.#env.scheduler;
-      const start = this.#group === undefined ? 0 : from;
-      this.#group = this.#group === undefined ? new Int32Array(cap) : fit(this.#group, cap);
-      for (let j = start; j < n; j++) this.#group[j] = scheduler.keyId(specs[j].concurrencyKey);
-    }
-    if (this.#breakerOf !== undefined || breaker) {
-      const before = this.#breakerOf;
-      const trial = this.#trial;
-      this.#resolveBreakers();
-      if (before !== undefined) {
-        for (let j = 0; j < from; j++) this.#breakerOf![j] = before[j];
-        if (trial !== undefined) this.#trial!.set(trial.subarray(0, from));
-      }
-    }
-    if (this.#trial !== undefined) this.#trial = fit(this.#trial, cap);
+    return from;
   }
 
   /** The run's final result, once it ended. */
@@ -792,8 +537,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns Pairs of task index and actor, in task order.
    */
   *liveActors(): IterableIterator<[number, AnyActorRef]> {
-    for (let i = 0; i < this.#actors.length; i++) {
-      const actor = this.#actors[i];
+    const actors = this.#t.actors;
+    for (let i = 0; i < actors.length; i++) {
+      const actor = actors[i];
       if (actor !== undefined) yield [i, actor];
     }
   }
@@ -802,44 +548,70 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   startTasks(): void {
     this.#started = true;
-    if (this.#restore !== undefined && this.#rerunOf === undefined) {
-      this.#resumeTasks(this.#restore);
+    const restored = this.#restored;
+    if (restored !== undefined && restored.rerunOf === undefined) {
+      this.#resumeTasks(restored);
       return;
     }
+    const t = this.#t;
     this.#startedAtRun = this.#env.clock.now();
     const now = this.#startedAtRun;
-    this.#emit("workflow.started", -1, undefined, { input: this.#input }, now);
-    const g = this.#g;
-    if (this.#rerunOf !== undefined) {
-      this.#keepCompleted(now);
+    this.emit("workflow.started", -1, undefined, { input: this.#input }, now);
+    const g = t.g;
+    if (restored !== undefined) {
+      // A re-run: the kept tasks complete at once with their old results, the others wait or start.
+      restored.keepCompleted(t, this, now);
+      for (let i = 0; i < g.n; i++) if (t.status[i] === UNSETTLED && t.remaining[i] === 0) t.backlog.push(i);
+    } else {
+      for (let i = 0; i < g.n; i++) {
+        this.emit("task.pending", i, undefined, { dependsOn: t.tasks[i].dependsOn }, now);
+      }
+      for (let i = 0; i < g.n; i++) if (t.remaining[i] === 0) t.backlog.push(i);
+    }
+    this.#admit();
+    if (t.settled === g.n) this.#allSettled();
+  }
+
+  /** Starts a resumed run: one `workflow.resumed` event, then the tasks that did not end run again. */
+  #resumeTasks(restored: Restored): void {
+    const t = this.#t;
+    const env = this.#env;
+    restored.announce(t, this, { log: env.log, bus: env.bus, durable: this.#durable, now: env.clock.now() });
+    if (restored.cancel !== undefined) {
+      // The run was being cancelled when it stopped: finish cancelling it.
+      this.#workflowActor.send({ type: "cancel", reason: restored.cancel.cause });
       return;
     }
+    const g = t.g;
     for (let i = 0; i < g.n; i++) {
-      this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
+      if (t.status[i] !== UNSETTLED) continue;
+      if (t.blockingDep(i) >= 0) this.#blocked.push(i);
+      else if (t.remaining[i] === 0) t.backlog.push(i);
     }
-    for (let i = 0; i < g.n; i++) if (this.#remaining[i] === 0) this.#backlog.push(i);
+    this.#spawnBlocked();
     this.#admit();
-    if (this.#settled === g.n) this.#allSettled();
+    if (t.settled === g.n) this.#allSettled();
   }
 
   cancelTasks(reason: unknown): void {
+    const t = this.#t;
     this.#cancelling = true;
-    const error = this.#resumeCancel ?? new CancelledError(this.id, { cause: reason });
+    const error = this.#restored?.cancel ?? new CancelledError(this.id, { cause: reason });
     this.#cancelReason = error;
     this.#runController.abort(error);
     const event: TaskActorEvent = { type: "cancel", reason: error };
-    for (let i = 0; i < this.#g.n; i++) {
-      if (this.#status[i] !== UNSETTLED) continue;
-      const actor = this.#actors[i] ?? this.#spawn(i);
+    for (let i = 0; i < t.g.n; i++) {
+      if (t.status[i] !== UNSETTLED) continue;
+      const actor = t.actors[i] ?? this.#spawn(i);
       actor.send(event);
     }
     // A resumed run whose tasks had all ended while it was being cancelled.
-    if (this.#settled === this.#g.n) this.#allSettled();
+    if (t.settled === t.g.n) this.#allSettled();
     this.#env.scheduler.drain();
   }
 
   anyFailed(): boolean {
-    return this.#firstFailure >= 0;
+    return this.#t.firstFailure >= 0;
   }
 
   failedFast(): boolean {
@@ -856,37 +628,39 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns The result.
    */
   toRunResult(status: RunStatus, endedAt: number, error: Error | undefined): RunResult {
+    const t = this.#t;
     const head = { runId: this.id, workflowId: this.workflowId, status, startedAt: this.#startedAtRun, endedAt, error };
-    return toRunResult(head, this.#g.ids, (i, row) => {
-      const code = this.#status[i];
+    return toRunResult(head, t.g.ids, (i, row) => {
+      const code = t.status[i];
       row.status = STATUS_OF[code] ?? "cancelled";
-      row.attempts = this.#attempts[i];
+      row.attempts = t.attempts[i];
       if (code === CODE.completed) {
-        row.result = this.#results[i];
-        row.cached = this.#cached?.[i] === 1;
-        if (this.#tasks[i].fallback !== undefined) row.path = this.#path![i] === 1 ? "fallback" : "primary";
-      } else row.error = this.#errors[i];
-      row.startedAt = this.#startedAt[i];
-      row.endedAt = this.#endedAt[i];
+        row.result = t.results[i];
+        row.cached = this.#cache?.cached[i] === 1;
+        if (t.tasks[i].fallback !== undefined) row.path = this.#fallbacks!.path[i] === 1 ? "fallback" : "primary";
+      } else row.error = t.errors[i];
+      row.startedAt = t.startedAt[i];
+      row.endedAt = t.endedAt[i];
     });
   }
 
   finish(status: RunStatus): void {
+    const t = this.#t;
     const clock = this.#env.clock;
     const now = clock.now();
     const durationMs = now - this.#startedAtRun;
     let error: Error | undefined;
     if (status === "failed") {
-      const i = this.#firstFailure;
-      error = this.#stalled ?? new TaskFailedError(this.#g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      const i = t.firstFailure;
+      error = this.#stalled ?? new TaskFailedError(t.g.ids[i], t.attempts[i], { cause: t.errors[i] });
       const failed: string[] = [];
-      for (let k = 0; k < this.#g.n; k++) if (this.#status[k] === CODE.failed) failed.push(this.#g.ids[k]);
-      this.#emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) }, now);
+      for (let k = 0; k < t.g.n; k++) if (t.status[k] === CODE.failed) failed.push(t.g.ids[k]);
+      this.emit("workflow.failed", -1, undefined, { durationMs, failed, error: serializeError(error) }, now);
     } else if (status === "cancelled") {
       error = this.#cancelReason;
-      this.#emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) }, now);
+      this.emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) }, now);
     } else {
-      this.#emit("workflow.completed", -1, undefined, { durationMs }, now);
+      this.emit("workflow.completed", -1, undefined, { durationMs }, now);
     }
     this.#detachSignal?.();
     const result = this.toRunResult(status, now, error);
@@ -901,79 +675,78 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
   // ---- TaskHost --------------------------------------------------------
 
   depsBlocked(i: number): boolean {
-    return !this.#cancelling && this.#blockingDep(i) >= 0;
+    return !this.#cancelling && this.#t.blockingDep(i) >= 0;
   }
 
   depsCompleted(i: number): boolean {
     if (this.#cancelling) return false;
-    const g = this.#g;
+    const t = this.#t;
+    const g = t.g;
     for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) {
-      if (this.#status[g.depList[k]] !== CODE.completed) return false;
+      if (t.status[g.depList[k]] !== CODE.completed) return false;
     }
     return true;
   }
 
   canRetry(i: number): boolean {
-    if (this.#cancelling || this.#noRetry?.[i] === 1) return false;
-    return this.#attempts[i] - (this.#interrupted?.[i] ?? 0) < this.#tasks[i].retry.maxAttempts;
+    const t = this.#t;
+    if (this.#cancelling || t.noRetry?.[i] === 1) return false;
+    return t.attempts[i] - (t.interrupted?.[i] ?? 0) < t.tasks[i].retry.maxAttempts;
   }
 
   enqueue(i: number): void {
-    this.#queued[i] = 1;
+    const t = this.#t;
+    t.queued[i] = 1;
     this.#inQueue++;
-    const g = this.#g;
-    const prio = this.#prio[i];
-    this.#emit("task.ready", i, this.#attempts[i] || undefined, {
-      priority: prio === g.priority[i] ? this.#tasks[i].priority : PRIORITY_NAMES[prio],
+    const g = t.g;
+    const prio = t.prio[i];
+    this.emit("task.ready", i, t.attempts[i] || undefined, {
+      priority: prio === g.priority[i] ? t.tasks[i].priority : PRIORITY_NAMES[prio],
       rank: g.rank[i],
     });
-    this.#env.scheduler.push(this, i, this.#profile[i], prio, this.#rank[i], this.#group?.[i] ?? -1);
+    this.#env.scheduler.push(this, i, t.profile[i], prio, t.rank[i], t.group?.[i] ?? -1);
   }
 
   dequeue(i: number): void {
-    this.#queued[i] = 0;
+    this.#t.queued[i] = 0;
     this.#inQueue--;
   }
 
   isQueued(i: number): boolean {
-    return this.#queued[i] === 1;
+    return this.#t.queued[i] === 1;
   }
 
   dispatch(i: number): void {
-    if (this.#slot !== undefined && this.#slot[i] === SLOT_WANTED) {
-      // A running task gets its slot back after its child runs: its body goes on.
-      this.#queued[i] = 0;
-      this.#slot[i] = 0;
-      const resume = this.#regain!.get(i)!;
-      this.#regain!.delete(i);
-      resume();
-      return;
-    }
-    this.#queued[i] = 0;
+    // A running task that gets its slot back after its child runs: its body goes on.
+    if (this.#children !== undefined && this.#children.regain(i)) return;
+    this.#t.queued[i] = 0;
     this.#inQueue--;
-    this.#deliver(i, DISPATCH);
+    this.deliver(i, DISPATCH);
     this.#admit();
   }
 
   execute(i: number): void {
-    const spec = this.#tasks[i];
-    if (spec.cache !== undefined && this.#cacheKeys![i] === undefined && this.#attempts[i] === 0) {
-      this.#lookUp(i, spec.cache);
+    const t = this.#t;
+    const spec = t.tasks[i];
+    if (spec.cache !== undefined && this.#cache!.keys[i] === undefined && t.attempts[i] === 0) {
+      this.#cache!.lookUp(i, spec.cache);
       return;
     }
     const clock = this.#env.clock;
-    const breaker = this.#breakerOf?.[i];
-    if (breaker !== undefined && !this.#admitBreaker(i, breaker)) return;
-    const attempt = ++this.#attempts[i];
+    if (this.#breakers !== undefined) {
+      const breaker = this.#breakers.of[i];
+      if (breaker !== undefined && !this.#breakers.admit(i, breaker)) return;
+    }
+    const attempt = ++t.attempts[i];
     const now = clock.now();
-    if (attempt === 1) this.#startedAt[i] = now;
-    this.#emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
+    if (attempt === 1) t.startedAt[i] = now;
+    this.emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
     let signal = this.#runController.signal;
     if (spec.timeoutMs !== undefined) {
       const controller = new AbortController();
-      this.#controllers[i] = controller;
+      t.controllers[i] = controller;
       signal = controller.signal;
-      this.#timers[i] = clock.setTimeout(() => this.#timeout(i, attempt), spec.timeoutMs);
+      t.timers[i] = clock.setTimeout(() => this.#timeout(i, attempt), spec.timeoutMs);
     }
     const ctx = new Context(this, i, this.#input, signal, attempt, spec.id);
     let promise: Promise<unknown>;
@@ -983,144 +756,111 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       promise = Promise.reject(error);
     }
     promise.then(
-      (result) => this.#onResult(i, attempt, result),
+      (result) => this.onResult(i, attempt, result, false),
       (error) => this.#onError(i, attempt, error),
     );
   }
 
   release(i: number, event: TaskActorEvent): void {
-    if (this.#slot === undefined) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
-    else this.#releaseAfterChildren(i);
-    if (this.#trial?.[i] === 1) {
-      this.#trial[i] = 0;
-      if (event.type === "cancel") this.#breakerOf![i]!.abandon();
-    }
-    const timer = this.#timers[i];
+    const t = this.#t;
+    if (this.#children === undefined) this.#env.scheduler.release(t.profile[i], t.group?.[i] ?? -1);
+    else this.#children.release(i);
+    if (this.#breakers !== undefined) this.#breakers.released(i, event);
+    const timer = t.timers[i];
     if (timer !== undefined) {
       this.#env.clock.clearTimeout(timer);
-      this.#timers[i] = undefined;
+      t.timers[i] = undefined;
     }
-    const controller = this.#controllers[i];
+    const controller = t.controllers[i];
     if (controller !== undefined) {
       if (event.type === "cancel") controller.abort(event.reason);
-      this.#controllers[i] = undefined;
+      t.controllers[i] = undefined;
     }
-  }
-
-  /** An attempt of a run that has child runs ended: it frees its slot unless it gave it up (and stops waiting for it). */
-  #releaseAfterChildren(i: number): void {
-    const slot = this.#slot!;
-    if (slot[i] === 0) this.#env.scheduler.release(this.#profile[i], this.#group?.[i] ?? -1);
-    else if (slot[i] === SLOT_WANTED) {
-      this.#queued[i] = 0;
-      const resume = this.#regain!.get(i);
-      this.#regain!.delete(i);
-      resume?.();
-    }
-    slot[i] = 0;
-    this.#children![i] = 0;
   }
 
   recordResult(i: number, result: unknown): void {
     // Frozen once: dependents, listeners and the caller read it, none can rewrite it.
-    this.#results[i] = deepFreeze(result);
-    this.#errors[i] = undefined;
+    this.#t.results[i] = deepFreeze(result);
+    this.#t.errors[i] = undefined;
   }
 
   recordError(i: number, error: unknown): void {
-    this.#errors[i] = toError(error);
+    this.#t.errors[i] = toError(error);
   }
 
   scheduleRetry(i: number): void {
-    const policy = this.#tasks[i].retry;
-    const attempt = this.#attempts[i];
+    const t = this.#t;
+    const policy = t.tasks[i].retry;
+    const attempt = t.attempts[i];
     const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
     const delayMs = base - base * policy.jitter * this.#env.random();
-    this.#emit("task.retrying", i, attempt, { error: serializeError(this.#errors[i]), delayMs });
-    this.#timers[i] = this.#env.clock.setTimeout(() => {
-      this.#timers[i] = undefined;
-      this.#deliver(i, RETRY_DUE);
+    this.emit("task.retrying", i, attempt, { error: serializeError(t.errors[i]), delayMs });
+    t.timers[i] = this.#env.clock.setTimeout(() => {
+      t.timers[i] = undefined;
+      this.deliver(i, RETRY_DUE);
     }, delayMs);
   }
 
   cancelRetry(i: number): void {
-    const timer = this.#timers[i];
+    const t = this.#t;
+    const timer = t.timers[i];
     if (timer !== undefined) {
       this.#env.clock.clearTimeout(timer);
-      this.#timers[i] = undefined;
+      t.timers[i] = undefined;
     }
   }
 
   settle(i: number, status: TerminalTaskStatus, event: TaskActorEvent): void {
-    const g = this.#g;
+    const t = this.#t;
+    const g = t.g;
     const code = CODE[status];
-    this.#status[i] = code;
-    this.#actors[i] = undefined;
+    t.status[i] = code;
+    t.actors[i] = undefined;
     this.#live--;
     const now = this.#env.clock.now();
-    if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
-    const attempt = this.#attempts[i] || undefined;
+    if (!Number.isNaN(t.startedAt[i])) t.endedAt[i] = now;
+    const attempt = t.attempts[i] || undefined;
     switch (status) {
       case "completed":
-        if (this.#cacheKeys !== undefined && this.#cacheKeys[i] !== undefined) this.#completeCached(i, attempt, now);
-        else if (this.#path !== undefined && this.#tasks[i].fallback !== undefined) {
-          const path = this.#path[i] === 1 ? "fallback" : "primary";
-          this.#emit("task.completed", i, attempt, {
-            result: this.#results[i],
-            durationMs: now - this.#startedAt[i],
+        if (this.#cache !== undefined && this.#cache.keys[i] !== undefined) this.#cache.complete(i, attempt, now);
+        else if (this.#fallbacks !== undefined && t.tasks[i].fallback !== undefined) {
+          const path = this.#fallbacks.path[i] === 1 ? "fallback" : "primary";
+          this.emit("task.completed", i, attempt, {
+            result: t.results[i],
+            durationMs: now - t.startedAt[i],
             path,
           }, now);
         } else {
-          this.#emit(
-            "task.completed",
-            i,
-            attempt,
-            { result: this.#results[i], durationMs: now - this.#startedAt[i] },
-            now,
-          );
+          this.emit("task.completed", i, attempt, { result: t.results[i], durationMs: now - t.startedAt[i] }, now);
         }
         break;
       case "failed":
-        if (this.#firstFailure < 0) this.#firstFailure = i;
-        this.#emit("task.failed", i, attempt, {
-          error: serializeError(this.#errors[i]),
-          durationMs: now - this.#startedAt[i],
+        if (t.firstFailure < 0) t.firstFailure = i;
+        this.emit("task.failed", i, attempt, {
+          error: serializeError(t.errors[i]),
+          durationMs: now - t.startedAt[i],
         }, now);
         break;
-      case "skipped": {
-        const j = this.#blockingDep(i);
-        const dependencyStatus = STATUS_OF[this.#status[j]]!;
-        const data: EventDataMap["task.skipped"] = { dependency: g.ids[j], dependencyStatus };
-        // Name the task whose failure started the chain of skips (the log's fold does the same).
-        const before = this.#errors[j];
-        const chained = dependencyStatus === "skipped" && before instanceof TaskSkippedError;
-        this.#errors[i] = new TaskSkippedError(
-          g.ids[i],
-          data.dependency,
-          dependencyStatus,
-          chained ? before.ancestor : data.dependency,
-          chained ? before.ancestorStatus : dependencyStatus,
-        );
-        this.#emit("task.skipped", i, attempt, data, now);
+      case "skipped":
+        this.#skip(i, attempt, now);
         break;
-      }
       case "cancelled": {
         const reason = (event as { reason?: unknown }).reason;
-        this.#errors[i] = toError(reason);
-        this.#emit("task.cancelled", i, attempt, { reason: serializeError(this.#errors[i]) }, now);
+        t.errors[i] = toError(reason);
+        this.emit("task.cancelled", i, attempt, { reason: serializeError(t.errors[i]) }, now);
         break;
       }
     }
-    if (++this.#settled === g.n) {
+    if (++t.settled === g.n) {
       this.#allSettled();
-      if (this.#settled === this.#g.n) return;
+      if (t.settled === t.g.n) return;
     }
     if (this.#cancelling) return;
     if (code === CODE.failed && this.#failFast) {
       // Fail fast: the rest of the run is cancelled; it ends failed with this task's error.
       // Its dependents are skipped first (invariant 3), then the rest is cancelled.
       this.#failedFast = true;
-      const error = new TaskFailedError(g.ids[i], this.#attempts[i], { cause: this.#errors[i] });
+      const error = new TaskFailedError(g.ids[i], t.attempts[i], { cause: t.errors[i] });
       this.#propagate(i, code);
       if (this.#final === undefined) this.#workflowActor.send({ type: "cancel", reason: error });
       return;
@@ -1144,20 +884,43 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     this.#propagate(i, code);
   }
 
+  /** A task was skipped: its error names the dependency that blocked it and the task whose failure started the chain. */
+  #skip(i: number, attempt: number | undefined, now: number): void {
+    const t = this.#t;
+    const g = t.g;
+    const j = t.blockingDep(i);
+    const dependencyStatus = STATUS_OF[t.status[j]]!;
+    const data: EventDataMap["task.skipped"] = { dependency: g.ids[j], dependencyStatus };
+    // Name the task whose failure started the chain of skips (the log's fold does the same).
+    const before = t.errors[j];
+    const chained = dependencyStatus === "skipped" && before instanceof TaskSkippedError;
+    t.errors[i] = new TaskSkippedError(
+      g.ids[i],
+      data.dependency,
+      dependencyStatus,
+      chained ? before.ancestor : data.dependency,
+      chained ? before.ancestorStatus : dependencyStatus,
+    );
+    this.emit("task.skipped", i, attempt, data, now);
+  }
+
   #propagate(i: number, code: number): void {
-    const g = this.#g;
+    const t = this.#t;
+    const g = t.g;
+    const spawned = t.spawned;
+    const remaining = t.remaining;
     for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) {
       const d = g.outList[k];
-      if (this.#spawned[d] === 1) continue;
+      if (spawned[d] === 1) continue;
       if (code !== CODE.completed) this.#blocked.push(d);
-      else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+      else if (--remaining[d] === 0) t.backlog.push(d);
     }
     if (g.moreHead !== undefined) {
       for (let e = g.moreHead[i]; e >= 0; e = g.moreNext![e]) {
         const d = g.moreTo![e];
-        if (this.#spawned[d] === 1) continue;
+        if (spawned[d] === 1) continue;
         if (code !== CODE.completed) this.#blocked.push(d);
-        else if (--this.#remaining[d] === 0) this.#backlog.push(d);
+        else if (--remaining[d] === 0) t.backlog.push(d);
       }
     }
     this.#spawnBlocked();
@@ -1189,8 +952,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     if (this.#skipping) return;
     this.#skipping = true;
     try {
+      const spawned = this.#t.spawned;
       for (let d = this.#blocked.pop(); d !== undefined; d = this.#blocked.pop()) {
-        if (this.#spawned[d] === 0 && !this.#cancelling) this.#spawn(d);
+        if (spawned[d] === 0 && !this.#cancelling) this.#spawn(d);
       }
     } finally {
       this.#skipping = false;
@@ -1199,28 +963,35 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
 
   /** Creates task actors from the backlog while the ready window has room. */
   #admit(): void {
-    while (this.#inQueue < READY_WINDOW && this.#backlog.size > 0 && !this.#cancelling) {
-      const i = this.#backlog.pop();
-      if (this.#spawned[i] === 0) this.#spawn(i);
+    const t = this.#t;
+    while (this.#inQueue < READY_WINDOW && t.backlog.size > 0 && !this.#cancelling) {
+      const i = t.backlog.pop();
+      if (t.spawned[i] === 0) this.#spawn(i);
     }
   }
 
   #spawn(i: number): AnyActorRef {
-    this.#spawned[i] = 1;
+    const t = this.#t;
+    t.spawned[i] = 1;
     this.#live++;
     const actor = createActor(this.#logic, {
       parent: this.#supervisor,
-      id: this.#g.ids[i],
+      id: t.g.ids[i],
       input: { host: this, index: i },
     });
-    this.#actors[i] = actor;
+    t.actors[i] = actor;
     actor.start();
     return actor;
   }
 
-  /** Sends an event to a task actor, then lets the scheduler fill free slots. */
-  #deliver(i: number, event: TaskActorEvent): void {
-    const actor = this.#actors[i];
+  /**
+   * Sends an event to a task actor (if alive), then lets the scheduler fill free slots.
+   *
+   * @param i The task.
+   * @param event The event.
+   */
+  deliver(i: number, event: TaskActorEvent): void {
+    const actor = this.#t.actors[i];
     if (actor === undefined) return;
     this.#depth++;
     try {
@@ -1251,190 +1022,83 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * free (nothing runs anywhere) fails with a `RunStalledError` naming them.
    */
   #checkStall(): void {
+    const t = this.#t;
     if (
       !this.#started || this.#final !== undefined || this.#cancelling || this.#skipping || this.#depth !== 0 ||
-      this.#settled >= this.#g.n || this.#storeWaits !== 0 || this.#blocked.length !== 0 ||
+      t.settled >= t.g.n || this.#storeWaits !== 0 || this.#blocked.length !== 0 ||
       this.#live !== this.#inQueue || (this.#inQueue > 0 && this.#env.scheduler.running > 0)
     ) return;
-    const g = this.#g;
-    const stuck: number[] = [];
-    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED) stuck.push(i);
-    const error = new RunStalledError(this.id, stuck.map((i) => g.ids[i]));
-    this.#stalled = error;
-    const now = this.#env.clock.now();
-    const data = { error: serializeError(error), durationMs: 0 };
-    for (const i of stuck) {
-      if (this.#queued[i] === 1) {
-        this.#queued[i] = 0;
-        this.#inQueue--;
-      }
-      if (this.#actors[i] !== undefined) {
-        this.#actors[i] = undefined;
-        this.#live--;
-      }
-      this.#spawned[i] = 1;
-      this.#status[i] = CODE.failed;
-      this.#errors[i] = error;
-      if (!Number.isNaN(this.#startedAt[i])) this.#endedAt[i] = now;
-      if (this.#firstFailure < 0) this.#firstFailure = i;
-      this.#settled++;
-      this.#emit("task.failed", i, this.#attempts[i] || undefined, data, now);
-    }
+    const stalled = failStalled(t, this, this.#env.clock.now());
+    this.#stalled = stalled.error;
+    this.#inQueue -= stalled.dequeued;
+    this.#live -= stalled.dropped;
     this.#workflowActor.send(SETTLED);
   }
 
-  #onResult(i: number, attempt: number, result: unknown, fallback = false): void {
-    // A late result of an attempt that timed out or was cancelled is dropped (so is the
-    // primary body's, once the fallback took over); a result arriving while the actor is
-    // no longer running is ignored by its machine.
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    if (!fallback && this.#path !== undefined && this.#path[i] === 1) return;
-    if (this.#spawnErrors !== undefined && this.#spawnErrors.has(i)) {
-      const error = this.#spawnErrors.get(i)!;
-      this.#spawnErrors.delete(i);
-      this.#deliver(i, { type: "run.error", error });
-      return;
-    }
-    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, true);
-    if (this.#durable || this.#cacheKeys?.[i] !== undefined) {
-      const error = this.#unstorable(i, result);
+  /**
+   * An attempt's body (or its fallback) returned. A late result of an
+   * attempt that timed out or was cancelled is dropped (so is the primary
+   * body's, once the fallback took over); a result arriving while the actor
+   * is no longer running is ignored by its machine.
+   *
+   * @param i The task.
+   * @param attempt The attempt.
+   * @param result What it returned.
+   * @param fallback It came from the task's fallback.
+   */
+  onResult(i: number, attempt: number, result: unknown, fallback: boolean): void {
+    const t = this.#t;
+    if (t.attempts[i] !== attempt || t.status[i] !== UNSETTLED) return;
+    if (!fallback && this.#fallbacks !== undefined && this.#fallbacks.path[i] === 1) return;
+    if (this.#spawns !== undefined) {
+      const error = this.#spawns.takeError(i);
       if (error !== undefined) {
-        (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
-        this.#deliver(i, { type: "run.error", error });
+        this.deliver(i, { type: "run.error", error });
         return;
       }
     }
-    this.#deliver(i, { type: "run.done", result });
+    if (this.#breakers !== undefined && this.#fallbacks?.path[i] !== 1) this.#breakers.outcome(i, true);
+    if (this.#durable || this.#cache?.keys[i] !== undefined) {
+      const error = this.unstorable(i, result);
+      if (error !== undefined) {
+        t.noRetryAt(i);
+        this.deliver(i, { type: "run.error", error });
+        return;
+      }
+    }
+    this.deliver(i, { type: "run.done", result });
   }
 
-  /** Why a result cannot be kept (a durable store or a durable cache needs JSON), if it cannot. */
-  #unstorable(i: number, result: unknown): NotSerializableError | undefined {
-    const json = this.#durable || (this.#cacheKeys?.[i] !== undefined && this.#env.cache.durable === true);
+  /**
+   * Why a result cannot be kept (a durable store or a durable cache needs JSON), if it cannot.
+   *
+   * @param i The task.
+   * @param result Its result.
+   * @returns The error, or undefined when it can be kept.
+   */
+  unstorable(i: number, result: unknown): NotSerializableError | undefined {
+    const json = this.#durable || (this.#cache?.keys[i] !== undefined && this.#env.cache.durable === true);
     if (!json) return undefined;
     const issue = findJsonIssue(result);
-    return issue === undefined ? undefined : new NotSerializableError("result", this.#g.ids[i], issue.path, issue.what);
+    return issue === undefined
+      ? undefined
+      : new NotSerializableError("result", this.#t.g.ids[i], issue.path, issue.what);
   }
-
-  // ---- caching ---------------------------------------------------------
 
   /**
-   * Looks a cached task up (first attempt only): a live entry completes the
-   * task without running it; a miss runs it as usual and stores its result.
+   * A context for a task on the run's own signal (a cache key's, a fallback's).
+   *
+   * @param i The task.
+   * @param attempt Its attempt.
+   * @returns The context.
    */
-  #lookUp(i: number, policy: NonNullable<TaskSpec["cache"]>): void {
-    const clock = this.#env.clock;
-    this.#startedAt[i] = clock.now();
-    const spec = this.#tasks[i];
-    const keyOf = async (): Promise<string> => {
-      const ctx = new Context(this, i, this.#input, this.#runController.signal, 1, spec.id);
-      const value = policy.key === undefined ? { input: this.#input, deps: this.depsOf(i) } : policy.key(ctx);
-      const issue = findJsonIssue(value);
-      if (issue !== undefined) throw new NotSerializableError("cache key", spec.id, issue.path, issue.what);
-      const hash = await sha256Hex(stableStringify(value ?? null));
-      return JSON.stringify([this.workflow.name, spec.id, policy.version ?? "", hash]);
-    };
-    keyOf().then(
-      async (key) => {
-        let entry;
-        try {
-          entry = await this.#env.cache.get(key);
-        } catch (error) {
-          console.error(`nerv-flow: the task cache failed to look up task "${spec.id}"; running it`, error);
-        }
-        if (this.#status[i] !== UNSETTLED || this.#attempts[i] !== 0) return;
-        this.#cacheKeys![i] = key;
-        if (entry !== undefined && entry.expiresAt > clock.now()) {
-          const error = this.#durable ? this.#unstorable(i, entry.value) : undefined;
-          if (error === undefined) {
-            this.#cached![i] = 1;
-            this.#deliver(i, { type: "run.done", result: entry.value });
-            return;
-          }
-        }
-        this.execute(i);
-      },
-      (error) => {
-        if (this.#status[i] !== UNSETTLED || this.#attempts[i] !== 0) return;
-        (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
-        this.#deliver(i, { type: "run.error", error });
-      },
-    );
+  context(i: number, attempt: number): Context {
+    return new Context(this, i, this.#input, this.#runController.signal, attempt, this.#t.g.ids[i]);
   }
 
-  /** Emits a cached task's completion; a result that was computed goes into the cache. */
-  #completeCached(i: number, attempt: number | undefined, now: number): void {
-    const result = this.#results[i];
-    const cached = this.#cached![i] === 1;
-    const data: EventDataMap["task.completed"] = { result, durationMs: now - this.#startedAt[i] };
-    if (cached) data.cached = true;
-    this.#emit("task.completed", i, attempt, data, now);
-    if (cached) return;
-    const policy = this.#tasks[i].cache!;
-    try {
-      const done = this.#env.cache.set(this.#cacheKeys![i]!, {
-        value: result,
-        createdAt: now,
-        expiresAt: now + policy.ttlMs,
-      });
-      if (done instanceof Promise) done.catch((error) => reportCacheError(this.#g.ids[i], error));
-    } catch (error) {
-      reportCacheError(this.#g.ids[i], error);
-    }
-  }
-
-  // ---- resume ----------------------------------------------------------
-
-  /**
-   * A resumed run of a workflow that added tasks: the added tasks that ended
-   * join the graph as they were (they never run again); those that did not
-   * end wait for their spawner to add them again (`#awaiting`), so a spawner
-   * with such tasks runs again, up to a workflow task, even if it had completed.
-   */
-  #restoreGraph(restore: Restore): Graph {
-    const state = restore.state;
-    const by = restore.spawnedBy!;
-    const base = this.#g;
-    const status = new Map<string, string>();
-    state.taskIds.forEach((id, k) => status.set(id, state.tasks[k]?.status ?? "pending"));
-    const ended = (id: string) => {
-      const s = status.get(id);
-      return s === "completed" || s === "failed" || s === "skipped" || s === "cancelled";
-    };
-    const awaiting = new Map<string, string>();
-    const reopen = new Set<string>();
-    const stack: string[] = [];
-    for (const [id, spawner] of by) {
-      if (!ended(id)) {
-        awaiting.set(id, spawner);
-        stack.push(spawner);
-      }
-    }
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      if (reopen.has(id)) continue;
-      const s = status.get(id);
-      if (s === "failed" || s === "skipped" || s === "cancelled") continue; // It will not run again.
-      if (s === "completed") reopen.add(id);
-      if (!base.index.has(id) && by.has(id)) {
-        awaiting.set(id, by.get(id)!);
-        stack.push(by.get(id)!);
-      }
-    }
-    const restored: TaskDef[] = [];
-    for (const id of state.taskIds) {
-      if (!base.index.has(id) && !awaiting.has(id)) restored.push({ id, run: RESTORED });
-    }
-    if (awaiting.size > 0) this.#awaiting = awaiting;
-    this.#reopened = reopen;
-    if (restored.length === 0) return base;
-    const grown = new GrowingGraph(this.workflow.name, base, this.#tasks, restored.length);
-    grown.add(restored);
-    this.#grown = grown;
-    this.#tasks = grown.specs;
-    this.#g = grown.graph;
-    this.#restoredBy = new Map();
-    for (let j = base.n; j < grown.graph.n; j++) this.#restoredBy.set(j, by.get(grown.graph.ids[j])!);
-    return grown.graph;
+  /** Every task ended: the run ends, unless tasks added before a crash are still owed. */
+  #allSettled(): void {
+    if (!this.#addOrphans()) this.#workflowActor.send(SETTLED);
   }
 
   /**
@@ -1444,308 +1108,51 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns Whether there were any.
    */
   #addOrphans(): boolean {
-    const awaiting = this.#awaiting;
-    if (awaiting === undefined || awaiting.size === 0) return false;
-    this.#awaiting = undefined;
-    const defs: TaskDef[] = [];
-    for (const [id, spawner] of awaiting) {
-      const error = new TypeError(
-        `Task "${id}" was added by task "${spawner}" before the run stopped and was not added again when it resumed: ` +
-          "its body is not in the log",
-      );
-      defs.push({
-        id,
-        run: () => {
-          throw error;
-        },
-      });
-    }
-    const from = this.#g.n;
-    this.#grown ??= new GrowingGraph(this.workflow.name, this.#g, this.#tasks, defs.length);
-    this.#extend(from, this.#grown.add(defs));
-    const g = this.#g;
-    for (let j = from; j < g.n; j++) {
-      this.#emit("task.pending", j, undefined, { dependsOn: this.#tasks[j].dependsOn });
+    const defs = this.#restored?.orphans();
+    if (defs === undefined) return false;
+    const from = this.grow(defs);
+    const t = this.#t;
+    for (let j = from; j < t.g.n; j++) {
+      this.emit("task.pending", j, undefined, { dependsOn: t.tasks[j].dependsOn });
       if (this.#cancelling) this.#spawn(j).send({ type: "cancel", reason: this.#cancelReason });
-      else this.#backlog.push(j);
+      else t.backlog.push(j);
     }
     this.#admit();
     return true;
   }
 
-  /** Starts a re-run: the kept tasks complete at once with their old results, the others wait or start. */
-  #keepCompleted(now: number): void {
-    const g = this.#g;
-    const rerunOf = this.#rerunOf!;
-    for (let i = 0; i < g.n; i++) {
-      if (this.#status[i] === UNSETTLED) {
-        this.#emit("task.pending", i, undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
-      } else {
-        this.#emit("task.completed", i, this.#attempts[i] || undefined, {
-          result: this.#results[i],
-          durationMs: 0,
-          rerunOf,
-        }, now);
-      }
-    }
-    for (let i = 0; i < g.n; i++) if (this.#status[i] === UNSETTLED && this.#remaining[i] === 0) this.#backlog.push(i);
-    this.#admit();
-    if (this.#settled === g.n) this.#allSettled();
-  }
-
-  /** Every task ended: the run ends, unless tasks added before a crash are still owed. */
-  #allSettled(): void {
-    if (!this.#addOrphans()) this.#workflowActor.send(SETTLED);
-  }
-
-  /** Loads the stored state into the run's arrays: terminal tasks keep their outcome. */
-  #restoreTasks(restore: Restore): void {
-    const g = this.#g;
-    const state = restore.state;
-    this.#cached ??= new Uint8Array(g.n);
-    this.#interrupted = new Int32Array(g.n);
-    let firstOrder = Infinity;
-    state.taskIds.forEach((id, k) => {
-      const i = g.index.get(id);
-      const t = state.tasks[k];
-      if (i === undefined || t == null) return;
-      this.#attempts[i] = t.attempts;
-      if (this.#reopened?.has(id)) {
-        // A spawner whose added tasks did not all end: it runs again, with its whole retry budget.
-        this.#interrupted![i] = t.attempts;
-        return;
-      }
-      if (t.startedAt !== undefined) this.#startedAt[i] = t.startedAt;
-      switch (t.status) {
-        case "completed":
-          this.#status[i] = CODE.completed;
-          this.#results[i] = deepFreeze(t.result);
-          if (t.cached) this.#cached![i] = 1;
-          if (t.path === "fallback" && this.#path !== undefined) this.#path[i] = 1;
-          break;
-        case "failed":
-        case "skipped":
-        case "cancelled":
-          this.#status[i] = CODE[t.status];
-          if (t.error !== undefined) this.#errors[i] = restoreTaskError(id, t.status, t.error);
-          if (t.status === "failed" && t.order < firstOrder) {
-            firstOrder = t.order;
-            this.#firstFailure = i;
-          }
-          if (t.status === "cancelled" && this.#resumeCancel === undefined) {
-            const reason = this.#errors[i];
-            this.#resumeCancel = reason instanceof CancelledError ? reason : new CancelledError(this.id);
-          }
-          break;
-        case "running":
-          this.#interrupted![i] = 1;
-          break;
-      }
-      if (this.#status[i] !== UNSETTLED) {
-        this.#settled++;
-        this.#spawned[i] = 1;
-        this.#endedAt[i] = t.endedAt ?? NaN;
-      }
-    });
-    for (let i = 0; i < g.n; i++) {
-      if (this.#status[i] !== CODE.completed) continue;
-      for (let k = g.outStart[i]; k < g.outStart[i + 1]; k++) this.#remaining[g.outList[k]]--;
-    }
-    this.#startedAtRun = state.startedAt ?? state.createdAt;
-  }
-
-  /** Starts a resumed run: one `workflow.resumed` event, then the tasks that did not end run again. */
-  #resumeTasks(restore: Restore): void {
-    const g = this.#g;
-    const env = this.#env;
-    const now = env.clock.now();
-    const rerun: string[] = [];
-    const interrupted: string[] = [];
-    for (let i = 0; i < g.n; i++) {
-      if (this.#status[i] !== UNSETTLED) continue;
-      rerun.push(g.ids[i]);
-      if (this.#interrupted![i] === 1) interrupted.push(g.ids[i]);
-    }
-    // Added tasks that had not ended run again once their spawner adds them again.
-    if (this.#awaiting !== undefined) { for (const id of this.#awaiting.keys()) rerun.push(id); }
-    const event = {
-      type: "workflow.resumed",
-      seq: Math.max(env.log.nextSeq(), restore.lastSeq + 1),
-      runId: this.id,
-      workflowId: this.workflowId,
-      taskId: undefined,
-      attempt: undefined,
-      timestamp: now,
-      data: { state: { ...restore.state, status: "running" }, rerun, interrupted },
-    } as AnyFlowEvent;
-    env.log.append(event);
-    if (!this.#durable) env.bus.emit(event);
-    for (let i = 0; i < g.n; i++) {
-      if (this.#status[i] === UNSETTLED) {
-        this.#emit("task.pending", i, this.#attempts[i] || undefined, { dependsOn: this.#tasks[i].dependsOn }, now);
-      }
-    }
-    if (this.#resumeCancel !== undefined) {
-      // The run was being cancelled when it stopped: finish cancelling it.
-      this.#workflowActor.send({ type: "cancel", reason: this.#resumeCancel.cause });
-      return;
-    }
-    for (let i = 0; i < g.n; i++) {
-      if (this.#status[i] !== UNSETTLED) continue;
-      if (this.#blockingDep(i) >= 0) this.#blocked.push(i);
-      else if (this.#remaining[i] === 0) this.#backlog.push(i);
-    }
-    this.#spawnBlocked();
-    this.#admit();
-    if (this.#settled === g.n) this.#allSettled();
-  }
-
   #onError(i: number, attempt: number, error: unknown): void {
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
+    const t = this.#t;
+    if (t.attempts[i] !== attempt || t.status[i] !== UNSETTLED) return;
     // The primary body's own rejection after the fallback took over (e.g. it honoured the timeout's abort).
-    if (this.#path !== undefined && this.#path[i] === 1) return;
-    if (this.#breakerOf !== undefined) this.#breakerOutcome(i, false);
-    this.#fail(i, error);
-  }
-
-  /** The fallback failed: the task fails with its error, which keeps the primary's error as `cause`. */
-  #onFallbackError(i: number, attempt: number, error: unknown, primary: unknown): void {
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    const e = toError(error);
-    if (e.cause === undefined && e !== primary) {
-      try {
-        Object.defineProperty(e, "cause", { value: primary, writable: true, configurable: true, enumerable: false });
-      } catch {
-        // A frozen error keeps what it has.
-      }
-    }
-    this.#deliver(i, { type: "run.error", error: e });
+    if (this.#fallbacks !== undefined && this.#fallbacks.path[i] === 1) return;
+    if (this.#breakers !== undefined) this.#breakers.outcome(i, false);
+    this.fail(i, error);
   }
 
   #timeout(i: number, attempt: number): void {
-    this.#timers[i] = undefined;
-    if (this.#attempts[i] !== attempt || this.#status[i] !== UNSETTLED) return;
-    const error = new TaskTimeoutError(this.#g.ids[i], attempt, this.#tasks[i].timeoutMs!);
-    this.#controllers[i]?.abort(error);
-    if (this.#breakerOf !== undefined && this.#path?.[i] !== 1) this.#breakerOutcome(i, false);
-    this.#fail(i, error);
-  }
-
-  /** An attempt failed: the task retries, fails, or (failing for good) runs its fallback in the same attempt. */
-  #fail(i: number, error: unknown): void {
-    const fallback = this.#tasks[i].fallback;
-    if (fallback !== undefined && this.#path![i] === 0 && !this.canRetry(i)) {
-      this.#runFallback(i, fallback, error);
-      return;
-    }
-    this.#deliver(i, { type: "run.error", error });
-  }
-
-  // ---- resilience --------------------------------------------------------
-
-  /** Looks up every task's breaker; a key no task and no engine option defines is refused before anything starts. */
-  #resolveBreakers(): void {
-    const tasks = this.#tasks;
-    let any = false;
-    for (let i = 0; i < tasks.length && !any; i++) any = tasks[i].breaker !== undefined;
-    if (!any) return;
-    const breakers = this.#env.breakers;
-    const out = new Array<CircuitBreaker | undefined>(tasks.length);
-    // Keys defined by a task's policy first, so a task naming one of them by key finds it.
-    for (let i = 0; i < tasks.length; i++) {
-      const policy = tasks[i].breaker;
-      if (policy !== undefined && typeof policy !== "string") out[i] = breakers.get(policy);
-    }
-    for (let i = 0; i < tasks.length; i++) {
-      if (typeof tasks[i].breaker === "string") out[i] = this.#checkBreaker(tasks[i])!;
-    }
-    this.#breakerOf = out;
-    this.#trial = new Uint8Array(tasks.length);
+    const t = this.#t;
+    t.timers[i] = undefined;
+    if (t.attempts[i] !== attempt || t.status[i] !== UNSETTLED) return;
+    const error = new TaskTimeoutError(t.g.ids[i], attempt, t.tasks[i].timeoutMs!);
+    t.controllers[i]?.abort(error);
+    if (this.#breakers !== undefined && this.#fallbacks?.path[i] !== 1) this.#breakers.outcome(i, false);
+    this.fail(i, error);
   }
 
   /**
-   * The breaker a task names by key, if it names one.
+   * An attempt failed: the task retries, fails, or (failing for good) runs its fallback in the same attempt.
    *
-   * @throws {RangeError} No task and no engine option defines the key.
+   * @param i The task.
+   * @param error Why.
    */
-  #checkBreaker(spec: TaskSpec<unknown>): CircuitBreaker | undefined {
-    const policy = spec.breaker;
-    if (typeof policy !== "string") return undefined;
-    const breaker = this.#env.breakers.byKey(policy);
-    if (breaker === undefined) {
-      throw new RangeError(
-        `Cannot run workflow "${this.workflow.name}": task "${spec.id}" names breaker "${policy}", which the engine's breakers option does not define`,
-      );
+  fail(i: number, error: unknown): void {
+    const fallback = this.#t.tasks[i].fallback;
+    if (fallback !== undefined && this.#fallbacks!.path[i] === 0 && !this.canRetry(i)) {
+      this.#fallbacks!.run(i, fallback, error);
+      return;
     }
-    return breaker;
-  }
-
-  /** Asks a task's breaker whether its attempt may run; when refused, the task fails fast (or takes its fallback). */
-  #admitBreaker(i: number, breaker: CircuitBreaker): boolean {
-    const now = this.#env.clock.now();
-    const verdict = breaker.request(now);
-    const key = breaker.policy.key;
-    if (verdict.halfOpened) this.#emit("breaker.half-opened", i, this.#attempts[i] || undefined, { key }, now);
-    if (verdict.allowed) {
-      if (verdict.trial) this.#trial![i] = 1;
-      return true;
-    }
-    if (Number.isNaN(this.#startedAt[i])) this.#startedAt[i] = now;
-    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
-    const error = new CircuitOpenError(this.#g.ids[i], key, verdict.retryAfterMs);
-    const attempt = this.#attempts[i];
-    // Not from inside the actor's own transition: the refusal arrives as the next event.
-    Promise.resolve().then(() => {
-      if (this.#attempts[i] === attempt && this.#status[i] === UNSETTLED) this.#fail(i, error);
-    });
-    return false;
-  }
-
-  /** Tells a task's breaker how its attempt went; a state change is an event. */
-  #breakerOutcome(i: number, ok: boolean): void {
-    const breaker = this.#breakerOf![i];
-    if (breaker === undefined) return;
-    const trial = this.#trial![i] === 1;
-    this.#trial![i] = 0;
-    const key = breaker.policy.key;
-    if (ok) {
-      if (breaker.success(trial)) this.#emit("breaker.closed", i, this.#attempts[i] || undefined, { key });
-    } else if (breaker.failure(this.#env.clock.now(), trial)) {
-      const { threshold, cooldownMs } = breaker.policy;
-      this.#emit("breaker.opened", i, this.#attempts[i] || undefined, {
-        key,
-        failures: trial ? 1 : threshold,
-        cooldownMs,
-      });
-    }
-  }
-
-  /** Runs a task's fallback on the main thread, in its last attempt; its outcome is the task's. */
-  #runFallback(i: number, fallback: NonNullable<TaskSpec["fallback"]>, error: unknown): void {
-    this.#path![i] = 1;
-    (this.#noRetry ??= new Uint8Array(this.#g.n))[i] = 1;
-    const attempt = this.#attempts[i];
-    this.#emit("task.fallback", i, attempt || undefined, { error: serializeError(toError(error)) });
-    const ctx = new Context(this, i, this.#input, this.#runController.signal, Math.max(1, attempt), this.#g.ids[i]);
-    let promise: Promise<unknown>;
-    try {
-      promise = Promise.resolve(fallback(ctx));
-    } catch (e) {
-      promise = Promise.reject(e);
-    }
-    promise.then(
-      (result) => this.#onResult(i, attempt, result, true),
-      (e) => this.#onFallbackError(i, attempt, e, error),
-    );
-  }
-
-  #blockingDep(i: number): number {
-    const g = this.#g;
-    for (let k = g.depStart[i]; k < g.depStart[i + 1]; k++) {
-      const s = this.#status[g.depList[k]];
-      if (s !== UNSETTLED && s !== CODE.completed) return g.depList[k];
-    }
-    return -1;
+    this.deliver(i, { type: "run.error", error });
   }
 
   /**
@@ -1755,7 +1162,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns Its frozen metadata.
    */
   metadataOf(i: number): Readonly<Record<string, unknown>> {
-    return this.#tasks[i].metadata;
+    return this.#t.tasks[i].metadata;
   }
 
   /**
@@ -1765,16 +1172,20 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
    * @returns A fresh object.
    */
   depsOf(i: number): Readonly<Record<string, unknown>> {
-    const g = this.#g;
-    const from = g.depStart[i];
-    const to = g.depStart[i + 1];
-    if (from === to) return NO_DEPS;
-    const deps: Record<string, unknown> = {};
-    for (let k = from; k < to; k++) deps[g.ids[g.depList[k]]] = this.#results[g.depList[k]];
-    return deps;
+    return this.#t.depsOf(i);
   }
 
-  #emit<T extends FlowEventType>(
+  /**
+   * Appends an event of the run to the log, and (on a store that is not
+   * durable) tells the bus; a durable log tells the bus once stored.
+   *
+   * @param type The event's type.
+   * @param i Its task, or -1 for the run's own events.
+   * @param attempt The task's attempt.
+   * @param data Its data.
+   * @param timestamp When (now by default).
+   */
+  emit<T extends FlowEventType>(
     type: T,
     i: number,
     attempt: number | undefined,
@@ -1787,7 +1198,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
       seq: env.log.nextSeq(),
       runId: this.id,
       workflowId: this.workflowId,
-      taskId: i >= 0 ? this.#g.ids[i] : undefined,
+      taskId: i >= 0 ? this.#t.g.ids[i] : undefined,
       attempt,
       timestamp,
       data,
@@ -1797,36 +1208,4 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable {
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }
-}
-
-/** Above any critical-path rank: `io-first` adds it to the rank of io tasks, so they go first within a priority. */
-const IO_FIRST = 2 ** 39;
-
-/** Dispatch ranks for `io-first` of tasks [from, to): io tasks ahead, then by critical-path rank. */
-function ioFirst(
-  rank: Float64Array,
-  tasks: readonly TaskSpec<unknown>[],
-  from: number,
-  to: number,
-  out: Float64Array,
-): Float64Array {
-  for (let i = from; i < to; i++) out[i] = tasks[i].profile === "io" ? IO_FIRST + rank[i] : rank[i];
-  return out;
-}
-
-/** The array if it is long enough, else a longer copy (see `grow`). */
-function fit<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
-  return a.length >= n ? a : grow(a, n, fill);
-}
-
-/** A copy of a typed array, longer, the new items set to `fill`. */
-function grow<T extends Uint8Array | Int32Array | Float64Array>(a: T, n: number, fill = 0): T {
-  const out = new (a.constructor as new (n: number) => T)(n);
-  out.set(a);
-  if (fill !== 0) out.fill(fill, a.length);
-  return out;
-}
-
-function reportCacheError(taskId: string, error: unknown): void {
-  console.error(`nerv-flow: the task cache failed to store the result of task "${taskId}"`, error);
 }

@@ -1,12 +1,17 @@
 /**
  * The projection store: an `@xstate/store` store holding each run's
  * `workflowStatus` projection, refreshed whenever the log folds a batch, so a
- * UI can subscribe with selectors.
+ * UI can subscribe with selectors. It is the read model of the adapters: the
+ * CLI's progress bar subscribes to its run's view, the dashboard lists the
+ * runs (`/runs.json`) from a snapshot.
  *
  * Each update costs what it changed, not what the store holds: the runs sit
  * in a persistent ordered map (Immutable.js), and `runs` is a read-only
  * record view of one version of it, so an update touches only the runs in the
- * batch and a state read earlier never changes.
+ * batch and a state read earlier never changes. While nobody listens, the
+ * changes wait in a plain map until the next read (`getSnapshot`, `select`):
+ * what a listener or a reader sees is the same, and an engine that nobody
+ * watches does not pay a store transition per run.
  *
  * @module
  */
@@ -60,6 +65,33 @@ export interface ProjectionStore {
   remove(runIds: readonly string[]): void;
 }
 
+/**
+ * A run's view in a store state, or `undefined` when the store does not hold
+ * it (not seen yet, or evicted). Reads own keys only, so a run id such as
+ * `"constructor"` is never answered from `Object.prototype`: a selector for
+ * {@linkcode ProjectionStore.select}.
+ *
+ * @param state A state of the store.
+ * @param runId The run.
+ * @returns Its status view, or `undefined`.
+ *
+ * @example Following one run
+ * ```ts
+ * import { createEngine, defineWorkflow } from "@nerv/flow";
+ * import { runView } from "./store.ts";
+ * const engine = createEngine();
+ * let done = 0;
+ * engine.store.select((s) => runView(s, "r1"), (view) => done = view?.counts.completed ?? done);
+ * await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }), { runId: "r1" });
+ * console.log(done); // 1
+ * await engine.close();
+ * ```
+ */
+export function runView(state: StoreState, runId: string): RunView | undefined {
+  const runs = state.runs;
+  return Object.hasOwn(runs, runId) ? runs[runId] : undefined;
+}
+
 type Runs = OrderedMap<string, RunView>;
 
 /** A read-only record view of one version of the map: O(1) to make, each read a map look-up. */
@@ -98,40 +130,78 @@ const EMPTY: Runs = OrderedMap<string, RunView>();
  * ```
  */
 export function createProjectionStore(): ProjectionStore {
-  // The map behind the current state's `runs` (the store's transitions are its only writers).
+  // The map behind the current state's `runs` (the store's transition is its only writer).
   let current = EMPTY;
+  // Changes the store has not taken in yet: each run's newest view, or `null` to remove it, in the order they came
+  // (`moved`: runs removed, then seen again, which go to the end). While someone listens they are taken in at once;
+  // otherwise at the next read, so an engine nobody watches pays a map write per run and batch, not a store update
+  // (`bench/store_feed.ts`). Bounded by the runs held or kept: a run evicted before a read never reaches the store.
+  let pending = new Map<string, RunView | null>();
+  const moved = new Set<string>();
+  let pendingSeq = 0;
+  let listeners = 0;
   const store = createStore({
     context: { seq: 0, runs: recordOf(EMPTY) } as StoreState,
     on: {
-      synced: (ctx, event: { seq: number; runs: Readonly<Record<string, RunView>> }) => {
+      changed: (
+        ctx,
+        event: { seq: number; changes: ReadonlyMap<string, RunView | null>; moved: ReadonlySet<string> },
+      ) => {
         const before = current;
         const after = before.withMutations((m) => {
-          for (const id in event.runs) m.set(id, event.runs[id]);
+          for (const [id, view] of event.changes) {
+            if (view === null || event.moved.has(id)) m.delete(id);
+            if (view !== null) m.set(id, view);
+          }
         });
         current = after;
+        if (after === before && event.seq === ctx.seq) return ctx;
         return { seq: event.seq, runs: after === before ? ctx.runs : recordOf(after) };
-      },
-      removed: (ctx, event: { runIds: readonly string[] }) => {
-        const before = current;
-        const after = before.withMutations((m) => {
-          for (const id of event.runIds) m.delete(id);
-        });
-        current = after;
-        return after === before ? ctx : { seq: ctx.seq, runs: recordOf(after) };
       },
     },
   });
+  const takeIn = () => {
+    if (pending.size === 0 && pendingSeq === store.getSnapshot().context.seq) return;
+    const changes = pending;
+    pending = new Map();
+    store.trigger.changed({ seq: pendingSeq, changes, moved });
+    moved.clear();
+  };
   return {
-    getSnapshot: () => store.getSnapshot().context,
+    getSnapshot() {
+      takeIn();
+      return store.getSnapshot().context;
+    },
     select(selector, listener, equal) {
+      takeIn();
       const sub = store.select((ctx) => selector(ctx), equal).subscribe(listener);
-      return () => sub.unsubscribe();
+      listeners++;
+      let on = true;
+      return () => {
+        if (!on) return;
+        on = false;
+        listeners--;
+        sub.unsubscribe();
+      };
     },
     update(seq, runs) {
-      store.trigger.synced({ seq, runs });
+      for (const id in runs) {
+        if (pending.get(id) === null) { // removed, then seen again: to the end
+          pending.delete(id);
+          moved.add(id);
+        }
+        pending.set(id, runs[id]);
+      }
+      pendingSeq = seq;
+      if (listeners > 0) takeIn();
     },
     remove(runIds) {
-      if (runIds.length > 0) store.trigger.removed({ runIds });
+      for (const id of runIds) {
+        pending.delete(id);
+        moved.delete(id);
+        if (current.has(id)) pending.set(id, null); // never taken in: nothing to remove
+      }
+      if (listeners > 0 && runIds.length > 0) takeIn();
     },
   };
 }

@@ -74,6 +74,43 @@ Deno.test("serveDashboard() listens on loopback only and serves the page, runs a
   }
 });
 
+Deno.test("the dashboard lists runs oldest first and opens on the latest run, past eight runs too", async () => {
+  const engine = createEngine({ workers: false });
+  const dashboard = serveDashboard(engine, { flushMs: 5 });
+  /** The `hello` message of an event stream opened with `query`. */
+  const hello = async (query: string) => {
+    const controller = new AbortController();
+    const response = await fetch(new URL(`events${query}`, dashboard.url), { signal: controller.signal });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    try {
+      while (!/^event: hello\ndata: .*\n\n/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+    } finally {
+      controller.abort();
+      await reader.cancel().catch(() => {});
+    }
+    return JSON.parse(/^event: hello\ndata: (.*)\n\n/.exec(text)![1]) as { runs: string[]; runId: string | null };
+  };
+  try {
+    const wf = defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] });
+    const ids = Array.from({ length: 12 }, (_, i) => `run-${i}`);
+    for (const runId of ids) await engine.run(wf, { runId });
+    const listed = await (await fetch(new URL("runs.json", dashboard.url))).json() as { runId: string }[];
+    assert.deepEqual(listed.map((r) => r.runId), ids);
+    assert.deepEqual(await hello(""), { runs: ids, runId: "run-11" });
+    assert.equal((await hello("?run=run-3")).runId, "run-3");
+    // A name that is no run (an Object.prototype key among them) opens the latest.
+    assert.equal((await hello("?run=constructor")).runId, "run-11");
+  } finally {
+    await dashboard.close();
+    await engine.close();
+  }
+});
+
 Deno.test("toWire() keeps what the page draws and never a task's result", () => {
   const base = { seq: 3, runId: "r", workflowId: "w", timestamp: 7 };
   assert.deepEqual(
