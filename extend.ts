@@ -90,7 +90,7 @@ export {
   type SnapshotLog,
   type SnapshotLogOptions,
   type TaskView,
-} from "./src/log.ts";
+} from "./src/log/mod.ts";
 export type { LoadLogOptions } from "./src/replay.ts";
 export { createMemoryTaskCache, type MemoryTaskCache, type MemoryTaskCacheOptions } from "./src/cache.ts";
 export { findJsonIssue, type JsonIssue } from "./src/json.ts";

@@ -7,7 +7,7 @@
  */
 import { type DependencyContainer, instanceCachingFactory, rootContainer } from "./deps.ts";
 import type { EventBus } from "./bus.ts";
-import type { SnapshotLog } from "./log.ts";
+import type { SnapshotLog } from "./log/types.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { Clock, Executor, LogStore, Profile, TaskCache } from "./types.ts";
 

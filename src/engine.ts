@@ -20,7 +20,7 @@ import {
   type MemoryLogStore,
   type RunView,
   type SnapshotLog,
-} from "./log.ts";
+} from "./log/mod.ts";
 import type { ChildStart, Run, RunEnv } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";

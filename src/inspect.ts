@@ -7,7 +7,7 @@
  * @module
  */
 import type { AnyActorRef } from "./deps.ts";
-import type { LogState } from "./log.ts";
+import type { LogState } from "./log/types.ts";
 import type { ErrorData, Priority, Profile, TaskSpec, TaskStatus } from "./types.ts";
 
 /** One actor, as `RunHandle.actors()` shows it. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createSnapshotLog, type SnapshotLog } from "./log.ts";
+import { createSnapshotLog, type SnapshotLog } from "./log/mod.ts";
 import type { AnyFlowEvent, LogStore } from "./types.ts";
 
 /** Options of {@linkcode loadLog}. */

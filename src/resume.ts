@@ -7,7 +7,7 @@
  */
 import { CancelledError, NotFoundError, TaskFailedError, TaskSkippedError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
-import { foldRun } from "./log.ts";
+import { foldRun } from "./log/fold.ts";
 import { toRunResult } from "./result.ts";
 import { deserializeError } from "./serialize.ts";
 import type { AnyFlowEvent, ErrorData, LogStore, RunResult, RunStateData, TerminalTaskStatus } from "./types.ts";

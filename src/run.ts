@@ -55,7 +55,7 @@ import { findJsonIssue } from "./json.ts";
 import type { Restore } from "./resume.ts";
 import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
-import type { SnapshotLog } from "./log.ts";
+import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
 import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {

@@ -16,7 +16,7 @@
  * @module
  */
 import { createStore, OrderedMap } from "./deps.ts";
-import type { RunView } from "./log.ts";
+import type { RunView } from "./log/types.ts";
 
 /** What the store holds. */
 export interface StoreState {

@@ -472,6 +472,28 @@ Deno.test("subscribe() listeners are called once the macrotask ends without an e
   }
 });
 
+Deno.test("the flush timer runs on the log's clock: a virtual clock holds the batch until it fires", async () => {
+  const clock = createVirtualClock();
+  const log = createSnapshotLog({ clock });
+  const seqs: number[] = [];
+  log.subscribe((s) => seqs.push(s.seq));
+  try {
+    log.append(ev("workflow.created", { name: "w", taskIds: [] }));
+    assert.equal(clock.pending, 1, "one zero-delay flush timer, on the clock given");
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    assert.deepEqual(seqs, [], "the host's timers do not flush it");
+    clock.advance(0);
+    const first = log.seq;
+    assert.deepEqual(seqs, [first]);
+    log.append(ev("workflow.started", { input: null }));
+    log.flush();
+    assert.equal(clock.pending, 0, "flush() clears the timer on the clock");
+    assert.deepEqual(seqs, [first, log.seq]);
+  } finally {
+    log.close();
+  }
+});
+
 Deno.test("project() of an unknown projection or run throws NotFoundError", async (t) => {
   await withMixedRun(async (log) => {
     await t.step("unknown projection", () => {

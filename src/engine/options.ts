@@ -6,7 +6,7 @@
  * @module
  */
 import type { BreakerPolicy, Clock, Executor, LogStore, Profile, TaskCache } from "../types.ts";
-import type { RetentionPolicy } from "../log.ts";
+import type { RetentionPolicy } from "../log/mod.ts";
 import type { TaskLogicMode } from "../run.ts";
 import type { EngineContainer } from "../container.ts";
 import type { ActorInspectionObserver } from "../inspect.ts";

@@ -9,7 +9,7 @@
  */
 import { EngineClosedError, NotSerializableError } from "../errors.ts";
 import { describe, graphOf, type Plan } from "../graph.ts";
-import type { LogState, RunView, SnapshotLog, TaskView } from "../log.ts";
+import type { LogState, RunView, SnapshotLog, TaskView } from "../log/mod.ts";
 import { type ChildStart, Run, type RunEnv } from "../run.ts";
 import { findJsonIssue } from "../json.ts";
 import { loadRerun, loadRestore, type Restore } from "../resume.ts";

@@ -10,7 +10,7 @@
 import type { EventBus } from "../bus.ts";
 import { DuplicateTaskError, EvictedError, NotFoundError } from "../errors.ts";
 import { defineWorkflow, describe, graphOf, validateTask } from "../graph.ts";
-import { foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log.ts";
+import { foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log/mod.ts";
 import { rerunFrom } from "../resume.ts";
 import type {
   AnyFlowEvent,

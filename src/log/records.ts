@@ -1,0 +1,144 @@
+/**
+ * The log's persistent state: per run an Immutable record (`RunRec`) of its
+ * fields, task ids, task states (`TaskState`, frozen value objects) and
+ * counts per status (in the order of `../tables.ts`); the whole state
+ * (`Core`) maps run ids to them.
+ *
+ * @module
+ */
+import { IMap, IRecord, List } from "../deps.ts";
+import type { ErrorData, TaskPath, TaskStatus, WorkflowStatus } from "../types.ts";
+import { FIRST_TERMINAL, STATUS_CODE } from "../tables.ts";
+import { type Deep, deepEqual } from "./equality.ts";
+
+/**
+ * One task's state in the log: a frozen value object. Immutable.js compares
+ * value objects with `equals`, so states rebuilt by replay compare equal.
+ */
+export class TaskState {
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly startedAt: number | undefined;
+  readonly endedAt: number | undefined;
+  readonly result: unknown;
+  readonly cached: boolean;
+  readonly path: TaskPath | undefined;
+  readonly error: ErrorData | undefined;
+  readonly order: number;
+  constructor(d: TaskDraft) {
+    this.status = d.status;
+    this.attempts = d.attempts;
+    this.startedAt = d.startedAt;
+    this.endedAt = d.endedAt;
+    this.result = d.result;
+    this.cached = d.cached;
+    this.path = d.path;
+    this.error = d.error;
+    this.order = d.order;
+    Object.freeze(this);
+  }
+  equals(other: unknown): boolean {
+    return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
+      other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
+      other.cached === this.cached && other.path === this.path && deepEqual(other.result, this.result) &&
+      deepEqual(other.error, this.error);
+  }
+  hashCode(): number {
+    return (this.attempts * 31 + this.order) | 0;
+  }
+}
+
+/** A task's state while a batch is folded: mutable, frozen into a `TaskState` at the end of the batch. */
+export interface TaskDraft {
+  status: TaskStatus;
+  attempts: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  result: unknown;
+  cached: boolean;
+  path: TaskPath | undefined;
+  error: ErrorData | undefined;
+  order: number;
+}
+
+/** A run's fields in the log. */
+export type RunRecProps = {
+  runId: string;
+  workflowId: string;
+  status: WorkflowStatus;
+  createdAt: number;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  error: Deep<ErrorData> | undefined;
+  input: Deep<unknown> | undefined;
+  taskIds: List<string>;
+  tasks: List<TaskState | undefined>;
+  counts: List<number>;
+  ends: number;
+};
+/** A run in the log: an Immutable record, compared by value. */
+export const RunRec = IRecord<RunRecProps>({
+  runId: "",
+  workflowId: "",
+  status: "created",
+  createdAt: 0,
+  startedAt: undefined,
+  endedAt: undefined,
+  error: undefined,
+  input: undefined,
+  taskIds: List<string>(),
+  tasks: List<TaskState | undefined>(),
+  counts: List<number>(),
+  ends: 0,
+});
+/** A run record. */
+export type RunRec = ReturnType<typeof RunRec>;
+
+/** Index of each task id in a run's `taskIds` list, derived once per list. */
+export const indexCache = new WeakMap<List<string>, Map<string, number>>();
+/**
+ * The index of a task id list, derived once per list.
+ *
+ * @param ids A run's task ids.
+ * @returns Each id's position.
+ */
+export function indexOf(ids: List<string>): Map<string, number> {
+  let index = indexCache.get(ids);
+  if (index === undefined) {
+    index = new Map();
+    let i = 0;
+    for (const id of ids) index.set(id, i++);
+    indexCache.set(ids, index);
+  }
+  return index;
+}
+
+/** The log's whole state at one point. */
+export interface Core {
+  /** Runs by id, oldest first. */
+  runs: IMap<string, RunRec>;
+  /** Values of the registered projections, by name. */
+  custom: IMap<string, unknown>;
+  /** Events folded in. */
+  size: number;
+  /** The seq of the last event folded in (0 when none). */
+  seq: number;
+}
+
+/** The state before any event. */
+export const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
+
+/** Counts per status of a run with no tasks. */
+export const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
+/** Whether a task status is terminal (completed, failed, skipped, cancelled). */
+export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= FIRST_TERMINAL;
+
+/**
+ * Whether a run has ended (completed, failed or cancelled).
+ *
+ * @param status The run's status.
+ * @returns `true` once it ended.
+ */
+export function isRunEnded(status: WorkflowStatus): boolean {
+  return status === "completed" || status === "failed" || status === "cancelled";
+}

@@ -1,0 +1,218 @@
+/**
+ * Retention: which finished runs a log keeps in memory. `Retention` queues
+ * runs as they finish, picks the ones the policy evicts, remembers recent
+ * evictions (to tell an evicted run from an unknown one) and reads an evicted
+ * run back from a store that answers synchronously. The log removes what it
+ * picks from its state.
+ *
+ * @module
+ */
+import type { IMap } from "../deps.ts";
+import { EvictedError, NotFoundError } from "../errors.ts";
+import type { AnyFlowEvent, LogStore, StoredRun } from "../types.ts";
+import { foldStored } from "./fold.ts";
+import type { Lookup } from "./projections.ts";
+import { isRunEnded, type RunRec } from "./records.ts";
+import type { RetentionPolicy } from "./types.ts";
+
+/** Evicted run ids a log remembers, to tell an evicted run from an unknown one. */
+const EVICTED_MEMORY = 10_000;
+
+/** A log's retention policy and the runs it evicted. */
+export class Retention {
+  /** Whether the policy evicts anything (a limit is finite). */
+  readonly bounded: boolean;
+  /** Evicted runs whose events the log still holds (until the next compaction). */
+  readonly dropped = new Set<string>();
+  /** Listeners of evictions. */
+  readonly listeners = new Set<(runIds: readonly string[]) => void>();
+  /** Events of evicted runs were dropped: past states can no longer fold custom projections. */
+  compacted = false;
+  readonly #keepRuns: number;
+  readonly #keepMs: number;
+  // Finished runs, oldest first, as a queue (ids, end times); `finished` maps each to its latest queue slot
+  // (a run that ended again has a newer slot; the older one is skipped).
+  readonly #queueIds: string[] = [];
+  readonly #queueEnds: number[] = [];
+  #queueHead = 0;
+  #queueBase = 0; // the absolute slot number of queueIds[0]
+  readonly #finished = new Map<string, number>();
+  #droppedEvents = 0; // about how many events of the log the dropped runs hold
+  readonly #forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
+  readonly #forgottenRing: (string | undefined)[] = [];
+  #forgottenNext = 0;
+  #newest = -Infinity; // the newest event timestamp: the age limit's "now"
+
+  /**
+   * @param policy The policy; keep every run when omitted.
+   * @throws {RangeError} A limit is out of range.
+   */
+  constructor(policy: RetentionPolicy | undefined) {
+    this.#keepRuns = retentionLimit("runs", policy?.runs, 1);
+    this.#keepMs = retentionLimit("ms", policy?.ms, 0);
+    this.bounded = this.#keepRuns !== Infinity || this.#keepMs !== Infinity;
+  }
+
+  /**
+   * Whether a run was evicted (and not seen since).
+   *
+   * @param runId The run.
+   * @returns `true` when evicted.
+   */
+  isEvicted(runId: string): boolean {
+    return this.#forgotten.has(runId) || this.dropped.has(runId);
+  }
+
+  /**
+   * The policy in words, for errors.
+   *
+   * @returns E.g. "the last 10 finished runs".
+   */
+  describe(): string {
+    const parts: string[] = [];
+    if (this.#keepRuns !== Infinity) parts.push(`the last ${this.#keepRuns} finished runs`);
+    if (this.#keepMs !== Infinity) parts.push(`finished runs for ${this.#keepMs} ms`);
+    return parts.join(" and ");
+  }
+
+  /**
+   * Notes the runs a batch finishes (or brings back) and picks the runs to evict now, recording them as evicted.
+   *
+   * @param batch The events just folded in.
+   * @param runs The state's runs, evicted ones still in.
+   * @returns The runs to remove from the state, oldest first, or `undefined`.
+   */
+  evictions(batch: readonly AnyFlowEvent[], runs: IMap<string, RunRec>): string[] | undefined {
+    const queueIds = this.#queueIds;
+    const queueEnds = this.#queueEnds;
+    const finished = this.#finished;
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i];
+      if (e.timestamp > this.#newest) this.#newest = e.timestamp;
+      const type = e.type;
+      if (type === "workflow.completed" || type === "workflow.failed" || type === "workflow.cancelled") {
+        finished.set(e.runId, this.#queueBase + queueIds.length);
+        queueIds.push(e.runId);
+        queueEnds.push(e.timestamp);
+      } else if ((type === "workflow.created" || type === "workflow.resumed") && this.#forgotten.size > 0) {
+        this.#forgotten.delete(e.runId); // seen again (resumed from a store)
+        this.dropped.delete(e.runId);
+      }
+    }
+    let out: string[] | undefined;
+    while (this.#queueHead < queueIds.length) {
+      const head = this.#queueHead;
+      const runId = queueIds[head];
+      if (finished.get(runId) !== this.#queueBase + head) { // ended again later: a newer slot holds it
+        this.#queueHead++;
+        continue;
+      }
+      if (finished.size <= this.#keepRuns && !(queueEnds[head] < this.#newest - this.#keepMs)) break;
+      this.#queueHead++;
+      finished.delete(runId);
+      const run = runs.get(runId);
+      if (run === undefined || !isRunEnded(run.status)) continue; // running again: kept until it ends again
+      (out ??= []).push(runId);
+    }
+    if (this.#queueHead >= 1024 && this.#queueHead * 2 >= queueIds.length) {
+      queueIds.splice(0, this.#queueHead);
+      queueEnds.splice(0, this.#queueHead);
+      this.#queueBase += this.#queueHead;
+      this.#queueHead = 0;
+    }
+    if (out !== undefined) { for (const runId of out) this.#evicted(runId, runs.get(runId)!); }
+    return out;
+  }
+
+  #evicted(runId: string, run: RunRec): void {
+    this.dropped.add(runId);
+    this.#droppedEvents += 4 * run.taskIds.size + 4; // created, started, ended; ~4 per task
+    // Remember the last EVICTED_MEMORY evictions, in a ring.
+    const old = this.#forgottenRing[this.#forgottenNext];
+    if (old !== undefined) this.#forgotten.delete(old);
+    this.#forgottenRing[this.#forgottenNext] = runId;
+    this.#forgottenNext = (this.#forgottenNext + 1) % EVICTED_MEMORY;
+    this.#forgotten.add(runId);
+  }
+
+  /**
+   * Whether to drop the evicted runs' events now: once they are about half the list (O(1) amortized per event).
+   *
+   * @param size The number of events the log holds.
+   * @returns `true` when the log should drop them.
+   */
+  shouldCompact(size: number): boolean {
+    return this.#droppedEvents >= Math.max(4096, size - this.#droppedEvents);
+  }
+
+  /** Records that the log dropped the evicted runs' events. */
+  compact(): void {
+    this.dropped.clear();
+    this.#droppedEvents = 0;
+    this.compacted = true;
+  }
+
+  /**
+   * Tells the eviction listeners.
+   *
+   * @param runIds The runs just evicted, oldest first.
+   */
+  notify(runIds: readonly string[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(runIds);
+      } catch (error) {
+        console.error("nerv-flow: an eviction listener threw", error);
+      }
+    }
+  }
+
+  /**
+   * How a state finds evicted runs: read back from `store` when it answers synchronously.
+   *
+   * @param store The log's store.
+   * @returns The lookup.
+   */
+  lookup(store: LogStore | undefined): Lookup {
+    return {
+      evicted: (runId) => this.isEvicted(runId),
+      load: (runId) => {
+        if (!this.isEvicted(runId)) {
+          if (this.#forgotten.size === 0) return undefined;
+          throw new NotFoundError("run", runId, ` in the log (finished runs are evicted: it keeps ${this.describe()})`);
+        }
+        const stored = store === undefined ? undefined : readStored(store, runId);
+        if (stored === undefined) throw new EvictedError(runId, this.describe());
+        return stored;
+      },
+    };
+  }
+}
+
+function retentionLimit(name: string, value: number | undefined, min: number): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  if (typeof value !== "number" || !(value >= min) || (name === "runs" && !Number.isInteger(value))) {
+    throw new RangeError(
+      `Cannot create snapshot log: retention.${name} ${value} must be ${
+        name === "runs" ? "an integer" : "a number"
+      } >= ${min} or Infinity`,
+    );
+  }
+  return value;
+}
+
+/** A run read back from a store that answers synchronously (the memory store), or `undefined`. */
+function readStored(store: LogStore, runId: string): RunRec | undefined {
+  let stored: StoredRun | readonly AnyFlowEvent[] | Promise<unknown>;
+  try {
+    stored = store.readRun !== undefined ? store.readRun(runId) : store.read(runId);
+  } catch {
+    return undefined;
+  }
+  if (stored instanceof Promise) {
+    stored.catch(() => {}); // an asynchronous store: the caller gets EvictedError instead
+    return undefined;
+  }
+  const run = Array.isArray(stored) ? { events: stored as readonly AnyFlowEvent[] } : stored as StoredRun;
+  return foldStored(run, runId);
+}
