@@ -115,7 +115,11 @@ export interface Engine {
    * @throws {TypeError} The workflow is not the run's (name or task ids differ), or the run is live in this engine (as a rejection).
    * @throws {EngineClosedError} The engine is closed (as a rejection).
    */
-  resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
+  resume<I, T extends TaskResults = TaskResults>(
+    workflow: Workflow<I, T>,
+    runId: string,
+    options?: ResumeOptions,
+  ): Promise<RunResult<T>>;
   /**
    * Re-executes from failure: a new run of an ended run's workflow that keeps
    * the old run's completed tasks (their results, without running them; each
@@ -134,7 +138,11 @@ export interface Engine {
    * @throws {TypeError} The workflow is not the run's, the run has not ended, or the new run id is taken (as a rejection).
    * @throws {EngineClosedError} The engine is closed (as a rejection).
    */
-  rerun<I>(workflow: Workflow<I>, runId: string, options?: RerunOptions): Promise<RunResult>;
+  rerun<I, T extends TaskResults = TaskResults>(
+    workflow: Workflow<I, T>,
+    runId: string,
+    options?: RerunOptions,
+  ): Promise<RunResult<T>>;
   /**
    * Reads a projection from the log (see `SnapshotLog.project`).
    *

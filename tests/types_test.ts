@@ -74,6 +74,13 @@ Deno.test("types: deps, input and results are inferred, without casts", async ()
     assert.equal(result.status, "completed");
     assert.equal(result.tasks.report.result, "12 words × 2");
     assert.deepEqual(result.tasks["count:c"].result, { slug: "c", words: 3 });
+    // resume() of an ended run and rerun() are typed by the workflow too.
+    const resumed = await engine.resume(workflow, result.runId);
+    expectType<Equal<typeof resumed.tasks.report.result, string | undefined>>();
+    assert.equal(resumed.tasks.report.result, "12 words × 2");
+    const again = await engine.rerun(workflow, result.runId);
+    expectType<Equal<typeof again.tasks.total.result, number | undefined>>();
+    assert.equal(again.tasks.total.result, 6);
     // A typed result is still a RunResult for code that takes any run's result.
     const any: RunResult = result;
     assert.equal(any.tasks.total.result, 6);

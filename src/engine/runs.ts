@@ -174,9 +174,17 @@ export interface Runs {
   /** `Engine.start`. */
   start<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): RunHandle<T>;
   /** `Engine.resume`. */
-  resume<I>(workflow: Workflow<I>, runId: string, options?: ResumeOptions): Promise<RunResult>;
+  resume<I, T extends TaskResults = TaskResults>(
+    workflow: Workflow<I, T>,
+    runId: string,
+    options?: ResumeOptions,
+  ): Promise<RunResult<T>>;
   /** `Engine.rerun`. */
-  rerun<I>(workflow: Workflow<I>, runId: string, options?: RerunOptions): Promise<RunResult>;
+  rerun<I, T extends TaskResults = TaskResults>(
+    workflow: Workflow<I, T>,
+    runId: string,
+    options?: RerunOptions,
+  ): Promise<RunResult<T>>;
 }
 
 /**
@@ -298,7 +306,8 @@ export function createRuns(core: RunsCore): Runs {
       if (live.has(runId)) throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
       await log.sync().catch(() => {});
       const restore = await loadRerun(logStore, workflow.name, graph, runId);
-      return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result;
+      // The typed view (RunResult<T>) of the engine's untyped result, as in run().
+      return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result as Promise<never>;
     },
     async resume(workflow, runId, resumeOptions = {}) {
       if (core.isClosed()) throw new EngineClosedError("resume a run");
@@ -311,7 +320,7 @@ export function createRuns(core: RunsCore): Runs {
       };
       busy();
       const restore = await loadRestore(logStore, workflow.name, graph, runId);
-      if (!("state" in restore)) return restore; // It had ended: its stored result.
+      if (!("state" in restore)) return restore as never; // It had ended: its stored result.
       if (core.isClosed()) throw new EngineClosedError("resume a run");
       busy();
       const run = new Run(workflow as Workflow<unknown>, graph, env, {
@@ -323,7 +332,7 @@ export function createRuns(core: RunsCore): Runs {
       live.set(runId, run);
       executions.set(runId, { workflowId: run.workflowId, taskIds: graph.index });
       run.start(resumeOptions.signal);
-      return run.result;
+      return run.result as Promise<never>;
     },
   };
 }
