@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Engine } from "../engine.ts";
 import { EngineClosedError, NotSerializableError } from "../errors.ts";
 import { describe, graphOf, type Plan } from "../graph.ts";
 import type { LogState, RunView, SnapshotLog, TaskView } from "../log/mod.ts";
@@ -16,7 +17,7 @@ import { loadRerun, loadRestore, type Restore } from "../resume.ts";
 import type { LogStore, Priority, Profile, RunResult, TaskResults, Workflow } from "../types.ts";
 import { taskLocation } from "../tasks.ts";
 import { actorsOf, type RunActors } from "../inspect.ts";
-import type { EngineOptions, RerunOptions, ResumeOptions, RunOptions } from "./options.ts";
+import type { EngineOptions, RerunOptions, RunOptions } from "./options.ts";
 
 /**
  * A run's state, read from the log.
@@ -151,8 +152,8 @@ export interface RunsCore {
   isClosed(): boolean;
 }
 
-/** The run API, as the engine and its step-by-step API use it. */
-export interface Runs {
+/** The run API, as the engine and its step-by-step API use it (the public methods are `Engine`'s, declared once there). */
+export interface Runs extends Pick<Engine, "run" | "start" | "resume" | "rerun"> {
   /** Starts a run (or a child run, given its parent). */
   startRun<I>(
     workflow: Workflow<I>,
@@ -169,22 +170,6 @@ export interface Runs {
     rerunOptions: RerunOptions,
     workflowId?: string,
   ): Run;
-  /** `Engine.run`. */
-  run<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): Promise<RunResult<T>>;
-  /** `Engine.start`. */
-  start<I, T extends TaskResults = TaskResults>(workflow: Workflow<I, T>, options?: RunOptions<I>): RunHandle<T>;
-  /** `Engine.resume`. */
-  resume<I, T extends TaskResults = TaskResults>(
-    workflow: Workflow<I, T>,
-    runId: string,
-    options?: ResumeOptions,
-  ): Promise<RunResult<T>>;
-  /** `Engine.rerun`. */
-  rerun<I, T extends TaskResults = TaskResults>(
-    workflow: Workflow<I, T>,
-    runId: string,
-    options?: RerunOptions,
-  ): Promise<RunResult<T>>;
 }
 
 /**
