@@ -308,7 +308,8 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
   const owner = options.owner ?? crypto.randomUUID();
   const { nc, owned } = await openConnection("JetStream log store", options, `nerv-flow log ${owner}`);
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // A cluster that has just formed may not answer its JetStream API for a moment.
+  const jsm = await retry(() => jetstreamManager(nc));
   await retry(() => ensureStream(jsm, stream, replicas));
   // Leave room for headers under the server's max payload.
   const maxPayload = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 4096);
