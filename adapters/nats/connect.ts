@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { connect, type NatsConnection, type NodeConnectionOptions } from "./deps.ts";
+import { connect, JetStreamApiError, type NatsConnection, type NodeConnectionOptions } from "./deps.ts";
 
 /** Options of {@linkcode connectNats}. */
 export interface NatsConnectOptions {
@@ -117,4 +117,38 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
   } catch (e) {
     throw new NatsUnreachableError(servers, e);
   }
+}
+
+/**
+ * Calls `fn` again while it fails for a moment (no acknowledgement, no stream leader, no responder, a JetStream API
+ * that a freshly formed cluster does not answer yet), backing off up to 2 s, at most 14 attempts.
+ *
+ * @param fn The call.
+ * @returns Its result.
+ * @throws {Error} Its last error, or the first that is not transient.
+ */
+export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 14 || !isTransient(error)) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/**
+ * Whether a NATS call failed for a moment (no acknowledgement, no stream leader, no responder): worth trying again.
+ *
+ * @param error What it threw.
+ * @returns `true` when trying again may work.
+ */
+export function isTransient(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof JetStreamApiError) return e.status === 503;
+    if (["TimeoutError", "NoRespondersError", "JetStreamNotEnabled", "RequestError"].includes(e.name)) return true;
+    if (/timeout|no responders|timed out/i.test(e.message)) return true;
+  }
+  return false;
 }

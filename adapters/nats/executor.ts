@@ -13,7 +13,7 @@ import { PROFILES } from "../../src/tables.ts";
 import { type TaskLocation, taskLocation } from "../../src/tasks.ts";
 import type { Executor, Profile, TaskPayload, TaskSpec } from "../../src/types.ts";
 import { runInline } from "../../workers/inline_context.ts";
-import { connectNats, type NatsConnectOptions, serverList } from "./connect.ts";
+import { connectNats, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -192,7 +192,7 @@ export async function natsExecutor(options: NatsExecutorOptions): Promise<NatsEx
   const id = crypto.randomUUID().slice(0, 8) + crypto.randomUUID().slice(0, 4);
   const nc = await connectNats({ ...options, servers, name: options.name ?? `nerv-executor-${id}` });
   try {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await retryTransient(() => jetstreamManager(nc));
     await ensureStreams(jsm, names, PROFILES, {
       replicas,
       ackWaitMs,

@@ -13,7 +13,7 @@
  */
 import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../../extend.ts";
 import type { CompactionReport } from "../file_store.ts";
-import { connectNats } from "./connect.ts";
+import { connectNats, isTransient, retryTransient } from "./connect.ts";
 import {
   DeliverPolicy,
   headers,
@@ -309,8 +309,8 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
   const { nc, owned } = await openConnection("JetStream log store", options, `nerv-flow log ${owner}`);
   const js = jetstream(nc);
   // A cluster that has just formed may not answer its JetStream API for a moment.
-  const jsm = await retry(() => jetstreamManager(nc));
-  await retry(() => ensureStream(jsm, stream, replicas));
+  const jsm = await retryTransient(() => jetstreamManager(nc));
+  await retryTransient(() => ensureStream(jsm, stream, replicas));
   // Leave room for headers under the server's max payload.
   const maxPayload = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 4096);
 
@@ -355,7 +355,7 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         return ack.seq;
       } catch (error) {
         // A lost acknowledgement or a stream without a leader for a moment: the same message id again is stored at most once.
-        if (attempt < 14 && transient(error)) {
+        if (attempt < 14 && isTransient(error)) {
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
           continue;
         }
@@ -453,7 +453,7 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
       }
     });
 
-  const readSubject = (subject: string, from = 1) => retry(() => readSubjectOnce(subject, from));
+  const readSubject = (subject: string, from = 1) => retryTransient(() => readSubjectOnce(subject, from));
   const readSubjectOnce = async (subject: string, from: number): Promise<{ seq: number; data: Uint8Array }[]> => {
     const last = await lastMessage(jsm, stream, subject);
     if (last === undefined || last.seq < from) return [];
@@ -619,9 +619,9 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         await publishParts(cSubject(runId), body, `c:${runId}:${seq}:final`, {
           "Nerv-Upto": String(eMsgs.at(-1)?.seq ?? found?.upto ?? 0),
         });
-        await retry(() => jsm.streams.purge(stream, { filter: eSubject(runId) }));
+        await retryTransient(() => jsm.streams.purge(stream, { filter: eSubject(runId) }));
         // Keep the final checkpoint's parts (the last messages of the subject).
-        await retry(() =>
+        await retryTransient(() =>
           jsm.streams.purge(stream, {
             filter: cSubject(runId),
             keep: Math.max(1, Math.ceil(body.length / maxPayload)),
@@ -672,7 +672,7 @@ async function ensureStream(jsm: JetStreamManager, stream: string, replicas: num
 /** The last message on a subject (wildcards allowed), or `undefined`. */
 async function lastMessage(jsm: JetStreamManager, stream: string, subject: string) {
   try {
-    return (await retry(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
+    return (await retryTransient(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
     throw error;
@@ -687,27 +687,6 @@ function conflictSeq(error: unknown): number | undefined {
 }
 
 /** Calls `fn` again while it fails for a moment (see {@linkcode transient}), for up to about 20 s. */
-async function retry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= 14 || !transient(error)) throw error;
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-    }
-  }
-}
-
-/** Whether a publish failed for a moment (no acknowledgement, no stream leader, no responder): worth trying again. */
-function transient(error: unknown): boolean {
-  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof JetStreamApiError) return e.status === 503;
-    if (["TimeoutError", "NoRespondersError", "JetStreamNotEnabled", "RequestError"].includes(e.name)) return true;
-    if (/timeout|no responders|timed out/i.test(e.message)) return true;
-  }
-  return false;
-}
-
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

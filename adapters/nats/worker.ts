@@ -19,7 +19,7 @@ import { PROFILES } from "../../src/tables.ts";
 import { TASK_REF } from "../../src/tasks.ts";
 import type { ErrorData, Profile, TaskSpec } from "../../src/types.ts";
 import { createWorkerPool, defaultPoolSize, type WorkerPool } from "../../workers/pool.ts";
-import { connectNats, type NatsConnectOptions, serverList } from "./connect.ts";
+import { connectNats, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
 import { type Consumer, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "./deps.ts";
 import { decode, encode, ensureStreams, H, namesOf, type WireOutcome, type WireTasks } from "./_wire.ts";
 
@@ -120,7 +120,7 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
   const js = jetstream(nc);
   let consumers: Map<Profile, Consumer>;
   try {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await retryTransient(() => jetstreamManager(nc));
     await ensureStreams(jsm, names, profiles, {
       replicas: 1,
       ackWaitMs: 30_000,
