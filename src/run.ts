@@ -87,11 +87,12 @@ import { anyHas, CODE, STATUS_OF, TaskTable, UNSETTLED } from "./run/task_table.
 
 export type { ChildStart } from "./run/children.ts";
 
-/** How task actors execute their machine. */
+/** How the actors execute their machines: compiled (the default), or by XState's interpreter. */
 export type TaskLogicMode = "compiled" | "interpreted";
 
 const COMPILED = compileFlatMachine(taskMachine) as unknown as AnyActorLogic;
 const INTERPRETED = taskMachine as unknown as AnyActorLogic;
+const WORKFLOW_COMPILED = compileFlatMachine(workflowMachine) as unknown as AnyActorLogic;
 
 /**
  * The parent of a run's task actors. It joins them to the workflow actor's
@@ -240,7 +241,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     this.#breakers = Breakers.create(this, t, env.breakers, env.clock, workflow.name);
     if (anyHas(workflow.tasks, 0, workflow.tasks.length, "fallback")) this.#fallbacks = new Fallbacks(this, t);
     if (anyHas(workflow.tasks, 0, workflow.tasks.length, "cache")) this.#cache = this.#newCache();
-    this.#workflowActor = createActor(workflowMachine, {
+    this.#workflowActor = createActor(env.taskLogic === "interpreted" ? workflowMachine : WORKFLOW_COMPILED, {
       input: { host: this },
       id: `workflow:${this.id}`,
       clock: env.clock as never,

@@ -79,9 +79,9 @@ export interface EngineOptions {
    */
   random?: () => number;
   /**
-   * How task actors run their machine: `compiled` executes the machine
-   * definition with a flat-machine executor; `interpreted` uses XState's
-   * interpreter (slower; same events).
+   * How the workflow and task actors run their machines: `compiled`
+   * executes the machine definitions with a flat-machine executor;
+   * `interpreted` uses XState's interpreter (slower; same events).
    * @default {"compiled"}
    */
   taskLogic?: TaskLogicMode;
@@ -227,7 +227,7 @@ export interface ResolvedOptions {
   readonly limits: Readonly<Record<Profile, number>>;
   /** Tasks running at once in all. */
   readonly concurrency: number;
-  /** How task actors run their machine. */
+  /** How the workflow and task actors run their machines. */
   readonly taskLogic: TaskLogicMode;
   /** How ready tasks of equal priority are ordered. */
   readonly ordering: "critical-path" | "fifo" | "io-first";
