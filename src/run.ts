@@ -249,9 +249,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     });
     this.#supervisor = createActor(SUPERVISOR, { parent: this.#workflowActor, id: "tasks" });
     if (init.restore === undefined || init.rerunOf !== undefined) {
+      // A grown graph's id array grows with the run: the event gets the ids of now (the log shares a workflow's
+      // array among its runs, which never changes).
+      const taskIds = t.grown === undefined ? graph.ids : graph.ids.slice(0, graph.n);
       const data: EventDataMap["workflow.created"] = init.parent === undefined
-        ? { name: workflow.name, taskIds: graph.ids }
-        : { name: workflow.name, taskIds: graph.ids, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
+        ? { name: workflow.name, taskIds }
+        : { name: workflow.name, taskIds, parentRunId: init.parent.runId, parentTaskId: init.parent.taskId };
       if (init.rerunOf !== undefined) data.rerunOf = init.rerunOf;
       this.emit("workflow.created", -1, undefined, data);
     }

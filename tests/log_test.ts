@@ -606,3 +606,33 @@ Deno.test("at(seq) keeps interleaved runs apart", async () => {
     await engine.close();
   }
 });
+
+Deno.test("runs of one workflow share its task id list; a run that adds a task leaves the others' unchanged", () => {
+  const log = createSnapshotLog();
+  const ids = ["a", "b"]; // one array, as every run of a workflow announces its graph's
+  try {
+    for (const runId of ["r1", "r2"]) log.append(ev("workflow.created", { name: "w", taskIds: ids }, undefined, runId));
+    // In the same batch, r1 gets a task it did not announce (added during the run), then r2 runs "a" and adds "z".
+    log.append(ev("task.started", { profile: "io" }, "x", "r1"));
+    log.append(ev("task.started", { profile: "io" }, "a", "r2"));
+    log.append(ev("task.started", { profile: "io" }, "z", "r2"));
+    log.flush();
+    assert.deepEqual(Object.keys(log.project("tasks", "r1")), ["a", "b", "x"]);
+    assert.deepEqual(Object.keys(log.project("tasks", "r2")), ["a", "b", "z"]);
+    assert.equal(log.project("tasks", "r2").a.status, "running");
+    assert.equal(log.project("tasks", "r2").z.status, "running");
+    assert.equal(log.project("tasks", "r1").x.status, "running");
+    // A later run of the workflow still gets the announced ids only, and r1 keeps growing in later batches.
+    log.append(ev("workflow.created", { name: "w", taskIds: ids }, undefined, "r3"));
+    // r1 also adds the id r2 added: its own task, not r2's slot.
+    log.append(ev("task.started", { profile: "io" }, "y", "r1"));
+    log.append(ev("task.started", { profile: "io" }, "z", "r1"));
+    log.flush();
+    assert.deepEqual(Object.keys(log.project("tasks", "r3")), ["a", "b"]);
+    assert.deepEqual(Object.keys(log.project("tasks", "r1")), ["a", "b", "x", "y", "z"]);
+    assert.equal(log.project("workflowStatus", "r1").counts.running, 3);
+    assert.ok(log.replay(log.events()).equals(log.state()), "a replay gives the same state");
+  } finally {
+    log.close();
+  }
+});

@@ -20,6 +20,7 @@ import type {
 import { STATUS_CODE } from "../tables.ts";
 import { Deep } from "./equality.ts";
 import {
+  announcedIds,
   type Core,
   EMPTY_CORE,
   indexCache,
@@ -27,6 +28,7 @@ import {
   isTerminal,
   RunRec,
   type RunRecProps,
+  sharedIds,
   type TaskDraft,
   TaskState,
   ZERO_COUNTS,
@@ -125,7 +127,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
       d.fields.createdAt = e.timestamp;
       d.fields.status = "created";
       if (d.ids.size === 0 && d.added.length === 0) {
-        const ids = List(e.data.taskIds);
+        const ids = announcedIds(e.data.taskIds);
         d.ids = ids;
         d.index = indexOf(ids);
         d.counts[0] += ids.size;
@@ -171,7 +173,9 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     d.added.push(taskId);
     d.counts[0]++;
     // Take the list's index over (O(1), not a copy per batch): the older list's is rebuilt if it is ever asked for.
-    if (d.index === indexCache.get(d.ids)) indexCache.delete(d.ids);
+    // A list the workflow's other runs share keeps its index: this run copies it, once.
+    if (sharedIds.has(d.ids) && d.added.length === 1) d.index = new Map(d.index);
+    else if (d.index === indexCache.get(d.ids)) indexCache.delete(d.ids);
     d.index.set(taskId, k);
   }
   let t = d.touched.get(k);

@@ -96,6 +96,25 @@ export type RunRec = ReturnType<typeof RunRec>;
 
 /** Index of each task id in a run's `taskIds` list, derived once per list. */
 export const indexCache = new WeakMap<List<string>, Map<string, number>>();
+/** The task id list of an announced id array (a workflow's runs announce the same array): shared by those runs. */
+const announced = new WeakMap<readonly string[], List<string>>();
+/** Lists shared by several runs: a run that adds a task copies its index before changing it. */
+export const sharedIds = new WeakSet<List<string>>();
+/**
+ * The task id list of a run's `workflow.created` event: one list (and one index) for every run of a workflow.
+ *
+ * @param ids The event's task ids.
+ * @returns Their list.
+ */
+export function announcedIds(ids: readonly string[]): List<string> {
+  let list = announced.get(ids);
+  if (list === undefined) {
+    list = List(ids);
+    announced.set(ids, list);
+    sharedIds.add(list);
+  }
+  return list;
+}
 /**
  * The index of a task id list, derived once per list.
  *
