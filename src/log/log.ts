@@ -1,6 +1,7 @@
 /**
- * The snapshot log: an Immutable.js list of every event and the state derived
- * from it. Serves projections (task status, workflow status, completed,
+ * The snapshot log: every event, in order (an append-only journal), and the
+ * state derived from it (persistent Immutable.js records, shared by every
+ * view and checkpoint). Serves projections (task status, workflow status, completed,
  * failed, and user-registered ones), time travel with `at(seq)`, replay, and
  * JSON export. Events reach a `LogStore` in order.
  *
@@ -22,7 +23,6 @@
  *
  * @module
  */
-import { List } from "../deps.ts";
 import { EvictedError } from "../errors.ts";
 import { systemClock } from "../clock.ts";
 import type { AnyFlowEvent } from "../types.ts";
@@ -75,7 +75,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const durability = new Durability(store, storeSeq, onStoreError, runCheckpoints);
   const retention = new Retention(options.retention);
   const lookup = retention.lookup(store);
-  let events = List<AnyFlowEvent>();
+  // The journal: every event held, in order. Append-only (only compaction replaces it), so a plain array: the
+  // persistent structure is the state folded from it (`core`), which views and checkpoints share.
+  let events: AnyFlowEvent[] = [];
   let pending: AnyFlowEvent[] = [];
   let core: Core = EMPTY_CORE;
   let view: StateView | undefined;
@@ -91,11 +93,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     if (gone === undefined) return;
     core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
     if (runCheckpoints !== undefined) { for (const runId of gone) runCheckpoints.forget(runId); }
-    if (retention.shouldCompact(events.size)) {
+    if (retention.shouldCompact(events.length)) {
       const dropped = retention.dropped;
       events = events.filter((e) => !dropped.has(e.runId));
       retention.compact();
-      core = { ...core, size: events.size };
+      core = { ...core, size: events.length };
       stateCheckpoints.reset({ ...EMPTY_CORE, custom: core.custom.clear() });
     }
     retention.notify(gone);
@@ -110,9 +112,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    events = events.withMutations((list) => {
-      for (let i = 0; i < batch.length; i++) list.push(batch[i]);
-    });
+    for (let i = 0; i < batch.length; i++) events.push(batch[i]);
     core = fold(core, batch, 0, batch.length, projections);
     view = undefined;
     if (retention.bounded) evict(batch);
@@ -150,10 +150,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   };
   /** The events held, evicted runs' left out, optionally of one run only. */
   const held = (runId?: string): AnyFlowEvent[] => {
-    const all = events.toArray();
     const dropped = retention.dropped;
-    if (dropped.size > 0) return all.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
-    return runId === undefined ? all : all.filter((e) => e.runId === runId);
+    if (dropped.size > 0) {
+      return events.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
+    }
+    return runId === undefined ? events.slice() : events.filter((e) => e.runId === runId);
   };
 
   return {
@@ -205,7 +206,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       }
       const position = positionOf(events, seq);
       const base = stateCheckpoints.before(position);
-      const slice = events.slice(base.size, position).toArray();
+      const slice = events.slice(base.size, position);
       const past = new StateView(fold(base, slice, 0, slice.length, projections), projections, lookup);
       if (retention.compacted && projections.length > 0) past.partial = true;
       return past;
@@ -259,12 +260,12 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
 }
 
 /** The number of events with seq <= `seq` (events are in ascending seq order). */
-function positionOf(events: List<AnyFlowEvent>, seq: number): number {
+function positionOf(events: readonly AnyFlowEvent[], seq: number): number {
   let lo = 0;
-  let hi = events.size;
+  let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (events.get(mid)!.seq <= seq) lo = mid + 1;
+    if (events[mid].seq <= seq) lo = mid + 1;
     else hi = mid;
   }
   return lo;
