@@ -171,19 +171,22 @@ Deno.test("retention.ms evicts finished runs by age; live runs are never evicted
 });
 
 Deno.test("retention is bounded by default and retention: false keeps every run", async (t) => {
-  await t.step("default: the last 1000 finished runs", async () => {
-    const engine = createEngine({ workers: false });
-    try {
-      const tiny = defineWorkflow({ name: "tiny", tasks: [{ id: "a", run: () => 1 }] });
-      for (let i = 0; i < 1003; i++) await engine.run(tiny, { runId: `r${i}` });
-      assert.equal(engine.log.state().runs().length, 1000);
-      assert.throws(() => engine.project("workflowStatus", "r2"), EvictedError);
-      assert.equal(engine.project("workflowStatus", "r3").status, "completed");
-      assert.equal(Object.keys(engine.store.getSnapshot().runs).length, 1000);
-    } finally {
-      await engine.close();
-    }
-  });
+  await t.step(
+    "default: the last 1000 finished runs (small ones: their events are under the default budget)",
+    async () => {
+      const engine = createEngine({ workers: false });
+      try {
+        const tiny = defineWorkflow({ name: "tiny", tasks: [{ id: "a", run: () => 1 }] });
+        for (let i = 0; i < 1003; i++) await engine.run(tiny, { runId: `r${i}` });
+        assert.equal(engine.log.state().runs().length, 1000);
+        assert.throws(() => engine.project("workflowStatus", "r2"), EvictedError);
+        assert.equal(engine.project("workflowStatus", "r3").status, "completed");
+        assert.equal(Object.keys(engine.store.getSnapshot().runs).length, 1000);
+      } finally {
+        await engine.close();
+      }
+    },
+  );
   await t.step("false: every run", async () => {
     const engine = createEngine({ workers: false, retention: false });
     try {
@@ -195,8 +198,76 @@ Deno.test("retention is bounded by default and retention: false keeps every run"
   });
 });
 
+/** A workflow of `n` independent tasks: 4 n + 3 events a run (created, started, completed; 4 per task). */
+const wideOf = (n: number) =>
+  defineWorkflow({ name: `wide-${n}`, tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, run: () => i })) });
+
+Deno.test("retention.events bounds the events of finished runs: the oldest go first, the newest finished run stays", async () => {
+  const engine = createEngine({ workers: false, retention: { events: 1000 } });
+  try {
+    const small = wideOf(49); // 199 events
+    const big = wideOf(400); // 1603 events
+    for (let i = 0; i < 5; i++) await engine.run(small, { runId: `s${i}` }); // 995 events: all kept
+    assert.deepEqual(engine.log.state().runs().sort(), ["s0", "s1", "s2", "s3", "s4"]);
+    assert.equal(engine.log.events().length, 995);
+    await engine.run(small, { runId: "s5" }); // 1194: the oldest goes
+    assert.deepEqual(engine.log.state().runs().sort(), ["s1", "s2", "s3", "s4", "s5"]);
+    assert.throws(() => engine.project("workflowStatus", "s0"), EvictedError);
+    // A run bigger than the whole budget: every older run goes, it stays (the newest finished run always does).
+    await engine.run(big, { runId: "b" });
+    assert.deepEqual(engine.log.state().runs(), ["b"]);
+    assert.equal(engine.project("workflowStatus", "b").status, "completed");
+    assert.equal(engine.log.events("b").length, 1603);
+    // ...until the next run ends.
+    await engine.run(small, { runId: "s6" });
+    assert.deepEqual(engine.log.state().runs(), ["s6"]);
+    assert.throws(
+      () => engine.project("tasks", "b"),
+      (e) => e instanceof EvictedError && /up to 1000 events/.test(e.message),
+    );
+    // A live run is never evicted, whatever its events.
+    const handle = engine.start(
+      defineWorkflow({
+        name: "held",
+        tasks: [
+          ...Array.from({ length: 300 }, (_, i) => ({ id: `t${i}`, run: () => i })),
+          { id: "last", run: () => new Promise((resolve) => setTimeout(resolve, 30)) },
+        ],
+      }),
+      { runId: "live" },
+    );
+    for (let i = 7; i < 10; i++) await engine.run(big, { runId: `b${i}` });
+    assert.ok(engine.log.state().runs().includes("live"));
+    assert.equal((await handle.result).status, "completed");
+    assert.equal(engine.project("workflowStatus", "live").counts.completed, 301, "kept while it ran");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("retention is bounded by the events of finished runs by default: big runs do not pile up", async () => {
+  const engine = createEngine({ workers: false });
+  try {
+    const big = wideOf(10_000); // 40,003 events: the default budget (100,000) holds two
+    for (let i = 0; i < 4; i++) await engine.run(big, { runId: `b${i}` });
+    assert.deepEqual(engine.log.state().runs().sort(), ["b2", "b3"]);
+    assert.throws(
+      () => engine.project("workflowStatus", "b1"),
+      (e) =>
+        e instanceof EvictedError &&
+        /the last 1000 finished runs and finished runs up to 100000 events/.test(e.message),
+    );
+  } finally {
+    await engine.close();
+  }
+});
+
 Deno.test("retention rejects a bad policy with a RangeError naming the field", () => {
-  for (const retention of [{ runs: 0 }, { runs: 1.5 }, { runs: -1 }, { ms: -1 }, { ms: Number.NaN }]) {
+  for (
+    const retention of [{ runs: 0 }, { runs: 1.5 }, { runs: -1 }, { ms: -1 }, { ms: Number.NaN }, { events: 0 }, {
+      events: 2.5,
+    }]
+  ) {
     assert.throws(
       () => createEngine({ workers: false, retention }),
       (e) => e instanceof RangeError && /retention\./.test(e.message),

@@ -63,7 +63,7 @@ export interface EngineOptions {
    * `getWorkflowStatus` and `getTaskStatus` throw `EvictedError` for it. With
    * the default memory store, evicted runs leave the store too. A policy
    * given replaces the default whole: a field left out is unlimited.
-   * @default {{ runs: 1000 }}
+   * @default {{ runs: 1000, events: 100000 }}
    */
   retention?: RetentionPolicy | false;
   /** Where cached task results are kept. Default: an in-memory cache of 10,000 entries. */
@@ -216,8 +216,8 @@ export interface RerunOptions {
   failFast?: boolean;
 }
 
-/** Finished runs an engine keeps in memory by default. */
-const DEFAULT_RETAINED_RUNS = 1000;
+/** What an engine keeps in memory by default: the last 1,000 finished runs, and at most 100,000 of their events. */
+const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({ runs: 1000, events: 100_000 });
 
 /** The engine options after checking, with their defaults filled in. */
 export interface ResolvedOptions {
@@ -265,24 +265,9 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
   if (taskLogic !== "compiled" && taskLogic !== "interpreted") {
     throw new RangeError(`Cannot create engine: taskLogic ${describe(taskLogic)} must be "compiled" or "interpreted"`);
   }
-  const retention = options.retention === false ? undefined : options.retention ?? { runs: DEFAULT_RETAINED_RUNS };
+  const retention = options.retention === false ? undefined : options.retention ?? DEFAULT_RETENTION;
   const workersAvailable = typeof globalThis.Worker === "function" && options.workers !== false;
   return { n, limits, concurrency, taskLogic, ordering, retention, workersAvailable };
-}
-
-/**
- * The retention policy in words, for `EvictedError`.
- *
- * @param retention The policy.
- * @returns E.g. `the last 1000 finished runs`.
- */
-export function retentionWords(retention: RetentionPolicy | undefined): string {
-  const parts: string[] = [];
-  if (retention?.runs !== undefined && retention.runs !== Infinity) {
-    parts.push(`the last ${retention.runs} finished runs`);
-  }
-  if (retention?.ms !== undefined && retention.ms !== Infinity) parts.push(`finished runs for ${retention.ms} ms`);
-  return parts.join(" and ");
 }
 
 function checkLimit(name: string, value: number): number {

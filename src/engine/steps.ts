@@ -10,7 +10,7 @@
 import type { EventBus } from "../bus.ts";
 import { DuplicateTaskError, EvictedError, NotFoundError } from "../errors.ts";
 import { defineWorkflow, describe, graphOf, validateTask } from "../graph.ts";
-import { foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log/mod.ts";
+import { describeRetention, foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log/mod.ts";
 import { rerunFrom } from "../resume.ts";
 import type {
   AnyFlowEvent,
@@ -22,7 +22,6 @@ import type {
   Workflow,
   WorkflowStatus,
 } from "../types.ts";
-import { retentionWords } from "./options.ts";
 import { type Execution, type Runs, snapshotOf } from "./runs.ts";
 
 /**
@@ -291,7 +290,7 @@ export function createSteps(core: StepsCore): Steps {
     wait(runId) {
       const run = executions.get(runId)?.run;
       if (run === undefined) {
-        if (log.evicted(runId)) return Promise.reject(new EvictedError(runId, retentionWords(retention)));
+        if (log.evicted(runId)) return Promise.reject(new EvictedError(runId, describeRetention(retention)));
         return Promise.reject(new NotFoundError("run", runId, "; it was not started by execute()"));
       }
       return run.result;

@@ -12,6 +12,7 @@ export { createSnapshotLog } from "./log.ts";
 export { importLog } from "./import.ts";
 export { createMemoryLogStore, type MemoryLogStore } from "./memory_store.ts";
 export { foldRun } from "./fold.ts";
+export { describeRetention } from "./retention.ts";
 export type {
   BuiltinProjections,
   LogExport,

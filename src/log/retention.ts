@@ -30,6 +30,13 @@ export class Retention {
   compacted = false;
   readonly #keepRuns: number;
   readonly #keepMs: number;
+  readonly #keepEvents: number;
+  /** Events the log holds per run (not evicted yet), counted as batches pass. */
+  readonly #eventsOf = new Map<string, number>();
+  /** Per finished run: its events counted in `#heldEvents`. */
+  readonly #counted = new Map<string, number>();
+  /** Events of the finished runs held. */
+  #heldEvents = 0;
   // Finished runs, oldest first, as a queue (ids, end times); `finished` maps each to its latest queue slot
   // (a run that ended again has a newer slot; the older one is skipped).
   readonly #queueIds: string[] = [];
@@ -37,7 +44,7 @@ export class Retention {
   #queueHead = 0;
   #queueBase = 0; // the absolute slot number of queueIds[0]
   readonly #finished = new Map<string, number>();
-  #droppedEvents = 0; // about how many events of the log the dropped runs hold
+  #droppedEvents = 0; // how many events of the log the dropped runs hold
   readonly #forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
   readonly #forgottenRing: (string | undefined)[] = [];
   #forgottenNext = 0;
@@ -50,7 +57,8 @@ export class Retention {
   constructor(policy: RetentionPolicy | undefined) {
     this.#keepRuns = retentionLimit("runs", policy?.runs, 1);
     this.#keepMs = retentionLimit("ms", policy?.ms, 0);
-    this.bounded = this.#keepRuns !== Infinity || this.#keepMs !== Infinity;
+    this.#keepEvents = retentionLimit("events", policy?.events, 1);
+    this.bounded = this.#keepRuns !== Infinity || this.#keepMs !== Infinity || this.#keepEvents !== Infinity;
   }
 
   /**
@@ -69,10 +77,7 @@ export class Retention {
    * @returns E.g. "the last 10 finished runs".
    */
   describe(): string {
-    const parts: string[] = [];
-    if (this.#keepRuns !== Infinity) parts.push(`the last ${this.#keepRuns} finished runs`);
-    if (this.#keepMs !== Infinity) parts.push(`finished runs for ${this.#keepMs} ms`);
-    return parts.join(" and ");
+    return describeRetention({ runs: this.#keepRuns, ms: this.#keepMs, events: this.#keepEvents });
   }
 
   /**
@@ -86,17 +91,36 @@ export class Retention {
     const queueIds = this.#queueIds;
     const queueEnds = this.#queueEnds;
     const finished = this.#finished;
+    const eventsOf = this.#eventsOf;
+    let ended: string[] | undefined;
+    let run = "";
+    let n = 0;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
+      if (e.runId !== run) { // a batch holds runs' events in stretches: one map write per stretch
+        if (n > 0) eventsOf.set(run, (eventsOf.get(run) ?? 0) + n);
+        run = e.runId;
+        n = 0;
+      }
+      n++;
       if (e.timestamp > this.#newest) this.#newest = e.timestamp;
       const type = e.type;
       if (type === "workflow.completed" || type === "workflow.failed" || type === "workflow.cancelled") {
         finished.set(e.runId, this.#queueBase + queueIds.length);
         queueIds.push(e.runId);
         queueEnds.push(e.timestamp);
+        (ended ??= []).push(e.runId);
       } else if ((type === "workflow.created" || type === "workflow.resumed") && this.#forgotten.size > 0) {
         this.#forgotten.delete(e.runId); // seen again (resumed from a store)
         this.dropped.delete(e.runId);
+      }
+    }
+    if (n > 0) eventsOf.set(run, (eventsOf.get(run) ?? 0) + n);
+    if (ended !== undefined) {
+      for (const runId of ended) { // (again, for a run that ended before: its newer total)
+        const total = eventsOf.get(runId) ?? 0;
+        this.#heldEvents += total - (this.#counted.get(runId) ?? 0);
+        this.#counted.set(runId, total);
       }
     }
     let out: string[] | undefined;
@@ -107,11 +131,17 @@ export class Retention {
         this.#queueHead++;
         continue;
       }
-      if (finished.size <= this.#keepRuns && !(queueEnds[head] < this.#newest - this.#keepMs)) break;
+      if (
+        finished.size <= this.#keepRuns && !(queueEnds[head] < this.#newest - this.#keepMs) &&
+        // The newest finished run stays, however many events it holds.
+        !(this.#heldEvents > this.#keepEvents && finished.size > 1)
+      ) break;
       this.#queueHead++;
       finished.delete(runId);
-      const run = runs.get(runId);
-      if (run === undefined || !isRunEnded(run.status)) continue; // running again: kept until it ends again
+      this.#heldEvents -= this.#counted.get(runId) ?? 0;
+      this.#counted.delete(runId);
+      const rec = runs.get(runId);
+      if (rec === undefined || !isRunEnded(rec.status)) continue; // running again: kept until it ends again
       (out ??= []).push(runId);
     }
     if (this.#queueHead >= 1024 && this.#queueHead * 2 >= queueIds.length) {
@@ -120,13 +150,14 @@ export class Retention {
       this.#queueBase += this.#queueHead;
       this.#queueHead = 0;
     }
-    if (out !== undefined) { for (const runId of out) this.#evicted(runId, runs.get(runId)!); }
+    if (out !== undefined) { for (const runId of out) this.#evicted(runId); }
     return out;
   }
 
-  #evicted(runId: string, run: RunRec): void {
+  #evicted(runId: string): void {
     this.dropped.add(runId);
-    this.#droppedEvents += 4 * run.taskIds.size + 4; // created, started, ended; ~4 per task
+    this.#droppedEvents += this.#eventsOf.get(runId) ?? 0;
+    this.#eventsOf.delete(runId);
     // Remember the last EVICTED_MEMORY evictions, in a ring.
     const old = this.#forgottenRing[this.#forgottenNext];
     if (old !== undefined) this.#forgotten.delete(old);
@@ -189,12 +220,29 @@ export class Retention {
   }
 }
 
+/**
+ * A retention policy in words, for errors.
+ *
+ * @param policy The policy.
+ * @returns E.g. "the last 1000 finished runs and finished runs up to 100000 events".
+ */
+export function describeRetention(policy: RetentionPolicy | undefined): string {
+  const parts: string[] = [];
+  if (policy?.runs !== undefined && policy.runs !== Infinity) parts.push(`the last ${policy.runs} finished runs`);
+  if (policy?.ms !== undefined && policy.ms !== Infinity) parts.push(`finished runs for ${policy.ms} ms`);
+  if (policy?.events !== undefined && policy.events !== Infinity) {
+    parts.push(`finished runs up to ${policy.events} events (the newest finished run always)`);
+  }
+  return parts.join(" and ");
+}
+
 function retentionLimit(name: string, value: number | undefined, min: number): number {
   if (value === undefined || value === Infinity) return Infinity;
-  if (typeof value !== "number" || !(value >= min) || (name === "runs" && !Number.isInteger(value))) {
+  const integer = name !== "ms";
+  if (typeof value !== "number" || !(value >= min) || (integer && !Number.isInteger(value))) {
     throw new RangeError(
       `Cannot create snapshot log: retention.${name} ${value} must be ${
-        name === "runs" ? "an integer" : "a number"
+        integer ? "an integer" : "a number"
       } >= ${min} or Infinity`,
     );
   }

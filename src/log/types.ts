@@ -169,8 +169,9 @@ export interface SnapshotLogOptions {
 /**
  * Which finished runs (completed, failed or cancelled) a log keeps in memory.
  * A run is evicted, with its events and state, once it is more than `runs`
- * finished runs old or ended more than `ms` before the newest event; live runs
- * are never evicted. Reading an evicted run (a projection, `at(seq)`,
+ * finished runs old, ended more than `ms` before the newest event, or the
+ * finished runs hold more than `events` events (the oldest go first; the
+ * newest finished run is kept whatever its size); live runs are never evicted. Reading an evicted run (a projection, `at(seq)`,
  * `events(runId)`, `runState`) reads it from the log store when the store
  * answers synchronously (the memory store), and otherwise throws
  * {@linkcode EvictedError}; never a partial answer. Registered (custom)
@@ -188,6 +189,13 @@ export interface RetentionPolicy {
    * @default {Infinity}
    */
   ms?: number;
+  /**
+   * Events the finished runs may hold in all (an integer >= 1, or `Infinity`):
+   * bounds memory when runs are large (each event and the state it folds into
+   * cost a few hundred bytes).
+   * @default {Infinity}
+   */
+  events?: number;
 }
 
 /** The snapshot log of an engine. */
