@@ -28,14 +28,15 @@ function category(name: string, url: string): string {
   if (url.includes("/xstate/")) {
     return ACTOR_SETUP.test(name) ? "XState: actor system and actor creation" : "XState: transitions and events";
   }
-  if (url.includes("/immutable/") || /\/src\/log\.ts$/.test(url)) {
-    return "log: records, fold, retention (log.ts, Immutable.js)";
+  if (url.includes("/immutable/") || /\/src\/log\//.test(url) || /\/src\/freeze\.ts$/.test(url)) {
+    return "log: records, fold, retention (src/log/, Immutable.js)";
   }
   if (/\/actors\//.test(url)) return "task and workflow machines (actors/)";
-  if (/\/src\/run\.ts$/.test(url)) {
-    return name === "Run" ? "Run constructor (per-task arrays)" : "run bookkeeping (run.ts)";
+  if (/\/src\/run\/task_table\.ts$/.test(url) || (name === "Run" && /\/src\/run\.ts$/.test(url))) {
+    return "Run constructor (per-task arrays)";
   }
-  if (/\/src\/engine\.ts$/.test(url)) return "engine: start, store sync";
+  if (/\/src\/(run\.ts|run\/|result\.ts)/.test(url)) return "run bookkeeping (run.ts, run/, result.ts)";
+  if (/\/src\/(engine\.ts|engine\/)/.test(url)) return "engine: start, run API, store sync (engine.ts, engine/)";
   if (/\/src\/(scheduler|bus|clock)\.ts$/.test(url) || /\/workers\//.test(url) || url.includes("/nanoevents/")) {
     return "scheduler, bus, clock, executor";
   }
