@@ -384,7 +384,7 @@ await script(
   "A long-lived engine: the soak",
   `${
     Number(soakRuns).toLocaleString("en-US")
-  } runs of the 5-task diamond on one engine (default retention: the last 1,000 finished runs), ` +
+  } runs of the 5-task diamond on one engine (default retention: the last 1,000 finished runs, at most 100,000 events), ` +
     "one at a time: per-run cost of each tenth (wall time, and the process's CPU time, which the other " +
     "processes of a shared machine disturb less) against the first tenth, and the heap after a forced GC at the " +
     "end of each tenth.",
