@@ -322,6 +322,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       ownStore()?.delete(id);
     }
     store.remove(runIds);
+    steps.evicted(runIds);
   });
   // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
   if (log.durable) {

@@ -368,3 +368,66 @@ Deno.test("the events of evicted runs leave memory, whatever the size of the run
     await engine.close();
   }
 });
+
+Deno.test("a workflow built step by step goes with its latest run: an engine that builds one per request stays bounded", async () => {
+  const engine = createEngine({ workers: false, retention: { runs: 3 } });
+  try {
+    const built: { workflowId: string; runId: string }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const workflowId = engine.createWorkflow({ name: "req" });
+      engine.addTask(workflowId, { id: "a", run: () => i });
+      engine.addTask(workflowId, { id: "b", dependsOn: ["a"], run: ({ deps }) => Number(deps.a) * 2 });
+      const runId = engine.execute(workflowId);
+      assert.equal((await engine.wait(runId)).tasks.b.result, i * 2);
+      built.push({ workflowId, runId });
+    }
+    // The last 3 runs are held, and the workflows they belong to; nothing else (before: every workflow ever built).
+    const held = new Set(engine.log.state().runs());
+    assert.equal(held.size, 6);
+    for (const { workflowId, runId } of built.slice(-3)) {
+      assert.ok(held.has(runId) && held.has(workflowId));
+      assert.equal(engine.getWorkflowStatus(workflowId).runId, runId);
+      assert.equal(engine.getTaskStatus("b", runId).status, "completed");
+    }
+    for (const { workflowId, runId } of built.slice(0, 7)) {
+      assert.throws(() => engine.getWorkflowStatus(workflowId), EvictedError);
+      assert.throws(() => engine.getWorkflowStatus(runId), EvictedError);
+      assert.throws(() => engine.addTask(workflowId, { id: "c", run: () => 1 }), NotFoundError);
+      assert.throws(() => engine.execute(workflowId), NotFoundError);
+      await assert.rejects(engine.wait(runId), EvictedError);
+    }
+    // A workflow re-executed keeps its newest run: the older one going does not take the workflow along.
+    const { workflowId, runId } = built[9];
+    const again = engine.reexecute(runId);
+    await engine.wait(again);
+    for (let i = 0; i < 2; i++) await engine.run(wf); // evicts `runId`, not `again`
+    assert.equal(engine.log.evicted(runId), true);
+    assert.equal(engine.getWorkflowStatus(workflowId).runId, again);
+    // A workflow never executed is never evicted.
+    const draft = engine.createWorkflow({ name: "later" });
+    for (let i = 0; i < 5; i++) await engine.run(wf);
+    engine.addTask(draft, { id: "x", run: () => "x" });
+    assert.equal((await engine.wait(engine.execute(draft))).tasks.x.result, "x");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("a released workflow's own record read back from a synchronous store is not mistaken for a run", async () => {
+  const store = createMemoryLogStore();
+  const engine = createEngine({ workers: false, logStore: store, retention: { runs: 1 } });
+  try {
+    const workflowId = engine.createWorkflow({ name: "req" });
+    engine.addTask(workflowId, { id: "a", run: () => 1 });
+    const runId = engine.execute(workflowId);
+    await engine.wait(runId);
+    await engine.run(wf);
+    await engine.run(wf);
+    assert.equal(engine.log.evicted(workflowId), true);
+    // The store kept everything: the run reads back, the workflow's status reports it is gone (not "created").
+    assert.equal(engine.getWorkflowStatus(runId).status, "completed");
+    assert.throws(() => engine.getWorkflowStatus(workflowId), EvictedError);
+  } finally {
+    await engine.close();
+  }
+});

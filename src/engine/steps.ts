@@ -95,7 +95,8 @@ interface Draft {
   tasks: TaskDef[];
   ids: Set<string>;
   createdAt: number;
-  executions: string[];
+  /** Its latest run (from `execute` or `reexecute`). */
+  latest: string | undefined;
 }
 
 /** What the step-by-step API needs of the engine. */
@@ -130,6 +131,11 @@ export interface Steps {
   reexecute(runId: string): string;
   /** `Engine.wait`. */
   wait(runId: string): Promise<RunResult>;
+  /**
+   * The log evicted these runs: a workflow whose latest run is among them goes too (its tasks, and its own record in
+   * the log), so an engine that builds a workflow per request stays bounded.
+   */
+  evicted(runIds: readonly string[]): void;
 }
 
 /**
@@ -141,7 +147,14 @@ export interface Steps {
 export function createSteps(core: StepsCore): Steps {
   const { clock, bus, log, retention, executions, runs } = core;
   const drafts = new Map<string, Draft>();
+  /** The workflow of each draft's latest run, by run id. */
+  const draftOfLatest = new Map<string, string>();
   let draftCounter = 0;
+  const ran = (workflowId: string, draft: Draft, runId: string) => {
+    if (draft.latest !== undefined) draftOfLatest.delete(draft.latest);
+    draft.latest = runId;
+    draftOfLatest.set(runId, workflowId);
+  };
 
   /** Step by step: the events of a workflow being built (its run id is the workflow id), when they happen. */
   const emitDraft = <T extends "workflow.created" | "task.pending">(
@@ -166,8 +179,7 @@ export function createSteps(core: StepsCore): Steps {
   const runOf = (id: string): { runId: string; workflowId: string } | undefined => {
     const draft = drafts.get(id);
     if (draft !== undefined) {
-      const last = draft.executions.at(-1);
-      return last === undefined ? undefined : { runId: last, workflowId: id };
+      return draft.latest === undefined ? undefined : { runId: draft.latest, workflowId: id };
     }
     const exec = executions.get(id);
     return exec === undefined ? undefined : { runId: id, workflowId: exec.workflowId };
@@ -186,7 +198,7 @@ export function createSteps(core: StepsCore): Steps {
         tasks: [],
         ids: new Set(),
         createdAt: clock.now(),
-        executions: [],
+        latest: undefined,
       });
       return id;
     },
@@ -209,14 +221,19 @@ export function createSteps(core: StepsCore): Steps {
       const exec = executions.get(run.id)!;
       exec.run = run;
       exec.workflow = workflow as Workflow<unknown>;
-      draft.executions.push(run.id);
+      ran(workflowId, draft, run.id);
       return run.id;
     },
     getWorkflowStatus(id) {
       let found = runOf(id);
       if (found === undefined && log.evicted(id)) {
-        // An evicted run: read back from the store, or EvictedError.
-        found = { runId: id, workflowId: log.state().project("workflowStatus", id).workflowId };
+        // An evicted run: read back from the store, or EvictedError. A workflow built step by step that went with its
+        // latest run has only its own record in a store (no run of it): not an answer.
+        const view = log.state().project("workflowStatus", id);
+        if (view.workflowId === id && view.status === "created") {
+          throw new EvictedError(id, describeRetention(retention));
+        }
+        found = { runId: id, workflowId: view.workflowId };
       }
       if (found === undefined) {
         const draft = drafts.get(id);
@@ -260,7 +277,7 @@ export function createSteps(core: StepsCore): Steps {
       if (runId === undefined) {
         // A task added to a workflow that has not run it yet waits.
         for (const [workflowId, draft] of [...drafts].reverse()) {
-          if (draft.ids.has(taskId) && draft.executions.length === 0) {
+          if (draft.ids.has(taskId) && draft.latest === undefined) {
             return { taskId, status: "pending", attempts: 0, workflowId };
           }
         }
@@ -284,7 +301,8 @@ export function createSteps(core: StepsCore): Steps {
       const restore = rerunFrom(foldRun({ events }), events, exec.workflow.name, graph, runId);
       const run = runs.startRerun(exec.workflow, graph, restore, runId, {}, exec.workflowId);
       executions.get(run.id)!.run = run;
-      drafts.get(exec.workflowId)?.executions.push(run.id);
+      const draft = drafts.get(exec.workflowId);
+      if (draft !== undefined) ran(exec.workflowId, draft, run.id);
       return run.id;
     },
     wait(runId) {
@@ -294,6 +312,15 @@ export function createSteps(core: StepsCore): Steps {
         return Promise.reject(new NotFoundError("run", runId, "; it was not started by execute()"));
       }
       return run.result;
+    },
+    evicted(runIds) {
+      for (const runId of runIds) {
+        const workflowId = draftOfLatest.get(runId);
+        if (workflowId === undefined) continue;
+        draftOfLatest.delete(runId);
+        drafts.delete(workflowId);
+        log.release(workflowId);
+      }
     },
   };
 }

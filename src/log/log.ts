@@ -90,7 +90,10 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   /** Removes the runs the retention policy evicts after `batch`, and their events once they are many. */
   const evict = (batch: readonly AnyFlowEvent[]) => {
     const gone = retention.evictions(batch, core.runs);
-    if (gone === undefined) return;
+    if (gone !== undefined) drop(gone);
+  };
+  /** Removes evicted runs from the state, and the events of evicted runs once they are many. */
+  const drop = (gone: readonly string[]) => {
     core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
     if (runCheckpoints !== undefined) { for (const runId of gone) runCheckpoints.forget(runId); }
     if (retention.shouldCompact(events.length)) {
@@ -245,6 +248,13 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     },
     evicted(runId) {
       return lookup.evicted(runId);
+    },
+    release(runId) {
+      flush();
+      if (!retention.bounded || !core.runs.has(runId) || retention.isEvicted(runId)) return;
+      retention.release(runId);
+      drop([runId]);
+      view = undefined;
     },
     toJSON() {
       flush();

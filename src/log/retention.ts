@@ -154,6 +154,19 @@ export class Retention {
     return out;
   }
 
+  /**
+   * Evicts a run now, whatever its status (`SnapshotLog.release`), recording it as evicted.
+   *
+   * @param runId The run.
+   */
+  release(runId: string): void {
+    if (this.#finished.delete(runId)) { // its queue slot is skipped when it reaches the head
+      this.#heldEvents -= this.#counted.get(runId) ?? 0;
+      this.#counted.delete(runId);
+    }
+    this.#evicted(runId);
+  }
+
   #evicted(runId: string): void {
     this.dropped.add(runId);
     this.#droppedEvents += this.#eventsOf.get(runId) ?? 0;

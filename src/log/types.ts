@@ -314,6 +314,16 @@ export interface SnapshotLog {
    * @returns `true` when it was evicted and not seen since.
    */
   evicted(runId: string): boolean;
+  /**
+   * Evicts a run that will not finish now, as the retention policy evicts
+   * finished ones (its state leaves memory, its events at the next
+   * compaction; reads then read it back or throw `EvictedError`). The engine
+   * releases a step-by-step workflow's own record with its last run.
+   * Nothing happens on a log without a retention policy, or for a run it does not hold.
+   *
+   * @param runId The run.
+   */
+  release(runId: string): void;
   /** Folds pending events into the state and hands them to the store now. */
   flush(): void;
   /**
