@@ -297,6 +297,11 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const logStore = container.resolve(TOKENS.logStore);
   const store = createProjectionStore();
   const live = new Map<string, Run>();
+  // The run that ended last stays referenced (one, until the next ends): while one run's objects live, the shapes
+  // (maps) V8 gave them survive a full GC, and the code of the run path optimized for them stays valid. Without it, a
+  // full GC between runs (an idle server collects) discards them, and the next run deoptimizes and re-learns its hot
+  // functions: a 10,000-task run after a forced GC cost 1.4-1.8x one back to back.
+  let lastEnded: Run | undefined;
   const executions = new Map<string, Execution>();
   let closed = false;
 
@@ -351,6 +356,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     breakers,
     onEnd(run: Run) {
       live.delete(run.id);
+      lastEnded = run;
     },
     startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
       return runs.startRun(
@@ -415,6 +421,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       unsubscribeEvict();
       unsubscribeDurable?.();
       log.close();
+      lastEnded = undefined;
     },
   };
   return engine;
