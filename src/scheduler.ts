@@ -263,11 +263,12 @@ export class IndexHeap {
    *
    * @param keys The key of each integer; higher goes first.
    * @param order The tie-break of each integer, lower first (default: the integer itself).
+   * @param heap Room for the heap, as long as `keys` (default: a new array).
    */
-  constructor(keys: Float64Array, order?: Float64Array) {
+  constructor(keys: Float64Array, order?: Float64Array, heap?: Int32Array) {
     this.#keys = keys;
     this.#order = order;
-    this.#heap = new Int32Array(keys.length);
+    this.#heap = heap ?? new Int32Array(keys.length);
   }
 
   /** Integers waiting. */
