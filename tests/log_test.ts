@@ -636,3 +636,21 @@ Deno.test("runs of one workflow share its task id list; a run that adds a task l
     log.close();
   }
 });
+
+Deno.test("runs that announce no task and add theirs in one batch keep their own tasks (workflows built step by step)", () => {
+  const log = createSnapshotLog();
+  try {
+    for (const runId of ["d1", "d2"]) log.append(ev("workflow.created", { name: "w", taskIds: [] }, undefined, runId));
+    log.append(ev("task.pending", { dependsOn: [] }, "a", "d1"));
+    log.append(ev("task.pending", { dependsOn: [] }, "b", "d2"));
+    log.append(ev("task.pending", { dependsOn: [] }, "c", "d1"));
+    log.append(ev("task.started", { profile: "io" }, "b", "d1")); // "b" is d2's: to d1 it is new
+    log.flush();
+    assert.deepEqual(Object.keys(log.project("tasks", "d1")), ["a", "c", "b"]);
+    assert.deepEqual(Object.keys(log.project("tasks", "d2")), ["b"]);
+    assert.equal(log.project("tasks", "d2").b.status, "pending");
+    assert.equal(log.project("tasks", "d1").b.status, "running");
+  } finally {
+    log.close();
+  }
+});

@@ -100,6 +100,9 @@ export const indexCache = new WeakMap<List<string>, Map<string, number>>();
 const announced = new WeakMap<readonly string[], List<string>>();
 /** Lists shared by several runs: a run that adds a task copies its index before changing it. */
 export const sharedIds = new WeakSet<List<string>>();
+/** The empty list (Immutable's one), shared by every run that announces no task. */
+const NO_IDS = List<string>();
+sharedIds.add(NO_IDS);
 /**
  * The task id list of a run's `workflow.created` event: one list (and one index) for every run of a workflow.
  *
@@ -107,6 +110,7 @@ export const sharedIds = new WeakSet<List<string>>();
  * @returns Their list.
  */
 export function announcedIds(ids: readonly string[]): List<string> {
+  if (ids.length === 0) return NO_IDS; // a workflow built step by step announces none: no entry per draft
   let list = announced.get(ids);
   if (list === undefined) {
     list = List(ids);
