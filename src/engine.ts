@@ -301,7 +301,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   // (maps) V8 gave them survive a full GC, and the code of the run path optimized for them stays valid. Without it, a
   // full GC between runs (an idle server collects) discards them, and the next run deoptimizes and re-learns its hot
   // functions: a 10,000-task run after a forced GC cost 1.4-1.8x one back to back.
-  let lastEnded: Run | undefined;
+  const lastEnded: { run?: Run } = {};
   const executions = new Map<string, Execution>();
   let closed = false;
 
@@ -356,7 +356,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     breakers,
     onEnd(run: Run) {
       live.delete(run.id);
-      lastEnded = run;
+      lastEnded.run = run;
     },
     startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
       return runs.startRun(
@@ -421,7 +421,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       unsubscribeEvict();
       unsubscribeDurable?.();
       log.close();
-      lastEnded = undefined;
+      lastEnded.run = undefined;
     },
   };
   return engine;
