@@ -98,19 +98,44 @@ export async function lockFile(path: string, what = `Cannot open log "${path}"`)
   };
 }
 
-/** The holder named in a side file; the holder writes it just after locking, so wait briefly for it. */
+/** How long a holder's name must stay unchanged in the side file before a refused opener believes it. */
+const STABLE_MS = 25;
+
+/**
+ * The holder named in a side file. The holder writes its name just after locking, and a holder that was killed left
+ * its own name behind, which the next holder overwrites just after locking: a refused opener can read the dead
+ * holder's name in between. So a name counts once it stayed the same for `STABLE_MS` (at most ~300 ms of waiting).
+ */
 async function readHolder(lockPath: string): Promise<LogHolder | undefined> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  let seen: string | undefined;
+  let since = performance.now();
+  for (let attempt = 0; attempt < 60; attempt++) {
+    let text: string | undefined;
     try {
-      const text = await Deno.readTextFile(lockPath);
-      if (text.endsWith("\n")) {
-        const value = JSON.parse(text) as LogHolder;
-        if (typeof value?.pid === "number" && typeof value.host === "string") return value;
-      }
+      text = await Deno.readTextFile(lockPath);
     } catch {
-      // being written
+      // being written, or gone
+    }
+    const now = performance.now();
+    if (text !== seen) {
+      seen = text;
+      since = now;
+    } else if (now - since >= STABLE_MS) {
+      const holder = parseHolder(text);
+      if (holder !== undefined) return holder;
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return parseHolder(seen);
+}
+
+function parseHolder(text: string | undefined): LogHolder | undefined {
+  if (text === undefined || !text.endsWith("\n")) return undefined;
+  try {
+    const value = JSON.parse(text) as LogHolder;
+    if (typeof value?.pid === "number" && typeof value.host === "string") return value;
+  } catch {
+    // half written
   }
   return undefined;
 }

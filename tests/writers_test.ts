@@ -395,3 +395,30 @@ Deno.test("two processes opening one KV log at once: exactly one gets the lease"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a refused opener names the holder that took the lock, not the killed holder whose name it overwrites", async () => {
+  const dir = await tempDir();
+  try {
+    const path = `${dir}/flow.log`;
+    const store = await openFileLogStore(path);
+    await store.close();
+    // A holder killed while it held the lock left its name behind.
+    const dead = { pid: 999_999, host: "gone", since: new Date(0).toISOString(), token: "dead" };
+    await Deno.writeTextFile(`${path}.lock`, JSON.stringify(dead) + "\n");
+    // The next holder has locked the side file and not yet written its name: a refused opener reads the dead one...
+    const side = await Deno.open(`${path}.lock`, { read: true, write: true });
+    assert.equal(await side.tryLock(true), true);
+    const refused = assert.rejects(openFileLogStore(path), LogLockedError);
+    const error = openFileLogStore(path).then(() => undefined, (e) => e as LogLockedError);
+    // ...until the holder writes its own, a moment later: that is the one to name.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = { pid: Deno.pid, host: "here", since: new Date().toISOString(), token: "now" };
+    await Deno.writeTextFile(`${path}.lock`, JSON.stringify(now) + "\n");
+    await refused;
+    assert.equal((await error)?.holder?.token, "now");
+    await side.unlock();
+    side.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
