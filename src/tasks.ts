@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { TaskContext, TaskFn, UntypedDeps } from "./types.ts";
+import type { TaskContext, TaskFn, TaskPayload, TaskSpec, UntypedDeps } from "./types.ts";
 
 /** The brand a task reference carries; a global symbol, so copies of this module agree. */
 export const TASK_REF: unique symbol = Symbol.for("nerv-flow.taskRef") as never;
@@ -22,6 +22,23 @@ export interface TaskLocation {
   readonly moduleUrl: string;
   /** The task's name in that module's `defineTasks` call (or its export name). */
   readonly name: string;
+}
+
+/**
+ * A task an executor runs elsewhere (a worker of a pool, a worker process
+ * behind a broker), from the call until it settles. Each executor adds its
+ * own bookkeeping (which worker or batch holds it).
+ */
+export interface RemoteTask {
+  task: TaskSpec;
+  /** Where its body lives. */
+  loc: TaskLocation;
+  payload: TaskPayload;
+  signal: AbortSignal;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** Settled (resolved, rejected or aborted): later answers are ignored. */
+  done: boolean;
 }
 
 /**

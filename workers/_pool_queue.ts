@@ -7,20 +7,12 @@
  *
  * @module
  */
-import type { TaskLocation } from "../src/tasks.ts";
-import type { TaskPayload, TaskSpec } from "../src/types.ts";
+import type { RemoteTask } from "../src/tasks.ts";
 import type { Slot, Slots } from "./_pool_slots.ts";
 
 /** A task given to the pool and not settled yet. */
-export interface Pending {
+export interface Pending extends RemoteTask {
   id: number;
-  task: TaskSpec;
-  loc: TaskLocation;
-  payload: TaskPayload;
-  signal: AbortSignal;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  done: boolean;
   /** The worker holding it (its batch was sent and not answered), or `undefined` while it waits. */
   slot: Slot | undefined;
   /** Goes out alone: it shared a batch that could not be sent, and the culprit was not found. */

@@ -10,7 +10,7 @@ import { serialize } from "node:v8";
 import { NotCloneableError, TaskModuleError } from "../../src/errors.ts";
 import { deserializeError } from "../../src/serialize.ts";
 import { PROFILES } from "../../src/tables.ts";
-import { type TaskLocation, taskLocation } from "../../src/tasks.ts";
+import { type RemoteTask, taskLocation } from "../../src/tasks.ts";
 import type { Executor, Profile, TaskPayload, TaskSpec } from "../../src/types.ts";
 import { runInline } from "../../workers/inline_context.ts";
 import { connectNats, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
@@ -122,15 +122,8 @@ export interface NatsExecutor extends Executor {
   close(): Promise<void>;
 }
 
-interface Pending {
+interface Pending extends RemoteTask {
   key: string;
-  task: TaskSpec;
-  loc: TaskLocation;
-  payload: TaskPayload;
-  signal: AbortSignal;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  done: boolean;
   batch: Batch | undefined;
   /** Waiting in its lane's queue. */
   queued: boolean;
