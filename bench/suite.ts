@@ -390,38 +390,35 @@ await script(
     "end of each tenth.",
   ["run", ...perms, "--v8-flags=--expose-gc", "bench/soak.ts", "--runs", soakRuns],
 );
-if (wanted("profile-small")) {
+/**
+ * A section from a CPU profile: runs `target` (deno arguments after the permissions) under `--cpu-prof`, then
+ * `summarize` (deno arguments, given the profile's path) over the profile it wrote.
+ */
+async function profiledSection(
+  key: string,
+  title: string,
+  about: string,
+  target: string[],
+  summarize: (profile: string) => string[],
+): Promise<void> {
   const t0 = performance.now();
-  const dir = await Deno.makeTempDir({ prefix: "nerv-prof-small-" });
-  const loopRuns = "20000";
-  const profArgs = [
-    "run",
-    ...perms,
-    "--cpu-prof",
-    `--cpu-prof-dir=${dir}`,
-    "bench/small_runs.ts",
-    "--profile-loop",
-    loopRuns,
-  ];
+  const dir = await Deno.makeTempDir({ prefix: `nerv-${key}-` });
+  const profArgs = ["run", ...perms, "--cpu-prof", `--cpu-prof-dir=${dir}`, ...target];
   const section: Section = {
-    key: "profile-small",
-    title: "Where the microseconds of a small run go",
-    about: "A V8 CPU profile of 22,000 runs of the 5-task diamond on one engine (2,000 of them warm-up), " +
-      "summarized by `bench/small_profile.ts`: self time per run by what it is spent on (XState actor and " +
-      "system creation apart from its transitions; the log's records and fold; the projection store; the run's " +
-      "bookkeeping; garbage collection; promise plumbing). A sampled profile with the profiler's overhead: the " +
-      "shares are the figures to read.",
+    key,
+    title,
+    about,
     commands: [show(deno, profArgs).replace(dir, "<dir>")],
     seconds: 0,
     body: "",
     summary: [],
   };
-  console.error(`\n[suite] profile of small runs: ${show(deno, profArgs)}`);
+  console.error(`\n[suite] ${key}: ${show(deno, profArgs)}`);
   const o = await run(deno, profArgs, false);
   if (o.code !== 0) section.failed = failure(o);
   else {
     const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
-    const sumArgs = ["run", "--allow-read", "bench/small_profile.ts", `${dir}/${file?.name}`, "--runs", "22000"];
+    const sumArgs = summarize(`${dir}/${file?.name}`);
     section.commands.push(show(deno, sumArgs).replace(dir, "<dir>"));
     const s = await run(deno, sumArgs);
     const { body, summary } = toMarkdown(s.stdout);
@@ -434,53 +431,32 @@ if (wanted("profile-small")) {
   sections.push(section);
 }
 
+if (wanted("profile-small")) {
+  await profiledSection(
+    "profile-small",
+    "Where the microseconds of a small run go",
+    "A V8 CPU profile of 22,000 runs of the 5-task diamond on one engine (2,000 of them warm-up), " +
+      "summarized by `bench/small_profile.ts`: self time per run by what it is spent on (XState actor and " +
+      "system creation apart from its transitions; the log's records and fold; the projection store; the run's " +
+      "bookkeeping; garbage collection; promise plumbing). A sampled profile with the profiler's overhead: the " +
+      "shares are the figures to read.",
+    ["bench/small_runs.ts", "--profile-loop", "20000"],
+    (profile) => ["run", "--allow-read", "bench/small_profile.ts", profile, "--runs", "22000"],
+  );
+}
+
 // ---- where the time goes: a CPU profile of the DAG benchmark -----------------------------------------
 if (wanted("profile")) {
-  const t0 = performance.now();
-  const dir = await Deno.makeTempDir({ prefix: "nerv-prof-" });
-  const profArgs = [
-    "run",
-    ...perms,
-    "--cpu-prof",
-    `--cpu-prof-dir=${dir}`,
-    "bench/dag_compare.ts",
-    "--sizes",
-    "10000",
-    "--shapes",
-    "layered",
-    "--trials",
-    "3",
-    "--only",
-    "nerv",
-  ];
-  const section: Section = {
-    key: "profile",
-    title: "Where the time goes",
-    about: "A V8 CPU profile of the process that runs nerv-flow alone on the 10,000-task layered DAG three times " +
+  await profiledSection(
+    "profile",
+    "Where the time goes",
+    "A V8 CPU profile of the process that runs nerv-flow alone on the 10,000-task layered DAG three times " +
       "(30,000 tasks, plus loading and building the workflows), summarized by `bench/profile_summary.ts`: self " +
       "time by component and by function, its share of all samples, and µs per task. A sampled profile, not a " +
       "minimum: the shares are the figures to read.",
-    commands: [show(deno, profArgs).replace(dir, "<dir>")],
-    seconds: 0,
-    body: "",
-    summary: [],
-  };
-  console.error(`\n[suite] profile: ${show(deno, profArgs)}`);
-  const o = await run(deno, profArgs, false);
-  if (o.code !== 0) section.failed = failure(o);
-  else {
-    const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
-    const sumArgs = ["run", "--allow-read", "bench/profile_summary.ts", `${dir}/${file?.name}`, "--tasks", "30000"];
-    section.commands.push(show(deno, sumArgs).replace(dir, "<dir>"));
-    const s = await run(deno, sumArgs);
-    const { body, summary } = toMarkdown(s.stdout);
-    section.body = body;
-    section.summary = summary;
-    if (s.code !== 0 || file === undefined) section.failed = failure(s);
-  }
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  section.seconds = (performance.now() - t0) / 1000;
-  sections.push(section);
+    ["bench/dag_compare.ts", "--sizes", "10000", "--shapes", "layered", "--trials", "3", "--only", "nerv"],
+    (profile) => ["run", "--allow-read", "bench/profile_summary.ts", profile, "--tasks", "30000"],
+  );
 }
 
 // ---- the report ----------------------------------------------------------------------------------------
