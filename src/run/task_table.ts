@@ -83,7 +83,7 @@ export class TaskTable {
     this.#scheduler = scheduler;
     const n = graph.n;
     this.cap = n;
-    // The columns are views of one buffer: in Deno each typed array of its own costs ~1 µs (a backing store of its
+    // The columns are views of one buffer: in Deno each typed array of its own costs ~0.8 µs (a backing store of its
     // own), 11 of them most of a small run's table; one buffer and its views cost ~3 µs in all. Growth (tasks added
     // during the run) gives each grown column a buffer of its own.
     const own = ordering === "fifo" || ordering === "io-first"; // the run's own rank column
