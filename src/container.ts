@@ -22,7 +22,7 @@ function token<T>(name: string): Token<T> {
 export const TOKENS: {
   readonly clock: Token<Clock>;
   readonly bus: Token<EventBus>;
-  readonly logStore: Token<LogStore>;
+  readonly logStore: Token<LogStore | undefined>;
   readonly log: Token<SnapshotLog>;
   readonly executors: Token<Readonly<Record<Profile, Executor>>>;
   readonly scheduler: Token<Scheduler>;
@@ -31,7 +31,7 @@ export const TOKENS: {
 } = Object.freeze({
   clock: token<Clock>("clock"),
   bus: token<EventBus>("bus"),
-  logStore: token<LogStore>("logStore"),
+  logStore: token<LogStore | undefined>("logStore"),
   log: token<SnapshotLog>("log"),
   executors: token<Readonly<Record<Profile, Executor>>>("executors"),
   scheduler: token<Scheduler>("scheduler"),

@@ -14,10 +14,8 @@ import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import {
   type BuiltinProjections,
-  createMemoryLogStore,
   createSnapshotLog,
   type LogState,
-  type MemoryLogStore,
   type RunView,
   type SnapshotLog,
 } from "./log/mod.ts";
@@ -284,7 +282,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const { taskLogic, ordering, retention, workersAvailable } = resolved;
   const breakers = new BreakerRegistry(options.breakers);
   const container = createContainer();
-  const ownStore = registerDefaults(container, options, resolved);
+  registerDefaults(container, options, resolved);
   options.configure?.(container);
 
   const clock = container.resolve(TOKENS.clock);
@@ -324,7 +322,6 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const unsubscribeEvict = log.onEvict((runIds) => {
     for (const id of runIds) {
       executions.delete(id);
-      ownStore()?.delete(id);
     }
     store.remove(runIds);
     steps.evicted(runIds);
@@ -372,7 +369,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     options,
     workersAvailable,
     log,
-    logStore,
+    source: logStore ?? { read: (runId) => log.events(runId) },
     env,
     live,
     executions,
@@ -434,19 +431,18 @@ export function createEngine(options: EngineOptions = {}): Engine {
  * @param container The engine's container.
  * @param options The options given.
  * @param resolved The options checked.
- * @returns The memory log store the engine made, once made (it drops evicted runs).
  */
 function registerDefaults(
   container: EngineContainer,
   options: EngineOptions,
   resolved: ResolvedOptions,
-): () => MemoryLogStore | undefined {
+): void {
   const { n, limits, concurrency, retention, workersAvailable } = resolved;
-  let ownStore: MemoryLogStore | undefined;
   container.register(TOKENS.clock, { useValue: options.clock ?? systemClock });
   container.register(TOKENS.random, { useValue: options.random ?? Math.random });
   container.register(TOKENS.bus, { useFactory: () => createEventBus({ historySize: options.historySize }) });
-  container.register(TOKENS.logStore, { useFactory: () => options.logStore ?? (ownStore = createMemoryLogStore()) });
+  // The store the log writes to: the one passed, or none (the log then answers for the runs it holds itself).
+  container.register(TOKENS.logStore, { useFactory: () => options.logStore });
   container.register(TOKENS.log, {
     useFactory: (c) => createSnapshotLog({ store: c.resolve(TOKENS.logStore), retention }),
   });
@@ -477,5 +473,4 @@ function registerDefaults(
       return new Scheduler(effective, concurrency, options.keyLimits);
     },
   });
-  return () => ownStore;
 }

@@ -22,6 +22,9 @@ export interface Restore {
   readonly spawnedBy?: ReadonlyMap<string, string>;
 }
 
+/** Where ended runs are read back: a log store, or the log itself (what it holds). */
+export type RunSource = Pick<LogStore, "read" | "readRun">;
+
 /**
  * Reads a run back from a store for `engine.resume()`, and checks that the
  * workflow given is the run's.
@@ -35,7 +38,7 @@ export interface Restore {
  * @throws {TypeError} The workflow's name or task ids are not the run's (tasks the run added are not in the workflow).
  */
 export async function loadRestore(
-  store: LogStore,
+  store: RunSource,
   name: string,
   graph: Graph,
   runId: string,
@@ -68,7 +71,7 @@ export async function loadRestore(
  * @throws {NotFoundError} Nothing stored for the run.
  * @throws {TypeError} The workflow is not the run's, or the run has not ended.
  */
-export async function loadRerun(store: LogStore, name: string, graph: Graph, runId: string): Promise<Restore> {
+export async function loadRerun(store: RunSource, name: string, graph: Graph, runId: string): Promise<Restore> {
   const stored = store.readRun !== undefined ? await store.readRun(runId) : { events: await store.read(runId) };
   const state = foldRun(stored);
   const events = state !== undefined && addedTasks(state, graph) ? await store.read(runId) : undefined;

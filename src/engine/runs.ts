@@ -13,8 +13,8 @@ import { describe, graphOf, type Plan } from "../graph.ts";
 import type { LogState, RunView, SnapshotLog, TaskView } from "../log/mod.ts";
 import { type ChildStart, Run, type RunEnv } from "../run.ts";
 import { findJsonIssue } from "../json.ts";
-import { loadRerun, loadRestore, type Restore } from "../resume.ts";
-import type { LogStore, Priority, Profile, RunResult, TaskResults, Workflow } from "../types.ts";
+import { loadRerun, loadRestore, type Restore, type RunSource } from "../resume.ts";
+import type { Priority, Profile, RunResult, TaskResults, Workflow } from "../types.ts";
 import { taskLocation } from "../tasks.ts";
 import { actorsOf, type RunActors } from "../inspect.ts";
 import type { EngineOptions, RerunOptions, RunOptions } from "./options.ts";
@@ -140,8 +140,8 @@ export interface RunsCore {
   readonly workersAvailable: boolean;
   /** The engine's log. */
   readonly log: SnapshotLog;
-  /** Where `resume()` and `rerun()` read ended runs. */
-  readonly logStore: LogStore;
+  /** Where `resume()` and `rerun()` read ended runs: the log's store, or the log itself when it has none. */
+  readonly source: RunSource;
   /** What each run gets from the engine. */
   readonly env: RunEnv;
   /** Runs not ended yet, by id. */
@@ -179,7 +179,7 @@ export interface Runs extends Pick<Engine, "run" | "start" | "resume" | "rerun">
  * @returns The run API.
  */
 export function createRuns(core: RunsCore): Runs {
-  const { options, workersAvailable, log, logStore, env, live, executions } = core;
+  const { options, workersAvailable, log, source, env, live, executions } = core;
   let fallbackAnnounced = false;
 
   const startRun = <I>(
@@ -290,7 +290,7 @@ export function createRuns(core: RunsCore): Runs {
       }
       if (live.has(runId)) throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
       await log.sync().catch(() => {});
-      const restore = await loadRerun(logStore, workflow.name, graph, runId);
+      const restore = await loadRerun(source, workflow.name, graph, runId);
       // The typed view (RunResult<T>) of the engine's untyped result, as in run().
       return startRerun(workflow as Workflow<unknown>, graph, restore, runId, rerunOptions).result as Promise<never>;
     },
@@ -304,7 +304,7 @@ export function createRuns(core: RunsCore): Runs {
         if (live.has(runId)) throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
       };
       busy();
-      const restore = await loadRestore(logStore, workflow.name, graph, runId);
+      const restore = await loadRestore(source, workflow.name, graph, runId);
       if (!("state" in restore)) return restore as never; // It had ended: its stored result.
       if (core.isClosed()) throw new EngineClosedError("resume a run");
       busy();
