@@ -12,13 +12,7 @@
 import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
-import {
-  type BuiltinProjections,
-  createSnapshotLog,
-  type LogState,
-  type RunView,
-  type SnapshotLog,
-} from "./log/mod.ts";
+import { type BuiltinProjections, createSnapshotLog, type LogState, type SnapshotLog } from "./log/mod.ts";
 import type { ChildStart, Run, RunEnv } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
@@ -293,7 +287,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const random = container.resolve(TOKENS.random);
   const cache = container.resolve(TOKENS.cache);
   const logStore = container.resolve(TOKENS.logStore);
-  const store = createProjectionStore();
+  const store = createProjectionStore((runId) => log.state().project("workflowStatus", runId));
   const live = new Map<string, Run>();
   // The run that ended last stays referenced (one, until the next ends): while one run's objects live, the shapes
   // (maps) V8 gave them survive a full GC, and the code of the run path optimized for them stays valid. Without it, a
@@ -303,20 +297,22 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const executions = new Map<string, Execution>();
   let closed = false;
 
-  // The projection store gets the runs a batch touched (a run's end is in the batch its
-  // end flushes), and loses the runs the log evicts: O(what changed), never O(all runs).
+  // The projection store hears which runs a batch touched (a run's end is in the batch its end flushes) and reads
+  // their views when it takes them in (at once while someone listens, else at the next read); it loses the runs the
+  // log evicts: O(what changed), never O(all runs).
+  const touched = new Set<string>();
   const syncStore = (state: LogState, batch: readonly AnyFlowEvent[]) => {
-    const runs: Record<string, RunView> = Object.create(null);
-    let any = false;
     let last = "";
     for (let i = 0; i < batch.length; i++) {
       const id = batch[i].runId;
-      if (id === last || id in runs || log.evicted(id)) continue;
+      if (id === last) continue;
       last = id;
-      runs[id] = state.project("workflowStatus", id);
-      any = true;
+      if (!log.evicted(id)) touched.add(id);
     }
-    if (any) store.update(state.seq, runs);
+    if (touched.size > 0) {
+      store.touch(state.seq, touched);
+      touched.clear();
+    }
   };
   const unsubscribeLog = log.subscribe(syncStore);
   const unsubscribeEvict = log.onEvict((runIds) => {

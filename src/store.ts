@@ -58,6 +58,15 @@ export interface ProjectionStore {
    */
   update(seq: number, runs: Readonly<Record<string, RunView>>): void;
   /**
+   * Marks runs as changed without their views: the store reads each through the `view` it was created with when it
+   * takes the change in (at once while someone listens, else at the next read), so a batch nobody reads costs no view.
+   *
+   * @param seq The log seq they changed at.
+   * @param runIds The runs that changed.
+   * @throws {TypeError} The store was created without `view`.
+   */
+  touch(seq: number, runIds: Iterable<string>): void;
+  /**
    * Removes runs (the engine calls this when the log evicts them).
    *
    * @param runIds The runs to remove.
@@ -113,9 +122,13 @@ function recordOf(map: Runs): Readonly<Record<string, RunView>> {
 
 const EMPTY: Runs = OrderedMap<string, RunView>();
 
+/** A pending change whose view is read when the store takes it in. */
+const STALE = Symbol("stale");
+
 /**
  * Creates a projection store.
  *
+ * @param view Reads a run's current view, for {@linkcode ProjectionStore.touch} (the engine passes its log's).
  * @returns The store.
  *
  * @example Watching a run's completed count
@@ -129,14 +142,14 @@ const EMPTY: Runs = OrderedMap<string, RunView>();
  * await engine.close();
  * ```
  */
-export function createProjectionStore(): ProjectionStore {
+export function createProjectionStore(view?: (runId: string) => RunView): ProjectionStore {
   // The map behind the current state's `runs` (the store's transition is its only writer).
   let current = EMPTY;
   // Changes the store has not taken in yet: each run's newest view, or `null` to remove it, in the order they came
   // (`moved`: runs removed, then seen again, which go to the end). While someone listens they are taken in at once;
   // otherwise at the next read, so an engine nobody watches pays a map write per run and batch, not a store update
   // (`bench/store_feed.ts`). Bounded by the runs held or kept: a run evicted before a read never reaches the store.
-  let pending = new Map<string, RunView | null>();
+  let pending = new Map<string, RunView | null | typeof STALE>();
   const moved = new Set<string>();
   let pendingSeq = 0;
   let listeners = 0;
@@ -164,8 +177,16 @@ export function createProjectionStore(): ProjectionStore {
     if (pending.size === 0 && pendingSeq === store.getSnapshot().context.seq) return;
     const changes = pending;
     pending = new Map();
-    store.trigger.changed({ seq: pendingSeq, changes, moved });
+    for (const [id, change] of changes) if (change === STALE) changes.set(id, view!(id));
+    store.trigger.changed({ seq: pendingSeq, changes: changes as Map<string, RunView | null>, moved });
     moved.clear();
+  };
+  const change = (id: string, next: RunView | typeof STALE) => {
+    if (pending.get(id) === null) { // removed, then seen again: to the end
+      pending.delete(id);
+      moved.add(id);
+    }
+    pending.set(id, next);
   };
   return {
     getSnapshot() {
@@ -185,13 +206,13 @@ export function createProjectionStore(): ProjectionStore {
       };
     },
     update(seq, runs) {
-      for (const id in runs) {
-        if (pending.get(id) === null) { // removed, then seen again: to the end
-          pending.delete(id);
-          moved.add(id);
-        }
-        pending.set(id, runs[id]);
-      }
+      for (const id in runs) change(id, runs[id]);
+      pendingSeq = seq;
+      if (listeners > 0) takeIn();
+    },
+    touch(seq, runIds) {
+      if (view === undefined) throw new TypeError("Cannot touch runs: the store was created without a view reader");
+      for (const id of runIds) change(id, STALE);
       pendingSeq = seq;
       if (listeners > 0) takeIn();
     },

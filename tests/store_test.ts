@@ -14,6 +14,7 @@ const view = (runId: string, completed: number): RunView => ({
 
 type Op =
   | { kind: "update"; seq: number; ids: string[] }
+  | { kind: "touch"; seq: number; ids: string[] }
   | { kind: "remove"; ids: string[] }
   | { kind: "read" }
   | { kind: "listen" }
@@ -22,16 +23,23 @@ type Op =
 const id = fc.constantFrom("a", "b", "c", "constructor", "7");
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("update" as const), seq: fc.nat(50), ids: fc.array(id, { maxLength: 3 }) }),
+  fc.record({ kind: fc.constant("touch" as const), seq: fc.nat(50), ids: fc.array(id, { maxLength: 3 }) }),
   fc.record({ kind: fc.constant("remove" as const), ids: fc.array(id, { maxLength: 3 }) }),
   fc.record({ kind: fc.constant("read" as const) }),
   fc.record({ kind: fc.constant("listen" as const) }),
   fc.record({ kind: fc.constant("unlisten" as const) }),
 );
 
-Deno.test("the projection store holds what each update and removal says, in order, read or listened to at any time", () => {
+Deno.test("the projection store holds what each update, touch and removal says, in order, read or listened to at any time", () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
-      const store = createProjectionStore();
+      // Touched runs' views are read from `source` (the engine's log) when the store takes them in.
+      const source = new Map<string, RunView>();
+      let reads = 0;
+      const store = createProjectionStore((runId) => {
+        reads++;
+        return source.get(runId)!;
+      });
       // The model: runs in the order they were first set (a removed run set again goes to the end), the last seq.
       const model = new Map<string, RunView>();
       let seq = 0;
@@ -53,6 +61,18 @@ Deno.test("the projection store holds what each update and removal says, in orde
           for (const runId in runs) model.set(runId, runs[runId]);
           seq = o.seq;
           store.update(o.seq, runs);
+        } else if (o.kind === "touch") {
+          if (o.ids.length === 0) continue;
+          for (const runId of o.ids) {
+            const v = view(runId, n++);
+            source.set(runId, v);
+            model.set(runId, v);
+          }
+          seq = o.seq;
+          const before = reads;
+          store.touch(o.seq, o.ids);
+          // Nobody listens: no view is read until the next read.
+          if (heard.length === 0) assert.equal(reads, before);
         } else if (o.kind === "remove") {
           for (const runId of o.ids) model.delete(runId);
           store.remove(o.ids);
@@ -72,4 +92,8 @@ Deno.test("the projection store holds what each update and removal says, in orde
     }),
     { numRuns: 1000 },
   );
+});
+
+Deno.test("touch() on a store created without a view reader is a TypeError", () => {
+  assert.throws(() => createProjectionStore().touch(1, ["a"]), TypeError);
 });
