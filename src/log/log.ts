@@ -94,11 +94,13 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   };
   /** Removes evicted runs from the state, and the events of evicted runs once they are many. */
   const drop = (gone: readonly string[]) => {
-    core = { ...core, runs: core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId))) };
+    const runs = gone.length === 1
+      ? core.runs.delete(gone[0]) // the usual case (one run ends, one goes): no transient map for it
+      : core.runs.withMutations((m) => gone.forEach((runId) => m.delete(runId)));
+    core = { ...core, runs };
     if (runCheckpoints !== undefined) { for (const runId of gone) runCheckpoints.forget(runId); }
     if (retention.shouldCompact(events.length)) {
-      const dropped = retention.dropped;
-      events = events.filter((e) => !dropped.has(e.runId));
+      events = keptEvents(events, retention.dropped);
       retention.compact();
       core = { ...core, size: events.length };
       stateCheckpoints.reset({ ...EMPTY_CORE, custom: core.custom.clear() });
@@ -267,6 +269,36 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       listeners.clear();
     },
   };
+}
+
+/**
+ * The events of runs not in `dropped`, in order: one set look-up per stretch of a run's events (a run's events mostly
+ * sit together), into an array made at its final size (a large array grown by pushes is copied at each growth).
+ */
+function keptEvents(events: readonly AnyFlowEvent[], dropped: ReadonlySet<string>): AnyFlowEvent[] {
+  let n = 0;
+  let run = "";
+  let keep = false;
+  for (let i = 0; i < events.length; i++) {
+    const id = events[i].runId;
+    if (id !== run) {
+      run = id;
+      keep = !dropped.has(id);
+    }
+    if (keep) n++;
+  }
+  const out: AnyFlowEvent[] = new Array(n);
+  let k = 0;
+  run = "";
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
+    if (e.runId !== run) {
+      run = e.runId;
+      keep = !dropped.has(run);
+    }
+    if (keep) out[k++] = e;
+  }
+  return out;
 }
 
 /** The number of events with seq <= `seq` (events are in ascending seq order). */
