@@ -2,7 +2,8 @@
 // → sink), no-op bodies, run one after another on one `createEngine({ workers: false })` with actors, events and
 // the log on (the engine's defaults otherwise), against p-graph running the same graph in the same process.
 // Reports µs per run (mean over the timed runs, after a warm-up) and the latency of single runs (p50, p99),
-// the p-graph figure being the baseline of the ratios. Then the heap-state sensitivity of a 10,000-task run:
+// the p-graph figure being the baseline of the ratios, and the same latencies of fixed synchronous work as long as
+// nerv-flow's p50 (the tail the machine itself adds at that duration). Then the heap-state sensitivity of a 10,000-task run:
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
 // Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
 //        [--heap-size 10000] [--only heap]
@@ -96,6 +97,24 @@ console.log(
 );
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 const summary: string[] = [];
+const floors: string[] = [];
+let sink = 0;
+/** Synchronous arithmetic, `n` rounds (no allocation). */
+function spin(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += Math.sqrt(i + sink);
+  sink = x % 7;
+  return x;
+}
+/** Rounds of `spin` that take about `us` µs, timed as the runs are. */
+async function calibrate(us: number): Promise<number> {
+  let n = 1000;
+  for (let round = 0; round < 8; round++) {
+    const m = await measure(501, () => Promise.resolve(spin(n)));
+    n = Math.max(1, Math.round((n * us) / Math.max(pct(m.sorted, 0.5), 0.1)));
+  }
+  return n;
+}
 for (const shape of args.only === "heap" ? [] : shapes) {
   const tasks: TaskDef[] = shape.deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
   const workflow = defineWorkflow({ name: shape.name, tasks });
@@ -126,14 +145,34 @@ for (const shape of args.only === "heap" ? [] : shapes) {
       } | ${(w99 / w50).toFixed(2)}× | ${f(c50)} / ${f(c99)} | ${(c99 / c50).toFixed(2)}× |`,
     );
   }
+  // The machine's own tail at this duration: a fixed synchronous computation calibrated to nerv-flow's p50 (no
+  // allocation), timed the same way. Its p99 / p50 is the floor under any runner's on this machine.
+  const target = pct(bestN!.sorted, 0.5);
+  const spins = await calibrate(target);
+  const floor = await measure(runs, () => Promise.resolve(spin(spins)));
+  const fw50 = pct(floor.sorted, 0.5), fw99 = pct(floor.sorted, 0.99);
+  const fc50 = pct(floor.cpuSorted, 0.5), fc99 = pct(floor.cpuSorted, 0.99);
+  console.log(
+    `| ${shape.name} | fixed work (machine floor) | ${f(floor.mean)} | ${f(floor.cpu)} | — | ${f(fw50)} / ${
+      f(fw99)
+    } | ${(fw99 / fw50).toFixed(2)}× | ${f(fc50)} / ${f(fc99)} | ${(fc99 / fc50).toFixed(2)}× |`,
+  );
   const n = bestN!;
+  floors.push(
+    `${shape.name} ${(fw99 / fw50).toFixed(2)}× (nerv-flow ${(pct(n.sorted, 0.99) / pct(n.sorted, 0.5)).toFixed(2)}×)`,
+  );
   summary.push(
     `${shape.name}: nerv-flow ${f(n.cpu)} CPU µs/run (${f(n.mean)} wall; p50 ${f(pct(n.sorted, 0.5))}, p99 ${
       f(pct(n.sorted, 0.99))
     } wall), ${(n.cpu / bestP!.cpu).toFixed(2)}× p-graph`,
   );
 }
-if (summary.length > 0) console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
+if (summary.length > 0) {
+  console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);
+  console.log(
+    `summary: wall p99 / p50 of fixed work as long as a run's p50 (the machine's floor): ${floors.join("; ")}`,
+  );
+}
 
 // ---- heap state: a 10,000-task run after a forced GC and a pause vs back to back -------------------------------
 const size = Number(args["heap-size"] ?? 10_000);
