@@ -57,6 +57,7 @@ import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
+import { pendingData, readyData, startedData } from "./run/event_data.ts";
 import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {
   AnyFlowEvent,
@@ -134,12 +135,6 @@ export interface RunEnv {
  * hundred live actors instead of one per task.
  */
 const READY_WINDOW = 256;
-const STARTED_DATA: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
-  cpu: Object.freeze({ profile: "cpu" }),
-  io: Object.freeze({ profile: "io" }),
-  mixed: Object.freeze({ profile: "mixed" }),
-  memory: Object.freeze({ profile: "memory" }),
-});
 const DISPATCH: TaskActorEvent = Object.freeze({ type: "dispatch" });
 const RETRY_DUE: TaskActorEvent = Object.freeze({ type: "retry.due" });
 const SETTLED = Object.freeze({ type: "tasks.settled" as const });
@@ -568,7 +563,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
       for (let i = 0; i < g.n; i++) if (t.status[i] === UNSETTLED && t.remaining[i] === 0) t.backlog.push(i);
     } else {
       for (let i = 0; i < g.n; i++) {
-        this.emit("task.pending", i, undefined, { dependsOn: t.tasks[i].dependsOn }, now);
+        this.emit("task.pending", i, undefined, pendingData(t.tasks[i].dependsOn), now);
       }
       for (let i = 0; i < g.n; i++) if (t.remaining[i] === 0) t.backlog.push(i);
     }
@@ -704,10 +699,12 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     this.#inQueue++;
     const g = t.g;
     const prio = t.prio[i];
-    this.emit("task.ready", i, t.attempts[i] || undefined, {
-      priority: prio === g.priority[i] ? t.tasks[i].priority : PRIORITY_NAMES[prio],
-      rank: g.rank[i],
-    });
+    this.emit(
+      "task.ready",
+      i,
+      t.attempts[i] || undefined,
+      readyData(prio === g.priority[i] ? t.tasks[i].priority : PRIORITY_NAMES[prio], g.rank[i]),
+    );
     this.#env.scheduler.push(this, i, t.profile[i], prio, t.rank[i], t.group?.[i] ?? -1);
   }
 
@@ -744,7 +741,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     const attempt = ++t.attempts[i];
     const now = clock.now();
     if (attempt === 1) t.startedAt[i] = now;
-    this.emit("task.started", i, attempt, STARTED_DATA[spec.profile], now);
+    this.emit("task.started", i, attempt, startedData(spec.profile), now);
     let signal = this.#runController.signal;
     if (spec.timeoutMs !== undefined) {
       const controller = new AbortController();
@@ -1117,7 +1114,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     const from = this.grow(defs);
     const t = this.#t;
     for (let j = from; j < t.g.n; j++) {
-      this.emit("task.pending", j, undefined, { dependsOn: t.tasks[j].dependsOn });
+      this.emit("task.pending", j, undefined, pendingData(t.tasks[j].dependsOn));
       if (this.#cancelling) this.#spawn(j).send({ type: "cancel", reason: this.#cancelReason });
       else t.backlog.push(j);
     }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { pendingData } from "./event_data.ts";
 import { CancelledError } from "../errors.ts";
 import { deepFreeze } from "../freeze.ts";
 import { type Graph, GrowingGraph } from "../graph.ts";
@@ -201,7 +202,7 @@ export class Restored {
     if (!env.durable) env.bus.emit(event);
     for (let i = 0; i < g.n; i++) {
       if (t.status[i] === UNSETTLED) {
-        run.emit("task.pending", i, t.attempts[i] || undefined, { dependsOn: t.tasks[i].dependsOn }, now);
+        run.emit("task.pending", i, t.attempts[i] || undefined, pendingData(t.tasks[i].dependsOn), now);
       }
     }
   }
@@ -212,7 +213,7 @@ export class Restored {
     const rerunOf = this.rerunOf!;
     for (let i = 0; i < g.n; i++) {
       if (t.status[i] === UNSETTLED) {
-        run.emit("task.pending", i, undefined, { dependsOn: t.tasks[i].dependsOn }, now);
+        run.emit("task.pending", i, undefined, pendingData(t.tasks[i].dependsOn), now);
       } else {
         run.emit("task.completed", i, t.attempts[i] || undefined, {
           result: t.results[i],

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { pendingData } from "./event_data.ts";
 import type { BreakerRegistry } from "../breaker.ts";
 import { SpawnError } from "../errors.ts";
 import { toError } from "../serialize.ts";
@@ -103,7 +104,7 @@ export class Spawns {
     const now = this.#clock.now();
     if (added.length > 0 || defs.length === 0) run.emit("task.spawned", i, attempt, { taskIds: added }, now);
     for (let j = from; j < g.n; j++) {
-      run.emit("task.pending", j, undefined, { dependsOn: t.tasks[j].dependsOn }, now);
+      run.emit("task.pending", j, undefined, pendingData(t.tasks[j].dependsOn), now);
     }
     return ids;
   }
