@@ -37,6 +37,14 @@ interface CompiledState {
  */
 export type FlatSnapshot<C> = Snapshot<undefined> & { value: string; context: C };
 
+/** What an action gets: the machine's context, the event, the actor and its system. */
+interface ActionArgs<C> {
+  context: C;
+  event: unknown;
+  self: unknown;
+  system: unknown;
+}
+
 interface Scope {
   self: unknown;
   system: unknown;
@@ -130,21 +138,19 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
   const initial = states.get(config.initial);
   if (initial === undefined) throw new TypeError(`${where}: unknown initial state "${config.initial}"`);
 
-  const run = (actions: readonly [string, Fn][], context: C, event: unknown, scope: Scope) => {
+  // The actions of one step share one argument object, and the guards of one choice another (XState makes one per
+  // call): built-in guards and actions only read them, and this saves a few objects per transition.
+  const run = (actions: readonly [string, Fn][], info: ActionArgs<C>, scope: Scope) => {
     for (let k = 0; k < actions.length; k++) {
       const [type, exec] = actions[k];
-      scope.actionExecutor({
-        type,
-        info: { context, event, self: scope.self, system: scope.system },
-        params: undefined,
-        exec,
-      });
+      scope.actionExecutor({ type, info, params: undefined, exec });
     }
   };
   const select = (list: readonly CompiledTransition[], context: C, event: unknown) => {
+    let args: { context: C; event: unknown } | undefined;
     for (let k = 0; k < list.length; k++) {
       const t = list[k];
-      if (t.guard === undefined || t.guard({ context, event }, undefined)) return t;
+      if (t.guard === undefined || t.guard(args ??= { context, event }, undefined)) return t;
     }
     return undefined;
   };
@@ -158,16 +164,17 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
   ): CompiledState => {
     let state = from;
     let next: CompiledTransition | undefined = t;
+    const info: ActionArgs<C> = { context, event, self: scope.self, system: scope.system };
     for (let steps = 0; next !== undefined; steps++) {
       if (steps > 100) throw new Error(`${where}: more than 100 eventless transitions in a row from "${from.name}"`);
       if (next.target === undefined) {
-        run(next.actions, context, event, scope);
+        run(next.actions, info, scope);
         break;
       }
-      run(state.exit, context, event, scope);
-      run(next.actions, context, event, scope);
+      run(state.exit, info, scope);
+      run(next.actions, info, scope);
       state = next.target;
-      run(state.entry, context, event, scope);
+      run(state.entry, info, scope);
       if (state.final) break;
       next = select(state.always, context, event);
     }
@@ -199,7 +206,9 @@ export function compileFlatMachine<C, E extends { type: string }, I>(
       const context = config.context({ input: input as I });
       const initEvent = { type: "xstate.init", input };
       const s = scope as unknown as Scope;
-      run(initial.entry, context, initEvent, s);
+      if (initial.entry.length > 0) {
+        run(initial.entry, { context, event: initEvent, self: s.self, system: s.system }, s);
+      }
       let state = initial;
       if (!state.final) {
         const t = select(state.always, context, initEvent);
