@@ -1,12 +1,12 @@
 // Small workflows on one long-lived engine: a 5-task diamond (root → 3 → sink) and a 20-task fan-out (root → 18
-// → sink), no-op bodies, run one after another on one `createEngine({ workers: false })` with actors, events and
+// → sink), no-op bodies, run one after another on one `createEngine({ workers: false, ...retention })` with actors, events and
 // the log on (the engine's defaults otherwise), against p-graph running the same graph in the same process.
 // Reports µs per run (mean over the timed runs, after a warm-up) and the latency of single runs (p50, p99),
 // the p-graph figure being the baseline of the ratios, and the same latencies of fixed synchronous work as long as
 // nerv-flow's p50 (the tail the machine itself adds at that duration). Then the heap-state sensitivity of a 10,000-task run:
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
 // Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
-//        [--heap-size 10000] [--only heap]
+//        [--heap-size 10000] [--only heap] [--retention RUNS (the engines' retention.runs; default: the engine's)]
 // With --profile-loop N it only runs N diamonds on one engine (after N / 10 warm-up runs), for a CPU profile that
 // bench/small_profile.ts summarizes.
 import process from "node:process";
@@ -18,6 +18,7 @@ const args = parseArgs(Deno.args);
 const runs = Number(args.runs ?? 20_000);
 const trials = Number(args.trials ?? 3);
 const gc = (globalThis as { gc?: () => void }).gc;
+const retention = args.retention === undefined ? {} : { retention: { runs: Number(args.retention) } };
 const noop = () => undefined;
 
 interface Shape {
@@ -38,7 +39,7 @@ if (args["profile-loop"] !== undefined) {
   const n = Number(args["profile-loop"]);
   const tasks: TaskDef[] = shapes[0].deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
   const workflow = defineWorkflow({ name: shapes[0].name, tasks });
-  const engine = createEngine({ workers: false });
+  const engine = createEngine({ workers: false, ...retention });
   for (let i = 0; i < n / 10; i++) await engine.run(workflow); // warm-up: N / 10 runs
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await engine.run(workflow);
@@ -90,7 +91,9 @@ const pct = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length -
 
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; ${runs.toLocaleString("en-US")} runs per trial after as many ` +
-    `warm-up runs, best of ${trials} trials (by CPU time); one engine per shape, workers: false`,
+    `warm-up runs, best of ${trials} trials (by CPU time); one engine per shape, workers: false${
+      args.retention === undefined ? "" : `, retention.runs ${args.retention}`
+    }`,
 );
 console.log(
   "\n| workflow | runner | wall µs/run | CPU µs/run | CPU × p-graph | wall p50 / p99 µs | wall p99 × p50 | CPU p50 / p99 µs | CPU p99 × p50 |",
@@ -118,7 +121,7 @@ async function calibrate(us: number): Promise<number> {
 for (const shape of args.only === "heap" ? [] : shapes) {
   const tasks: TaskDef[] = shape.deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
   const workflow = defineWorkflow({ name: shape.name, tasks });
-  const engine = createEngine({ workers: false });
+  const engine = createEngine({ workers: false, ...retention });
   const nerv = async () => {
     const r = await engine.run(workflow);
     if (r.status !== "completed") throw new Error(`nerv-flow: run ${r.status}`);
