@@ -22,12 +22,16 @@ export interface Names {
   results: string;
   /** Dead-letter stream. */
   dead: string;
+  /** Stream of delivery counts: one record per task message, the times workers took it. */
+  deliveries: string;
   /** Subject of a profile's tasks. */
   task(profile: string): string;
   /** Subject of an executor's results. */
   result(executorId: string): string;
   /** Dead-letter subject of a profile. */
   deadLetter(profile: string): string;
+  /** Subject of a task message's delivery count (`id`: its stream sequence and time). */
+  delivery(id: string): string;
   /** Durable consumer of a profile's tasks. */
   consumer(profile: string): string;
   /** Core NATS subject where cancellations are broadcast. */
@@ -49,9 +53,11 @@ export function namesOf(prefix: string): Names {
     tasks: `${up}_TASKS`,
     results: `${up}_RESULTS`,
     dead: `${up}_DEAD`,
+    deliveries: `${up}_DELIVERIES`,
     task: (profile) => `${prefix}.task.${profile}`,
     result: (id) => `${prefix}.result.${id}`,
     deadLetter: (profile) => `${prefix}.dead.${profile}`,
+    delivery: (id) => `${prefix}.delivery.${id}`,
     consumer: (profile) => `${prefix}-task-${profile}`,
     cancel: `${prefix}.cancel`,
   };
@@ -165,6 +171,17 @@ export async function ensureStreams(
       max_bytes: 1 << 28,
       discard: DiscardPolicy.Old,
     },
+    {
+      // How many times workers took each task message (see countDelivery in
+      // worker.ts): the last record per message, kept for a day.
+      name: names.deliveries,
+      subjects: [`${names.prefix}.delivery.*`],
+      retention: RetentionPolicy.Limits,
+      max_msgs_per_subject: 1,
+      max_age: ns(24 * 3600_000),
+      max_bytes: 1 << 28,
+      discard: DiscardPolicy.Old,
+    },
   ];
   for (const cfg of streams) {
     let info;
@@ -197,7 +214,8 @@ export async function ensureStreams(
       ack_wait: ns(settings.ackWaitMs),
       // Unlimited here: the worker dead-letters a message past the executor's
       // max deliveries itself (nats-server 2.9 keeps a message whose
-      // max_deliver is exhausted in a work queue for good).
+      // max_deliver is exhausted in a work queue for good), counting the
+      // deliveries in its own stream (the server's count can go back to 1).
       max_deliver: -1,
       max_ack_pending: 100_000,
     };

@@ -56,7 +56,9 @@ export interface NatsExecutorOptions extends Omit<NatsConnectOptions, "servers">
   ackWaitMs?: number;
   /**
    * Deliveries of a task message after which the task fails with
-   * {@linkcode TaskDeliveryError} and the message moves to the dead-letter subject.
+   * {@linkcode TaskDeliveryError} and the message moves to the dead-letter
+   * subject: the task runs at most this many times. Workers count the
+   * deliveries themselves (the server's count can go back to 1).
    * @default {5}
    */
   maxDeliver?: number;

@@ -20,8 +20,17 @@ import { TASK_REF } from "../../src/tasks.ts";
 import type { ErrorData, Profile, TaskSpec } from "../../src/types.ts";
 import { createWorkerPool, defaultPoolSize, type WorkerPool } from "../../workers/pool.ts";
 import { connectNats, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
-import { type Consumer, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "./deps.ts";
-import { decode, encode, ensureStreams, H, namesOf, type WireOutcome, type WireTasks } from "./_wire.ts";
+import {
+  type Consumer,
+  headers,
+  jetstream,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  type JsMsg,
+} from "./deps.ts";
+import { decode, encode, ensureStreams, H, type Names, namesOf, type WireOutcome, type WireTasks } from "./_wire.ts";
 
 /** Options of {@linkcode serveTasks}. */
 export interface ServeTasksOptions extends Omit<NatsConnectOptions, "servers"> {
@@ -119,8 +128,9 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
   const nc = await connectNats({ ...options, servers, name: workerName });
   const js = jetstream(nc);
   let consumers: Map<Profile, Consumer>;
+  let jsm: JetStreamManager;
   try {
-    const jsm = await retryTransient(() => jetstreamManager(nc));
+    jsm = await retryTransient(() => jetstreamManager(nc));
     await ensureStreams(jsm, names, profiles, {
       replicas: 1,
       ackWaitMs: 30_000,
@@ -143,6 +153,8 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
   await Promise.all([...pools.values()].map((p) => p.warm()));
   const loaded = new Map<Profile, Set<string>>(profiles.map((p) => [p, new Set<string>()]));
   const held = new Set<Held>();
+  /** Stream sequences of the task messages held. */
+  const holding = new Set<number>();
   const running = new Map<string, AbortController>();
   const cancelled = new Set<string>();
   let ran = 0;
@@ -173,14 +185,22 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
   });
 
   const handle = async (msg: JsMsg, profile: Profile, pool: WorkerPool): Promise<void> => {
+    const seq = msg.info.streamSequence;
+    // A second copy of a message held here (nats-server before 2.10.14 can
+    // hand out one message twice at once, see countDelivery): the holder
+    // answers for it, and its in-progress acks keep the message.
+    if (holding.has(seq)) return;
+    holding.add(seq);
     const h: Held = { msg, controllers: [], handedBack: false };
     held.add(h);
     const ackWait = Number(msg.headers?.get(H.ackWait)) || 30_000;
     const maxDeliver = Number(msg.headers?.get(H.maxDeliver)) || Infinity;
     const reply = msg.headers?.get(H.reply) ?? "";
-    const deliveries = msg.info.deliveryCount;
     const beat = setInterval(() => msg.working(), Math.max(50, ackWait / 3));
     try {
+      // Counted before anything runs; unanswered, the message is left to be redelivered after ack_wait.
+      const deliveries = await countDelivery(js, jsm, names, msg, workerName);
+      if (deliveries === undefined || h.handedBack) return;
       let body: WireTasks;
       try {
         body = decode<WireTasks>(msg.data);
@@ -190,20 +210,21 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
       }
       const live = body.tasks.filter((t) => !cancelled.has(t.key));
       if (deliveries > maxDeliver) {
-        // Delivered maxDeliver times without a result: dead-letter it, fail its tasks.
-        const dh = msg.headers;
-        await publishRetrying(js, names.deadLetter(profile), msg.data, dh, ackWait);
+        // Taken maxDeliver times without a result: dead-letter it, fail its tasks. Each taking up to
+        // maxDeliver may have run it; the ones after (this one) do not. The message keeps its
+        // Nats-Msg-Id, so a copy dead-lettered again within the dead stream's duplicate window is stored once.
+        await publishRetrying(js, names.deadLetter(profile), msg.data, msg.headers, ackWait);
         const outcomes: WireOutcome[] = live.map((t) => ({
           key: t.key,
           ok: false,
           kind: "deliveries",
-          error: { name: "TaskDeliveryError", message: `delivered ${deliveries - 1} times without a result` },
+          error: { name: "TaskDeliveryError", message: `delivered ${maxDeliver} times without a result` },
         }));
         if (reply !== "" && outcomes.length > 0) {
           await publishRetrying(
             js,
             reply,
-            encode({ worker: workerName, deliveries: deliveries - 1, elapsedMs: -1, outcomes }),
+            encode({ worker: workerName, deliveries: maxDeliver, elapsedMs: -1, outcomes }),
             undefined,
             ackWait,
           );
@@ -254,6 +275,7 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     } finally {
       clearInterval(beat);
       held.delete(h);
+      holding.delete(seq);
       wake();
     }
   };
@@ -318,6 +340,75 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
     },
     stop,
   };
+}
+
+/** Header of a delivery record: which delivery wrote it (`<worker>#<consumer delivery sequence>`). */
+const DELIVERY = "Nerv-Delivery";
+
+/**
+ * Counts one taking of a task message by a worker and returns how many
+ * times workers took it, this one included; `undefined` when the broker
+ * does not answer (for about 20 s) or refuses.
+ *
+ * The server's count (`msg.info.deliveryCount`) cannot bound the runs of a
+ * task: nats-server before 2.10.14 (nats-io/nats-server#5305) hands a
+ * message out again as a first delivery, count 1, when a redelivery found
+ * only pull requests of a worker that is gone (killed while it waited for
+ * messages): the redelivery is counted and lost, the server's cursor goes
+ * back, and the next pull gets the message with count 1, often besides its
+ * redelivery. So each taking adds one to the message's record in the
+ * deliveries stream (subject: the message's stream sequence and time) with a
+ * compare-and-set on the subject's last sequence, before anything runs.
+ */
+async function countDelivery(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  names: Names,
+  msg: JsMsg,
+  workerName: string,
+): Promise<number | undefined> {
+  const subject = names.delivery(`${msg.info.streamSequence}_${msg.timestampNanos}`);
+  const mark = `${workerName}#${msg.info.deliverySequence}`;
+  const h = headers();
+  h.set(DELIVERY, mark);
+  // The server's first delivery usually finds no record: write without reading first.
+  let last: { seq: number; n: number } | undefined = msg.info.deliveryCount === 1 ? { seq: 0, n: 0 } : undefined;
+  try {
+    for (let round = 0; round < 1000; round++) {
+      if (last === undefined) {
+        const m = await lastRecord(jsm, names.deliveries, subject);
+        const n = m === undefined ? 0 : Number(new TextDecoder().decode(m.data)) || 0;
+        // Ours: it was stored and its acknowledgement lost.
+        if (m !== undefined && m.header?.get(DELIVERY) === mark) return n;
+        last = { seq: m?.seq ?? 0, n };
+      }
+      const n = last.n + 1;
+      const expect = last.seq;
+      try {
+        await retryTransient(() =>
+          js.publish(subject, String(n), { headers: h, expect: { lastSubjectSequence: expect }, timeout: 5000 })
+        );
+        return n;
+      } catch (error) {
+        // Another copy counted meanwhile, or ours was stored and its acknowledgement lost: read again.
+        if (!(error instanceof JetStreamApiError && error.code === 10071)) throw error;
+        last = undefined;
+      }
+    }
+  } catch {
+    // Unreachable or refused: not counted, so not run.
+  }
+  return undefined;
+}
+
+/** The last record on a subject, or `undefined`. */
+async function lastRecord(jsm: JetStreamManager, stream: string, subject: string) {
+  try {
+    return (await retryTransient(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
+    throw error;
+  }
 }
 
 const specs = new Map<string, TaskSpec>();
