@@ -374,8 +374,9 @@ await script(
   "A 5-task diamond (root → 3 → sink) and a 20-task fan-out (root → 18 → sink), no-op bodies, run one after " +
     "another on one `createEngine({ workers: false })` with actors, events and the log on, against p-graph " +
     "running the same graph in the same process: µs per run (the mean of the best trial) and single-run " +
-    "latency (p50, p99); then a 10,000-task run after a forced GC and a 200 ms pause against one right after " +
-    "another run, for both (the heap-state sensitivity of per-task overhead).",
+    "latency (p50, p99); the same latencies of fixed synchronous work as long as nerv-flow's p50 (the tail the " +
+    "machine itself adds at that duration); then a 10,000-task run after a forced GC and a 200 ms pause against " +
+    "one right after another run, for both (the heap-state sensitivity of per-task overhead).",
   ["run", ...perms, "--v8-flags=--expose-gc", "bench/small_runs.ts", ...t],
 );
 const soakRuns = option("soak-runs") ?? "1000000";
