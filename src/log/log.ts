@@ -30,6 +30,7 @@ import { freezeEvents } from "./_frozen.ts";
 import { RunCheckpoints, StateCheckpoints } from "./checkpoints.ts";
 import { Durability } from "./durability.ts";
 import { fold } from "./fold.ts";
+import { Journal } from "./journal.ts";
 import { BUILTINS, StateView } from "./projections.ts";
 import { type Core, EMPTY_CORE } from "./records.ts";
 import { Retention } from "./retention.ts";
@@ -75,9 +76,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   const durability = new Durability(store, storeSeq, onStoreError, runCheckpoints);
   const retention = new Retention(options.retention);
   const lookup = retention.lookup(store);
-  // The journal: every event held, in order. Append-only (only compaction replaces it), so a plain array: the
+  // The journal: every event held, in order, in chunks (appending never copies; only compaction drops events). The
   // persistent structure is the state folded from it (`core`), which views and checkpoints share.
-  let events: AnyFlowEvent[] = [];
+  const events = new Journal();
   let pending: AnyFlowEvent[] = [];
   let core: Core = EMPTY_CORE;
   let view: StateView | undefined;
@@ -100,7 +101,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     core = { ...core, runs };
     if (runCheckpoints !== undefined) { for (const runId of gone) runCheckpoints.forget(runId); }
     if (retention.shouldCompact(events.length)) {
-      events = keptEvents(events, retention.dropped);
+      events.drop(retention.dropped);
       retention.compact();
       core = { ...core, size: events.length };
       stateCheckpoints.reset({ ...EMPTY_CORE, custom: core.custom.clear() });
@@ -209,7 +210,7 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       if (!Number.isInteger(seq) || seq < 0 || seq > lastSeq) {
         throw new RangeError(`Cannot travel to seq ${seq}: expected an integer in [0, ${lastSeq}]`);
       }
-      const position = positionOf(events, seq);
+      const position = events.positionOf(seq);
       const base = stateCheckpoints.before(position);
       const slice = events.slice(base.size, position);
       const past = new StateView(fold(base, slice, 0, slice.length, projections), projections, lookup);
@@ -269,48 +270,6 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       listeners.clear();
     },
   };
-}
-
-/**
- * The events of runs not in `dropped`, in order: one set look-up per stretch of a run's events (a run's events mostly
- * sit together), into an array made at its final size (a large array grown by pushes is copied at each growth).
- */
-function keptEvents(events: readonly AnyFlowEvent[], dropped: ReadonlySet<string>): AnyFlowEvent[] {
-  let n = 0;
-  let run = "";
-  let keep = false;
-  for (let i = 0; i < events.length; i++) {
-    const id = events[i].runId;
-    if (id !== run) {
-      run = id;
-      keep = !dropped.has(id);
-    }
-    if (keep) n++;
-  }
-  const out: AnyFlowEvent[] = new Array(n);
-  let k = 0;
-  run = "";
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i];
-    if (e.runId !== run) {
-      run = e.runId;
-      keep = !dropped.has(run);
-    }
-    if (keep) out[k++] = e;
-  }
-  return out;
-}
-
-/** The number of events with seq <= `seq` (events are in ascending seq order). */
-function positionOf(events: readonly AnyFlowEvent[], seq: number): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (events[mid].seq <= seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function positiveInt(name: string, value: number): number {
