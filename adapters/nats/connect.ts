@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { connect, JetStreamApiError, type NatsConnection, type NodeConnectionOptions } from "./deps.ts";
+import {
+  connect,
+  JetStreamApiError,
+  type JetStreamManager,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from "./deps.ts";
 
 /** Options of {@linkcode connectNats}. */
 export interface NatsConnectOptions {
@@ -151,4 +157,21 @@ export function isTransient(error: unknown): boolean {
     if (/timeout|no responders|timed out/i.test(e.message)) return true;
   }
   return false;
+}
+
+/**
+ * The last message of a stream on a subject (wildcards allowed), retried over transient errors.
+ *
+ * @param jsm A JetStream manager.
+ * @param stream The stream.
+ * @param subject The subject.
+ * @returns The message, or `undefined` when the subject has none.
+ */
+export async function lastMessage(jsm: JetStreamManager, stream: string, subject: string) {
+  try {
+    return (await retryTransient(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
+    throw error;
+  }
 }

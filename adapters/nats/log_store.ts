@@ -13,7 +13,7 @@
  */
 import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../../extend.ts";
 import type { CompactionReport } from "../file_store.ts";
-import { connectNats, isTransient, retryTransient } from "./connect.ts";
+import { connectNats, isTransient, lastMessage, retryTransient } from "./connect.ts";
 import {
   DeliverPolicy,
   headers,
@@ -666,16 +666,6 @@ async function ensureStream(jsm: JetStreamManager, stream: string, replicas: num
   } catch (error) {
     // Another store created it meanwhile.
     if (!(error instanceof JetStreamApiError) || error.code !== 10058) throw error;
-  }
-}
-
-/** The last message on a subject (wildcards allowed), or `undefined`. */
-async function lastMessage(jsm: JetStreamManager, stream: string, subject: string) {
-  try {
-    return (await retryTransient(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
-    throw error;
   }
 }
 

@@ -19,7 +19,7 @@ import { PROFILES } from "../../src/tables.ts";
 import { TASK_REF } from "../../src/tasks.ts";
 import type { ErrorData, Profile, TaskSpec } from "../../src/types.ts";
 import { createWorkerPool, defaultPoolSize, type WorkerPool } from "../../workers/pool.ts";
-import { connectNats, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
+import { connectNats, lastMessage, type NatsConnectOptions, retryTransient, serverList } from "./connect.ts";
 import {
   type Consumer,
   headers,
@@ -376,7 +376,7 @@ async function countDelivery(
   try {
     for (let round = 0; round < 1000; round++) {
       if (last === undefined) {
-        const m = await lastRecord(jsm, names.deliveries, subject);
+        const m = await lastMessage(jsm, names.deliveries, subject);
         const n = m === undefined ? 0 : Number(new TextDecoder().decode(m.data)) || 0;
         // Ours: it was stored and its acknowledgement lost.
         if (m !== undefined && m.header?.get(DELIVERY) === mark) return n;
@@ -399,16 +399,6 @@ async function countDelivery(
     // Unreachable or refused: not counted, so not run.
   }
   return undefined;
-}
-
-/** The last record on a subject, or `undefined`. */
-async function lastRecord(jsm: JetStreamManager, stream: string, subject: string) {
-  try {
-    return (await retryTransient(() => jsm.streams.getMessage(stream, { last_by_subj: subject }))) ?? undefined;
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === 10037) return undefined; // no message found
-    throw error;
-  }
 }
 
 const specs = new Map<string, TaskSpec>();
