@@ -699,12 +699,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     this.#inQueue++;
     const g = t.g;
     const prio = t.prio[i];
-    this.emit(
-      "task.ready",
-      i,
-      t.attempts[i] || undefined,
-      readyData(prio === g.priority[i] ? t.tasks[i].priority : PRIORITY_NAMES[prio], g.rank[i]),
-    );
+    this.emit("task.ready", i, t.attempts[i] || undefined, readyData(prio, g.rank[i]));
     this.#env.scheduler.push(this, i, t.profile[i], prio, t.rank[i], t.group?.[i] ?? -1);
   }
 

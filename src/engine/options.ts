@@ -60,8 +60,8 @@ export interface EngineOptions {
    * every run. Live runs are always kept. A durable log store keeps every run
    * it stored; an evicted run is read back from the log store when it answers
    * synchronously, and otherwise projections, `at(seq)`, `events(runId)`,
-   * `getWorkflowStatus` and `getTaskStatus` throw `EvictedError` for it. With
-   * the default memory store, evicted runs leave the store too. A policy
+   * `getWorkflowStatus` and `getTaskStatus` throw `EvictedError` for it (with
+   * no store, as by default, the log is all there is: evicted runs are gone). A policy
    * given replaces the default whole: a field left out is unlimited.
    * @default {{ runs: 1000, events: 100000 }}
    */

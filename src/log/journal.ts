@@ -124,8 +124,6 @@ export class Journal {
     }
     chunks.push(out);
     this.#chunks = chunks;
-    let n = 0;
-    for (const c of chunks) n += c.length;
-    this.#length = n;
+    this.#length = (chunks.length - 1) * CHUNK + out.length; // every chunk but the last is full
   }
 }

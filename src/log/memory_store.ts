@@ -30,7 +30,7 @@ export interface MemoryLogStore extends LogStore {
    */
   runs(): string[];
   /**
-   * Drops a run's events (an engine drops the runs its log evicts from the memory store it made itself).
+   * Drops a run's events.
    *
    * @param runId The run.
    * @returns Whether the store had it.

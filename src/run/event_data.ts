@@ -8,7 +8,8 @@
  *
  * @module
  */
-import type { EventDataMap, Priority, Profile } from "../types.ts";
+import { PRIORITIES } from "../tables.ts";
+import type { EventDataMap, Profile } from "../types.ts";
 
 const STARTED: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.freeze({
   cpu: Object.freeze({ profile: "cpu" }),
@@ -21,7 +22,8 @@ const STARTED: Readonly<Record<Profile, EventDataMap["task.started"]>> = Object.
 const MAX_RANKS = 4096;
 
 const pending = new WeakMap<readonly string[], EventDataMap["task.pending"]>();
-const ready = new Map<Priority, Map<number, EventDataMap["task.ready"]>>();
+/** Per priority weight (low 0 … critical 3): the data by rank. */
+const ready: Map<number, EventDataMap["task.ready"]>[] = PRIORITIES.map(() => new Map());
 
 /**
  * `task.pending` data.
@@ -38,16 +40,15 @@ export function pendingData(dependsOn: readonly string[]): EventDataMap["task.pe
 /**
  * `task.ready` data.
  *
- * @param priority The task's priority now.
+ * @param weight The task's priority now, as its weight (low 0 … critical 3).
  * @param rank Its critical-path rank.
  * @returns `{ priority, rank }`, frozen, one per pair.
  */
-export function readyData(priority: Priority, rank: number): EventDataMap["task.ready"] {
-  let byRank = ready.get(priority);
-  if (byRank === undefined) ready.set(priority, byRank = new Map());
+export function readyData(weight: number, rank: number): EventDataMap["task.ready"] {
+  const byRank = ready[weight];
   let data = byRank.get(rank);
   if (data === undefined) {
-    data = Object.freeze({ priority, rank });
+    data = Object.freeze({ priority: PRIORITIES[weight], rank });
     if (byRank.size < MAX_RANKS) byRank.set(rank, data);
   }
   return data;
