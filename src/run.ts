@@ -58,9 +58,9 @@ import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
 import { pendingData, readyData, startedData } from "./run/event_data.ts";
+import { flowEvent } from "./event.ts";
 import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {
-  AnyFlowEvent,
   ChildRunOptions,
   Clock,
   EventDataMap,
@@ -1189,18 +1189,18 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     timestamp: number = this.#env.clock.now(),
   ): void {
     const env = this.#env;
-    const event = {
+    // Not frozen here (that would cost the hot path ~1 µs a task): the bus and the log freeze an
+    // event, to any depth, before any code outside the engine can reach it (see src/freeze.ts).
+    const event = flowEvent(
       type,
-      seq: env.log.nextSeq(),
-      runId: this.id,
-      workflowId: this.workflowId,
-      taskId: i >= 0 ? this.#t.g.ids[i] : undefined,
+      env.log.nextSeq(),
+      this.id,
+      this.workflowId,
+      i >= 0 ? this.#t.g.ids[i] : undefined,
       attempt,
       timestamp,
       data,
-    } as AnyFlowEvent;
-    // Not frozen here (that would cost the hot path ~1 µs a task): the bus and the log freeze an
-    // event, to any depth, before any code outside the engine can reach it (see src/freeze.ts).
+    );
     env.log.append(event);
     if (!this.#durable) env.bus.emit(event);
   }

@@ -654,3 +654,26 @@ Deno.test("runs that announce no task and add theirs in one batch keep their own
     log.close();
   }
 });
+
+Deno.test("events are plain frozen objects with every field of a FlowEvent, in one order", async () => {
+  // src/event.ts makes events with a constructor (so V8 does not pretenure them); they must still be plain objects.
+  const engine = createEngine({ workers: false });
+  const wf = defineWorkflow({
+    name: "plain",
+    tasks: [{ id: "a", run: () => 1 }, { id: "b", dependsOn: ["a"], run: () => 2 }],
+  });
+  const r = await engine.run(wf);
+  const seen: AnyFlowEvent[] = [];
+  engine.bus.onAny((e) => seen.push(e));
+  await engine.run(wf);
+  const held = engine.log.events(r.runId);
+  assert.ok(held.length > 0 && seen.length > 0);
+  for (const e of [...held, ...seen]) {
+    assert.equal(Object.getPrototypeOf(e), Object.prototype, e.type);
+    assert.equal(e.constructor, Object);
+    assert.ok(Object.isFrozen(e));
+    assert.deepEqual(Object.keys(e), ["type", "seq", "runId", "workflowId", "taskId", "attempt", "timestamp", "data"]);
+    assert.deepStrictEqual(e, { ...e });
+  }
+  await engine.close();
+});

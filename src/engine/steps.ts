@@ -11,17 +11,9 @@ import type { EventBus } from "../bus.ts";
 import { DuplicateTaskError, EvictedError, NotFoundError } from "../errors.ts";
 import { defineWorkflow, describe, graphOf, validateTask } from "../graph.ts";
 import { describeRetention, foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log/mod.ts";
+import { flowEvent } from "../event.ts";
 import { rerunFrom } from "../resume.ts";
-import type {
-  AnyFlowEvent,
-  Clock,
-  ErrorData,
-  EventDataMap,
-  RunResult,
-  TaskDef,
-  Workflow,
-  WorkflowStatus,
-} from "../types.ts";
+import type { Clock, ErrorData, EventDataMap, RunResult, TaskDef, Workflow, WorkflowStatus } from "../types.ts";
 import { type Execution, type Runs, snapshotOf } from "./runs.ts";
 
 /**
@@ -163,16 +155,7 @@ export function createSteps(core: StepsCore): Steps {
     taskId: string | undefined,
     data: EventDataMap[T],
   ) => {
-    const event = {
-      type,
-      seq: log.nextSeq(),
-      runId: workflowId,
-      workflowId,
-      taskId,
-      attempt: undefined,
-      timestamp: clock.now(),
-      data,
-    } as AnyFlowEvent;
+    const event = flowEvent(type, log.nextSeq(), workflowId, workflowId, taskId, undefined, clock.now(), data);
     log.append(event);
     if (!log.durable) bus.emit(event);
   };

@@ -12,6 +12,7 @@
  */
 import { pendingData } from "./event_data.ts";
 import { CancelledError } from "../errors.ts";
+import { flowEvent } from "../event.ts";
 import { deepFreeze } from "../freeze.ts";
 import { type Graph, GrowingGraph } from "../graph.ts";
 import { type Restore, restoreTaskError } from "../resume.ts";
@@ -188,16 +189,16 @@ export class Restored {
     }
     // Added tasks that had not ended run again once their spawner adds them again.
     if (this.awaiting !== undefined) { for (const id of this.awaiting.keys()) rerun.push(id); }
-    const event = {
-      type: "workflow.resumed",
-      seq: Math.max(env.log.nextSeq(), this.restore.lastSeq + 1),
-      runId: run.id,
-      workflowId: run.workflowId,
-      taskId: undefined,
-      attempt: undefined,
-      timestamp: now,
-      data: { state: { ...this.restore.state, status: "running" }, rerun, interrupted },
-    } as AnyFlowEvent;
+    const event = flowEvent(
+      "workflow.resumed",
+      Math.max(env.log.nextSeq(), this.restore.lastSeq + 1),
+      run.id,
+      run.workflowId,
+      undefined,
+      undefined,
+      now,
+      { state: { ...this.restore.state, status: "running" }, rerun, interrupted },
+    );
     env.log.append(event);
     if (!env.durable) env.bus.emit(event);
     for (let i = 0; i < g.n; i++) {
