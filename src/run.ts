@@ -58,7 +58,7 @@ import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
 import { pendingData, readyData, startedData } from "./run/event_data.ts";
-import { flowEvent } from "./event.ts";
+import { completedData, flowEvent, runCompletedData } from "./event.ts";
 import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {
   ChildRunOptions,
@@ -659,7 +659,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
       error = this.#cancelReason;
       this.emit("workflow.cancelled", -1, undefined, { durationMs, reason: serializeError(error) }, now);
     } else {
-      this.emit("workflow.completed", -1, undefined, { durationMs }, now);
+      this.emit("workflow.completed", -1, undefined, runCompletedData(durationMs), now);
     }
     this.#detachSignal?.();
     const result = this.toRunResult(status, now, error);
@@ -827,7 +827,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
             path,
           }, now);
         } else {
-          this.emit("task.completed", i, attempt, { result: t.results[i], durationMs: now - t.startedAt[i] }, now);
+          this.emit("task.completed", i, attempt, completedData(t.results[i], now - t.startedAt[i]), now);
         }
         break;
       case "failed":

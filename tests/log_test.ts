@@ -674,6 +674,10 @@ Deno.test("events are plain frozen objects with every field of a FlowEvent, in o
     assert.ok(Object.isFrozen(e));
     assert.deepEqual(Object.keys(e), ["type", "seq", "runId", "workflowId", "taskId", "attempt", "timestamp", "data"]);
     assert.deepStrictEqual(e, { ...e });
+    if (e.type === "task.completed" || e.type === "workflow.completed") {
+      assert.equal(Object.getPrototypeOf(e.data), Object.prototype, `${e.type} data`);
+      assert.deepStrictEqual(e.data, { ...e.data });
+    }
   }
   await engine.close();
 });

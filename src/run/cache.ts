@@ -8,8 +8,9 @@
  * @module
  */
 import { NotSerializableError } from "../errors.ts";
+import { completedData } from "../event.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "../json.ts";
-import type { Clock, EventDataMap, TaskCache, TaskSpec } from "../types.ts";
+import type { Clock, TaskCache, TaskSpec } from "../types.ts";
 import type { RunCore } from "./_host.ts";
 import { fit, type TaskTable, UNSETTLED } from "./task_table.ts";
 
@@ -100,7 +101,7 @@ export class RunCache {
     const t = this.#table;
     const result = t.results[i];
     const cached = this.cached[i] === 1;
-    const data: EventDataMap["task.completed"] = { result, durationMs: now - t.startedAt[i] };
+    const data = completedData(result, now - t.startedAt[i]);
     if (cached) data.cached = true;
     this.#run.emit("task.completed", i, attempt, data, now);
     if (cached) return;
