@@ -13,7 +13,8 @@
 //       reads a run (taking it over in its store), prints {"type":"read"},
 //       waits for a line on stdin, appends one event, prints the outcome.
 import { createCoordinator } from "../adapters/nats/coordinator.ts";
-import { jetstreamLogStore, type LogConflictError } from "../adapters/nats/log_store.ts";
+import { jetstreamLogStore } from "../adapters/nats/log_store.ts";
+import type { LogConflictError } from "../adapters/nats/errors.ts";
 import { failoverWorkflow } from "./_nats_failover_workflow.ts";
 
 const say = (line: Record<string, unknown>) => console.log(JSON.stringify({ ...line, at: Date.now() }));

@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { createEngine, createVirtualClock, defineWorkflow, loadLog, type TaskDef } from "../mod.ts";
 import { foldRun, type RunCheckpoint } from "../extend.ts";
 import { connectNats } from "../adapters/nats/connect.ts";
-import { jetstreamLogStore, LogConflictError, RunReleasedError, runToken } from "../adapters/nats/log_store.ts";
+import { jetstreamLogStore, runToken } from "../adapters/nats/log_store.ts";
+import { LogConflictError, RunReleasedError } from "../adapters/nats/errors.ts";
 import { jetstreamTaskCache } from "../adapters/nats/task_cache.ts";
 import { hasNatsServer, type NatsServer, startNatsServer } from "./_nats.ts";
 

@@ -175,3 +175,37 @@ export async function lastMessage(jsm: JetStreamManager, stream: string, subject
     throw error;
   }
 }
+
+/**
+ * An open NATS connection, as `connect()` of `@nats-io/transport-node`
+ * returns it (typed by the two methods named here, so that the client's types
+ * stay out of this package's API; anything else is refused at run time).
+ */
+export interface OpenConnection {
+  /** Closes the connection. */
+  close(): Promise<unknown>;
+  /** Drains, then closes the connection. */
+  drain(): Promise<unknown>;
+}
+
+/**
+ * The connection given, checked; or a new one to `servers`.
+ *
+ * @param what Who asks, for the error message.
+ * @returns The connection and whether the caller opened it (and so closes it).
+ */
+export async function openConnection(
+  what: string,
+  options: { servers?: string | readonly string[]; connection?: OpenConnection },
+  name: string,
+): Promise<{ nc: NatsConnection; owned: boolean }> {
+  if (options.connection !== undefined) {
+    const c = options.connection as Partial<NatsConnection>;
+    if (typeof c?.publish !== "function" || typeof c.request !== "function" || typeof c.close !== "function") {
+      throw new TypeError(`Cannot open ${what}: connection is not an open NATS connection`);
+    }
+    return { nc: c as NatsConnection, owned: false };
+  }
+  if (options.servers === undefined) throw new TypeError(`Cannot open ${what}: give servers or connection`);
+  return { nc: await connectNats({ servers: options.servers, name }), owned: true };
+}

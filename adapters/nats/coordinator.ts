@@ -28,15 +28,9 @@ import {
 } from "../../mod.ts";
 import { createSnapshotLog, foldRun, TOKENS } from "../../extend.ts";
 import { type KV, type KvEntry, Kvm } from "./deps.ts";
-import {
-  type JetStreamLogStore,
-  jetstreamLogStore,
-  LogConflictError,
-  type OpenConnection,
-  openConnection,
-  RunReleasedError,
-  runToken,
-} from "./log_store.ts";
+import { type JetStreamLogStore, jetstreamLogStore, runToken } from "./log_store.ts";
+import { type OpenConnection, openConnection } from "./connect.ts";
+import { LogConflictError, RunReleasedError } from "./errors.ts";
 
 /** Options of {@linkcode createCoordinator}. */
 export interface CoordinatorOptions {

@@ -71,3 +71,72 @@ export class BrokerUnavailableError extends Error {
     this.waitedMs = waitedMs;
   }
 }
+
+/**
+ * An append met another writer's events in the run's log: the run's subject
+ * was not at the sequence this store last saw. The store stops touching the run.
+ *
+ * @example
+ * ```ts
+ * import { LogConflictError } from "@nerv/flow/nats";
+ * const e = new LogConflictError("r1", "NERV_FLOW", 4, 7);
+ * console.log(e.message);
+ * ```
+ */
+export class LogConflictError extends Error {
+  /** The run. */
+  readonly runId: string;
+  /** The stream. */
+  readonly stream: string;
+  /** The stream sequence of the run's last message as this store saw it (0: none). */
+  readonly expected: number;
+  /** The run's last message's stream sequence on the server, when it said. */
+  readonly actual: number | undefined;
+  /**
+   * Creates the error.
+   *
+   * @param runId The run.
+   * @param stream The stream.
+   * @param expected The sequence this store saw last.
+   * @param actual The sequence the server has, if known.
+   */
+  constructor(runId: string, stream: string, expected: number, actual?: number) {
+    super(
+      `Cannot append to run "${runId}" in stream "${stream}": another writer appended to its log ` +
+        `(expected last sequence ${expected}, found ${actual ?? "another"})`,
+    );
+    this.name = "LogConflictError";
+    this.runId = runId;
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * A write to a run this store no longer touches (released, or lost to another writer).
+ *
+ * @example
+ * ```ts
+ * import { RunReleasedError } from "@nerv/flow/nats";
+ * console.log(new RunReleasedError("r1", "its lease was lost").message);
+ * ```
+ */
+export class RunReleasedError extends Error {
+  /** The run. */
+  readonly runId: string;
+  /** Why the store stopped touching it. */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   *
+   * @param runId The run.
+   * @param reason Why the store stopped touching it.
+   */
+  constructor(runId: string, reason: string) {
+    super(`Cannot write to run "${runId}": this store stopped touching it (${reason})`);
+    this.name = "RunReleasedError";
+    this.runId = runId;
+    this.reason = reason;
+  }
+}

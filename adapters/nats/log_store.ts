@@ -13,7 +13,8 @@
  */
 import { type AnyFlowEvent, foldRun, type LogStore, type RunCheckpoint, type StoredRun } from "../../extend.ts";
 import type { CompactionReport } from "../file_store.ts";
-import { connectNats, isTransient, lastMessage, retryTransient } from "./connect.ts";
+import { isTransient, lastMessage, type OpenConnection, openConnection, retryTransient } from "./connect.ts";
+import { LogConflictError, RunReleasedError } from "./errors.ts";
 import {
   DeliverPolicy,
   headers,
@@ -21,43 +22,8 @@ import {
   JetStreamApiError,
   type JetStreamManager,
   jetstreamManager,
-  type NatsConnection,
   StorageType,
 } from "./deps.ts";
-
-/**
- * An open NATS connection, as `connect()` of `@nats-io/transport-node`
- * returns it (typed by the two methods named here, so that the client's types
- * stay out of this package's API; anything else is refused at run time).
- */
-export interface OpenConnection {
-  /** Closes the connection. */
-  close(): Promise<unknown>;
-  /** Drains, then closes the connection. */
-  drain(): Promise<unknown>;
-}
-
-/**
- * The connection given, checked; or a new one to `servers`.
- *
- * @param what Who asks, for the error message.
- * @returns The connection and whether the caller opened it (and so closes it).
- */
-export async function openConnection(
-  what: string,
-  options: { servers?: string | readonly string[]; connection?: OpenConnection },
-  name: string,
-): Promise<{ nc: NatsConnection; owned: boolean }> {
-  if (options.connection !== undefined) {
-    const c = options.connection as Partial<NatsConnection>;
-    if (typeof c?.publish !== "function" || typeof c.request !== "function" || typeof c.close !== "function") {
-      throw new TypeError(`Cannot open ${what}: connection is not an open NATS connection`);
-    }
-    return { nc: c as NatsConnection, owned: false };
-  }
-  if (options.servers === undefined) throw new TypeError(`Cannot open ${what}: give servers or connection`);
-  return { nc: await connectNats({ servers: options.servers, name }), owned: true };
-}
 
 /** Options of {@linkcode jetstreamLogStore}. */
 export interface JetStreamLogStoreOptions {
@@ -178,75 +144,6 @@ export interface JetStreamLogStore extends LogStore {
    * @returns When it is done.
    */
   close(): Promise<void>;
-}
-
-/**
- * An append met another writer's events in the run's log: the run's subject
- * was not at the sequence this store last saw. The store stops touching the run.
- *
- * @example
- * ```ts
- * import { LogConflictError } from "@nerv/flow/nats";
- * const e = new LogConflictError("r1", "NERV_FLOW", 4, 7);
- * console.log(e.message);
- * ```
- */
-export class LogConflictError extends Error {
-  /** The run. */
-  readonly runId: string;
-  /** The stream. */
-  readonly stream: string;
-  /** The stream sequence of the run's last message as this store saw it (0: none). */
-  readonly expected: number;
-  /** The run's last message's stream sequence on the server, when it said. */
-  readonly actual: number | undefined;
-  /**
-   * Creates the error.
-   *
-   * @param runId The run.
-   * @param stream The stream.
-   * @param expected The sequence this store saw last.
-   * @param actual The sequence the server has, if known.
-   */
-  constructor(runId: string, stream: string, expected: number, actual?: number) {
-    super(
-      `Cannot append to run "${runId}" in stream "${stream}": another writer appended to its log ` +
-        `(expected last sequence ${expected}, found ${actual ?? "another"})`,
-    );
-    this.name = "LogConflictError";
-    this.runId = runId;
-    this.stream = stream;
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
-
-/**
- * A write to a run this store no longer touches (released, or lost to another writer).
- *
- * @example
- * ```ts
- * import { RunReleasedError } from "@nerv/flow/nats";
- * console.log(new RunReleasedError("r1", "its lease was lost").message);
- * ```
- */
-export class RunReleasedError extends Error {
-  /** The run. */
-  readonly runId: string;
-  /** Why the store stopped touching it. */
-  readonly reason: string;
-  /**
-   * Creates the error.
-   *
-   * @param runId The run.
-   * @param reason Why the store stopped touching it.
-   */
-  constructor(runId: string, reason: string) {
-    super(`Cannot write to run "${runId}": this store stopped touching it (${reason})`);
-    this.name = "RunReleasedError";
-    this.runId = runId;
-    this.reason = reason;
-  }
 }
 
 const encoder = new TextEncoder();

@@ -11,8 +11,8 @@
  *
  * @module
  */
-export { type NatsConnectOptions, NatsUnreachableError } from "./connect.ts";
-export { BrokerUnavailableError, TaskDeliveryError } from "./errors.ts";
+export { type NatsConnectOptions, NatsUnreachableError, type OpenConnection } from "./connect.ts";
+export { BrokerUnavailableError, LogConflictError, RunReleasedError, TaskDeliveryError } from "./errors.ts";
 export { type NatsExecutor, natsExecutor, type NatsExecutorOptions } from "./executor.ts";
 export { serveTasks, type ServeTasksOptions, type TaskServer } from "./worker.ts";
 export {
@@ -24,13 +24,5 @@ export {
   createCoordinator,
   LeaseLostError,
 } from "./coordinator.ts";
-export {
-  type JetStreamLogStore,
-  jetstreamLogStore,
-  type JetStreamLogStoreOptions,
-  LogConflictError,
-  type OpenConnection,
-  RunReleasedError,
-  runToken,
-} from "./log_store.ts";
+export { type JetStreamLogStore, jetstreamLogStore, type JetStreamLogStoreOptions, runToken } from "./log_store.ts";
 export { type JetStreamTaskCache, jetstreamTaskCache, type JetStreamTaskCacheOptions } from "./task_cache.ts";

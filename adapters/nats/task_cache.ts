@@ -7,7 +7,7 @@
  */
 import type { CacheEntry, Clock, TaskCache } from "../../extend.ts";
 import { type KV, Kvm } from "./deps.ts";
-import { type OpenConnection, openConnection } from "./log_store.ts";
+import { type OpenConnection, openConnection } from "./connect.ts";
 
 /** Options of {@linkcode jetstreamTaskCache}. */
 export interface JetStreamTaskCacheOptions {
