@@ -7,8 +7,8 @@
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
 // Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
 //        [--heap-size 10000] [--only heap] [--retention RUNS (the engines' retention.runs; default: the engine's)]
-// Then the old-space bytes a 5-task run allocates (pretenured by V8). With --profile-loop N it only runs N diamonds on one engine (after N / 10 warm-up runs), for a CPU profile that
-// bench/small_profile.ts summarizes.
+// Then the old-space bytes a 5-task run allocates (pretenured by V8). With --profile-loop N it only runs N diamonds on
+// one engine (after N / 10 warm-up runs), for a CPU profile that bench/small_profile.ts summarizes.
 import process from "node:process";
 import v8 from "node:v8";
 import { PGraph } from "npm:p-graph@^2.0.0";
@@ -189,7 +189,7 @@ if (args.only !== "heap") {
   }
   await engine.close();
   oldSpace = `old-space bytes allocated per 5-task run with no collection during it: ${
-    (bytes / counted).toFixed(0)
+    counted === 0 ? "— (a collection in every run)" : (bytes / counted).toFixed(0)
   } (${counted} of 5,000 runs)`;
 }
 if (summary.length > 0) {

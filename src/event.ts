@@ -54,16 +54,7 @@ function FlowEventObject(
 }
 FlowEventObject.prototype = Object.prototype;
 
-const Make = FlowEventObject as unknown as new (
-  type: FlowEventType,
-  seq: number,
-  runId: string,
-  workflowId: string,
-  taskId: string | undefined,
-  attempt: number | undefined,
-  timestamp: number,
-  data: unknown,
-) => AnyFlowEvent;
+const Make = FlowEventObject as unknown as new (...args: Parameters<typeof FlowEventObject>) => AnyFlowEvent;
 
 /**
  * An engine event (not frozen: the bus and the log freeze it before code
@@ -102,15 +93,17 @@ function EndedObject(this: { durationMs: number }, durationMs: number) {
   this.durationMs = durationMs;
 }
 EndedObject.prototype = Object.prototype;
-const Completed = CompletedObject as unknown as new (result: unknown, durationMs: number) => {
-  result: unknown;
-  durationMs: number;
-};
-const Ended = EndedObject as unknown as new (durationMs: number) => { durationMs: number };
+const Completed = CompletedObject as unknown as new (
+  ...args: Parameters<typeof CompletedObject>
+) => EventDataMap["task.completed"];
+const Ended = EndedObject as unknown as new (
+  ...args: Parameters<typeof EndedObject>
+) => EventDataMap["workflow.completed"];
 
 /**
  * `task.completed` data: `{ result, durationMs }` (a cached or fallback
- * completion adds its field to it).
+ * completion adds `cached` or `path` to it; a re-run's copied result, rare,
+ * is still a literal in `./run/restore.ts`).
  *
  * @param result The task's result.
  * @param durationMs How long it ran.

@@ -820,12 +820,9 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
       case "completed":
         if (this.#cache !== undefined && this.#cache.keys[i] !== undefined) this.#cache.complete(i, attempt, now);
         else if (this.#fallbacks !== undefined && t.tasks[i].fallback !== undefined) {
-          const path = this.#fallbacks.path[i] === 1 ? "fallback" : "primary";
-          this.emit("task.completed", i, attempt, {
-            result: t.results[i],
-            durationMs: now - t.startedAt[i],
-            path,
-          }, now);
+          const data = completedData(t.results[i], now - t.startedAt[i]);
+          data.path = this.#fallbacks.path[i] === 1 ? "fallback" : "primary";
+          this.emit("task.completed", i, attempt, data, now);
         } else {
           this.emit("task.completed", i, attempt, completedData(t.results[i], now - t.startedAt[i]), now);
         }

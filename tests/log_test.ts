@@ -681,3 +681,17 @@ Deno.test("events are plain frozen objects with every field of a FlowEvent, in o
   }
   await engine.close();
 });
+
+Deno.test("a cached completion's data is a plain frozen object too", async () => {
+  const engine = createEngine({ workers: false });
+  const wf = defineWorkflow({ name: "cached-plain", tasks: [{ id: "a", cache: { ttlMs: 60_000 }, run: () => 1 }] });
+  await engine.run(wf);
+  const second = await engine.run(wf);
+  const done = engine.log.events(second.runId).find((e) => e.type === "task.completed");
+  assert.ok(done !== undefined && done.type === "task.completed");
+  assert.equal(done.data.cached, true);
+  assert.equal(Object.getPrototypeOf(done.data), Object.prototype);
+  assert.ok(Object.isFrozen(done.data));
+  assert.deepEqual(Object.keys(done.data), ["result", "durationMs", "cached"]);
+  await engine.close();
+});
