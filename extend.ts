@@ -69,7 +69,7 @@ export type {
   WorkflowStatus,
 } from "./src/types.ts";
 export type { FlowErrorOptions } from "./src/errors.ts";
-export type { Plan, PlannedTask } from "./src/graph.ts";
+export type { Plan, PlannedTask } from "./src/graph/plan.ts";
 export type { BreakerState } from "./src/breaker.ts";
 export type { MapTasksOptions } from "./src/dynamic.ts";
 export type { SubworkflowOptions, SubworkflowResult } from "./src/subworkflow.ts";

@@ -105,7 +105,8 @@ export {
   WorkerCrashedError,
   WorkerStartError,
 } from "./src/errors.ts";
-export { defineWorkflow, descendants, plan } from "./src/graph.ts";
+export { defineWorkflow, descendants } from "./src/graph.ts";
+export { plan } from "./src/graph/plan.ts";
 export { mapTasks } from "./src/dynamic.ts";
 export { subworkflow } from "./src/subworkflow.ts";
 export { createVirtualClock } from "./src/clock.ts";

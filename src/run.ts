@@ -49,7 +49,8 @@ import {
   TaskSkippedError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { descendantsIn, type Graph, type Plan, planGraph } from "./graph.ts";
+import { descendantsIn, type Graph } from "./graph.ts";
+import { type Plan, planGraph } from "./graph/plan.ts";
 import { serializeError, toError } from "./serialize.ts";
 import { findJsonIssue } from "./json.ts";
 import type { Restore } from "./resume.ts";

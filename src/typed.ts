@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { defineWorkflow, describe } from "./graph.ts";
+import { describe } from "./describe.ts";
+import { defineWorkflow } from "./graph.ts";
 import type {
   AnyFlowEvent,
   ChildRunOptions,

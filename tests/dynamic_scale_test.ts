@@ -1,7 +1,8 @@
 import fc from "npm:fast-check@^4";
 import assert from "node:assert/strict";
 import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
-import { dependentsOf, graphOf, GrowingGraph } from "../src/graph.ts";
+import { dependentsOf, graphOf } from "../src/graph.ts";
+import { GrowingGraph } from "../src/graph/growing.ts";
 
 const run = () => null;
 

@@ -10,7 +10,7 @@ import type { RetentionPolicy } from "../log/mod.ts";
 import type { TaskLogicMode } from "../run.ts";
 import type { EngineContainer } from "../container.ts";
 import type { ActorInspectionObserver } from "../inspect.ts";
-import { describe } from "../graph.ts";
+import { describe } from "../describe.ts";
 import { PROFILES } from "../tables.ts";
 
 /**

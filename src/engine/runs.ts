@@ -9,7 +9,9 @@
  */
 import type { Engine } from "../engine.ts";
 import { EngineClosedError, NotSerializableError } from "../errors.ts";
-import { describe, graphOf, type Plan } from "../graph.ts";
+import { describe } from "../describe.ts";
+import { graphOf } from "../graph.ts";
+import type { Plan } from "../graph/plan.ts";
 import type { LogState, RunView, SnapshotLog, TaskView } from "../log/mod.ts";
 import { type ChildStart, Run, type RunEnv } from "../run.ts";
 import { findJsonIssue } from "../json.ts";

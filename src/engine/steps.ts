@@ -9,7 +9,9 @@
  */
 import type { EventBus } from "../bus.ts";
 import { DuplicateTaskError, EvictedError, NotFoundError } from "../errors.ts";
-import { defineWorkflow, describe, graphOf, validateTask } from "../graph.ts";
+import { describe } from "../describe.ts";
+import { defineWorkflow, graphOf } from "../graph.ts";
+import { validateTask } from "../graph/validate.ts";
 import { describeRetention, foldRun, type RetentionPolicy, type SnapshotLog, type TaskView } from "../log/mod.ts";
 import { flowEvent } from "../event.ts";
 import { rerunFrom } from "../resume.ts";

@@ -10,7 +10,8 @@
  * @module
  */
 import type { AnyActorRef } from "../deps.ts";
-import { type Graph, GrowingGraph } from "../graph.ts";
+import type { Graph } from "../graph.ts";
+import { GrowingGraph } from "../graph/growing.ts";
 import { type Dispatchable, dispatchKey, IndexHeap, type Scheduler } from "../scheduler.ts";
 import { PROFILE_INDEX, STATUS_CODE, TERMINAL_OF } from "../tables.ts";
 import type { TaskDef, TaskSpec, TerminalTaskStatus } from "../types.ts";
