@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { describe } from "./describe.ts";
 import type { BreakerPolicy } from "./types.ts";
 
 /** A breaker's state. */
@@ -208,11 +209,4 @@ export class BreakerRegistry {
   state(key: string): BreakerState | undefined {
     return this.#byKey.get(key)?.state;
   }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return `"${value}"`;
-  if (value === null) return "null";
-  if (typeof value === "object") return "an object";
-  return String(value);
 }

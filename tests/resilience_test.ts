@@ -172,3 +172,27 @@ Deno.test("an open breaker sends tasks with a fallback to it without running the
   assert.equal(result.tasks.second.attempts, 0);
   await engine.close();
 });
+
+Deno.test("a bad breaker policy is a typed error naming the workflow, the task and the field", () => {
+  const wf = (breaker: unknown) =>
+    defineWorkflow({ name: "guarded", tasks: [{ id: "call", breaker: breaker as never, run: () => 1 }] });
+  const cases: [unknown, ErrorConstructor, RegExp][] = [
+    [() => ({ key: "k" }), TypeError, /"breaker" a function, expected an object/],
+    [{ key: "" }, TypeError, /breaker\.key "", expected a non-empty string/],
+    [{ key: ["k"] }, TypeError, /breaker\.key an array, expected a non-empty string/],
+    [{ key: "k", threshold: 0 }, RangeError, /breaker\.threshold 0, expected an integer >= 1/],
+    [{ key: "k", threshold: 1.5 }, RangeError, /breaker\.threshold 1\.5/],
+    [{ key: "k", windowMs: -1 }, RangeError, /breaker\.windowMs -1, expected a finite number > 0/],
+    [{ key: "k", cooldownMs: Infinity }, RangeError, /breaker\.cooldownMs Infinity/],
+  ];
+  for (const [breaker, type, message] of cases) {
+    assert.throws(() => wf(breaker), (e: unknown) => {
+      assert.ok(e instanceof type, `${String(e)} is a ${type.name}`);
+      assert.match((e as Error).message, /guarded/);
+      assert.match((e as Error).message, /call/);
+      assert.match((e as Error).message, message);
+      assert.doesNotMatch((e as Error).message, /=>/, "no function source in the message");
+      return true;
+    });
+  }
+});
