@@ -378,3 +378,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a timeout that the worker process applies reaches the executor as a TaskTimeoutError",
+  ...PERMS,
+  fn: async () => {
+    await withCluster(1, 1, async ({ server }) => {
+      const cpu = await natsExecutor({ servers: server.url });
+      try {
+        // Called without an engine (whose own timer would win the race): only the worker's timer fires.
+        const error = await cpu.run(
+          { id: "slow", run: tasks.sleep, profile: "cpu", timeoutMs: 100 } as never,
+          { input: { ms: 60_000 }, deps: {}, attempt: 2, taskId: "slow", runId: "r" },
+          new AbortController().signal,
+        ).then(() => undefined, (e) => e);
+        assert.ok(error instanceof TaskTimeoutError, `got ${error?.name}: ${error?.message}`);
+        assert.equal(error.taskId, "slow");
+        assert.equal(error.attempt, 2);
+        assert.equal(error.timeoutMs, 100);
+      } finally {
+        await cpu.close();
+      }
+    });
+  },
+});

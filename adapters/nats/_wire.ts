@@ -96,7 +96,7 @@ export interface WireTasks {
 /** How a task ended on a worker. */
 export type WireOutcome =
   | { key: string; ok: true; value: unknown }
-  | { key: string; ok: false; error: ErrorData; kind: "task" | "load" | "clone" | "deliveries" };
+  | { key: string; ok: false; error: ErrorData; kind: "task" | "load" | "clone" | "deliveries" | "timeout" };
 
 /** A result message: outcomes of some tasks of one task message. */
 export interface WireResults {

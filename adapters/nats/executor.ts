@@ -7,7 +7,7 @@
  * @module
  */
 import { serialize } from "node:v8";
-import { NotCloneableError, TaskModuleError } from "../../src/errors.ts";
+import { NotCloneableError, TaskModuleError, TaskTimeoutError } from "../../src/errors.ts";
 import { deserializeError } from "../../src/serialize.ts";
 import { PROFILES } from "../../src/tables.ts";
 import { type RemoteTask, taskLocation } from "../../src/tasks.ts";
@@ -536,6 +536,13 @@ class Remote implements NatsExecutor {
         });
       case "clone":
         return new NotCloneableError(p.payload.taskId, "result", { cause: deserializeError(o.error) });
+      case "timeout":
+        // The worker's timer fired before this process's (an engine on a virtual clock, a stalled event loop).
+        return new TaskTimeoutError(
+          p.payload.taskId,
+          p.payload.attempt,
+          p.task.timeoutMs ?? Number(o.error.timeoutMs),
+        );
       case "deliveries":
         return new TaskDeliveryError(
           p.payload.taskId,

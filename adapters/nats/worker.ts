@@ -245,9 +245,9 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
         const ac = new AbortController();
         h.controllers.push(ac);
         running.set(t.key, ac);
-        const timer = t.timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => ac.abort(new TaskTimeoutError(t.taskId, t.attempt, t.timeoutMs!)), t.timeoutMs);
+        // The task's own timeout, applied here too (a lost cancel message must not leave the body running).
+        const timedOut = t.timeoutMs === undefined ? undefined : new TaskTimeoutError(t.taskId, t.attempt, t.timeoutMs);
+        const timer = timedOut === undefined ? undefined : setTimeout(() => ac.abort(timedOut), t.timeoutMs);
         const spec = specOf(t.moduleUrl, t.name, profile);
         try {
           const value = await pool.run(
@@ -258,6 +258,8 @@ export async function serveTasks(options: ServeTasksOptions): Promise<TaskServer
           return { key: t.key, ok: true, value };
         } catch (error) {
           if (cancelled.has(t.key)) return undefined;
+          // Said apart from the body's own errors, so that the executor rebuilds a TaskTimeoutError.
+          if (error === timedOut) return { key: t.key, ok: false, kind: "timeout", error: serializeError(error) };
           return { key: t.key, ok: false, ...classify(error) };
         } finally {
           if (timer !== undefined) clearTimeout(timer);
