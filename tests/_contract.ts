@@ -10,6 +10,11 @@
  * checks the other behaviour explicitly or is registered as ignored with the
  * reason in its name; nothing is skipped silently.
  *
+ * An executor that needs processes outside the test (a broker, worker
+ * processes) names them in `traits.resources`: its cases then run as steps of
+ * one test that starts them before the first case and stops them after the
+ * last, so that Deno's sanitizers find nothing left running.
+ *
  * @module
  */
 import assert from "node:assert/strict";
@@ -31,7 +36,7 @@ import {
   TaskTimeoutError,
 } from "../mod.ts";
 import { type AnyFlowEvent, TOKENS, type WorkerPool } from "../extend.ts";
-import { tasks } from "./fixtures/contract_tasks.ts";
+import { spinMarker, tasks } from "./fixtures/contract_tasks.ts";
 import { sweepWorkers } from "./_workers.ts";
 
 /** How an executor differs from the worker pools' rules; each `string` field is the reason. */
@@ -46,6 +51,32 @@ export interface ExecutorTraits {
   passesByReference?: string;
   /** Why task modules are never loaded here (the reference's own function is called); `undefined` when they are. */
   callsReferenceDirectly?: string;
+  /**
+   * Why bodies run in workers of other processes, whose pools this process
+   * cannot inspect (`alive`, `replaced`, `queued`); `undefined` when they run
+   * in this process. The cases then check instead that tasks after a
+   * spinning body still run: the caller's worker processes must run one body
+   * at a time, so that a body left spinning blocks every later task.
+   */
+  runsElsewhere?: string;
+  /** Processes the cases share (a broker, worker processes); `undefined` when an engine needs nothing outside this process. */
+  resources?: SuiteResources;
+}
+
+/** Processes an executor's cases share, started once before the first case that runs and stopped after the last. */
+export interface SuiteResources {
+  /**
+   * Starts them.
+   *
+   * @returns When they serve.
+   */
+  start(): Promise<void>;
+  /**
+   * Stops whatever `start()` started, also after a `start()` that failed half-way.
+   *
+   * @returns When nothing is left running.
+   */
+  stop(): Promise<void>;
 }
 
 /** The traits of the inline executor running worker-profile tasks (`workers: false`, or no `Worker`). */
@@ -60,6 +91,9 @@ type FullEngine = Engine;
 const FIXTURE_URL = new URL("./fixtures/contract_tasks.ts", import.meta.url).href;
 const MISSING_MODULE_URL = new URL("./fixtures/no_such_module.ts", import.meta.url).href;
 
+/** Guards the runs that follow a spinning body: a worker left spinning fails them instead of hanging the test. */
+const GUARD_MS = 20_000;
+
 /** References whose worker side fails to resolve: an unknown name, an unknown module. */
 const broken = {
   ...defineTasks(FIXTURE_URL, { missingExport: () => "called directly" }),
@@ -70,22 +104,23 @@ const broken = {
  * Registers the contract's test cases for one executor.
  *
  * @param label Prefixes every test name (e.g. `"cpu pool"`).
- * @param makeOptions Options of a fresh engine for each case.
+ * @param makeOptions Options of a fresh engine for each case (called once the suite's resources run).
  * @param traits The profile under test and how the executor differs.
  */
 export function executorContract(
   label: string,
-  makeOptions: () => EngineOptions,
+  makeOptions: () => EngineOptions | Promise<EngineOptions>,
   traits: ExecutorTraits,
 ): void {
   const profile = traits.profile;
   const inPool = traits.poolSize !== undefined;
+  const remote = traits.runsElsewhere !== undefined;
   const cloned = traits.passesByReference === undefined;
   const loadsModules = traits.callsReferenceDirectly === undefined;
 
   /** A fresh engine from `makeOptions()` (with `extra` merged in), closed in any case; no worker may outlive it. */
-  const withEngine = (extra: EngineOptions, fn: (engine: FullEngine) => Promise<void>): Promise<void> => {
-    const base = makeOptions();
+  const withEngine = async (extra: EngineOptions, fn: (engine: FullEngine) => Promise<void>): Promise<void> => {
+    const base = await makeOptions();
     return withClosing(createEngine({ ...base, ...extra, limits: { ...base.limits, ...extra.limits } }), fn);
   };
 
@@ -100,16 +135,28 @@ export function executorContract(
   /** Every task gets the profile under test unless it names one. */
   const wf = (name: string, defs: TaskDef[]) => defineWorkflow({ name, tasks: defs.map((d) => ({ profile, ...d })) });
 
-  const test = (name: string, fn: () => Promise<void>) => Deno.test(`${label}: ${name}`, fn);
+  /** The cases in order, registered at the end (one test each, or steps of one test when resources are shared). */
+  const cases: { name: string; fn: () => Promise<void>; ignore: boolean }[] = [];
+  const test = (name: string, fn: () => Promise<void>) => cases.push({ name, fn, ignore: false });
   /** A case that does not apply: registered as ignored, the reason in its name. */
   const notApplicable = (name: string, reason: string) =>
-    Deno.test({ name: `${label}: ${name} (does not apply: ${reason})`, ignore: true, fn: () => {} });
+    cases.push({ name: `${name} (does not apply: ${reason})`, fn: () => Promise.resolve(), ignore: true });
 
-  test(`task bodies run ${inPool ? "in a worker" : "on the main thread"}`, async () => {
+  /** After a spinning body: tasks still run, on every worker (a worker left spinning fails them at the guard). */
+  const stillRuns = async (engine: FullEngine, name: string) => {
+    const again = await engine.run(
+      wf(name, [1, 2, 3, 4].map((k) => ({ id: `t${k}`, timeoutMs: GUARD_MS, run: tasks.add }))),
+      { input: { add: 5 } },
+    );
+    assert.equal(again.status, "completed", `a task after the spinning body: ${again.tasks.t1.error?.message}`);
+  };
+
+  const where = inPool ? "in a worker" : remote ? "in a worker of a worker process" : "on the main thread";
+  test(`task bodies run ${where}`, async () => {
     await withEngine({}, async (engine) => {
       const result = await engine.run(wf("where", [{ id: "w", run: tasks.where }]));
       assert.equal(result.status, "completed");
-      assert.equal(result.tasks.w.result, inPool ? "worker" : "main");
+      assert.equal(result.tasks.w.result, inPool || remote ? "worker" : "main");
       if (inPool) assert.equal(poolOf(engine)!.alive, 1, "one task started one worker (pools start lazily)");
     });
   });
@@ -225,33 +272,33 @@ export function executorContract(
   if (traits.spinUnstoppable !== undefined) notApplicable(spinTimeout, traits.spinUnstoppable);
   else {
     test(spinTimeout, async () => {
-      await withEngine({}, async (engine) => {
-        const pool = poolOf(engine);
-        const result = await engine.run(
-          wf("timeout-spin", [
-            { id: "spin", timeoutMs: 40, run: tasks.spin },
-            { id: "after", dependsOn: ["spin"], run: tasks.echo },
-            { id: "other", run: tasks.add },
-          ]),
-          { input: { add: 2 } },
-        );
-        assert.equal(result.status, "failed");
-        assert.ok(result.tasks.spin.error instanceof TaskTimeoutError, `got ${result.tasks.spin.error?.name}`);
-        assert.equal(result.tasks.after.status, "skipped");
-        assert.equal(result.tasks.other.result, 2);
-        if (pool !== undefined) {
-          // The pool terminates the worker after its abort grace (real time): wait for it, no timing claim.
-          await until(() => pool.replaced >= 1, "the spinning worker to be replaced");
-          assert.equal(pool.alive, traits.poolSize);
-        }
-        // The executor still runs tasks, on every worker.
-        const again = await engine.run(
-          wf("after-spin", [1, 2, 3, 4].map((k) => ({ id: `t${k}`, run: tasks.add }))),
-          { input: { add: 5 } },
-        );
-        assert.equal(again.status, "completed");
-        if (pool !== undefined) assert.equal(pool.alive, traits.poolSize);
-      });
+      await withEngine({}, (engine) =>
+        withMarkers(async (dir) => {
+          const pool = poolOf(engine);
+          const result = await engine.run(
+            wf("timeout-spin", [
+              // Elsewhere, long enough for the task's message to reach its worker process: the body must spin.
+              { id: "spin", timeoutMs: remote ? 1_000 : 40, run: tasks.spinMarked },
+              { id: "after", dependsOn: ["spin"], run: tasks.echo },
+              { id: "other", run: tasks.add },
+            ]),
+            { input: { add: 2, dir } },
+          );
+          assert.equal(result.status, "failed");
+          assert.ok(result.tasks.spin.error instanceof TaskTimeoutError, `got ${result.tasks.spin.error?.name}`);
+          assert.equal(result.tasks.after.status, "skipped");
+          assert.equal(result.tasks.other.result, 2);
+          if (pool !== undefined) {
+            // The pool terminates the worker after its abort grace (real time): wait for it, no timing claim.
+            await until(() => pool.replaced >= 1, "the spinning worker to be replaced");
+            assert.equal(pool.alive, traits.poolSize);
+          }
+          // What follows proves that the body was stopped only if it ran.
+          if (remote) assert.ok(exists(spinMarker(dir, "spin")), "the body of spin ran before its timeout");
+          // The executor still runs tasks, on every worker.
+          await stillRuns(engine, "after-spin");
+          if (pool !== undefined) assert.equal(pool.alive, traits.poolSize);
+        }));
     });
   }
 
@@ -285,26 +332,31 @@ export function executorContract(
   if (traits.spinUnstoppable !== undefined) notApplicable(spinCancel, traits.spinUnstoppable);
   else {
     test(spinCancel, async () => {
-      await withEngine({}, async (engine) => {
-        const pool = poolOf(engine);
-        const handle = engine.start(
-          wf("cancel-spin", [
-            { id: "spin", priority: "high", run: tasks.spin },
-            { id: "other", run: tasks.sleep },
-          ]),
-          { input: { ms: 10_000 } },
-        );
-        await startOf(engine, handle.id, "other");
-        handle.cancel();
-        const result = await handle.result;
-        assert.equal(result.status, "cancelled");
-        assert.equal(result.tasks.spin.status, "cancelled");
-        assert.equal(result.tasks.other.status, "cancelled");
-        if (pool !== undefined) {
-          await until(() => pool.replaced >= 1, "the spinning worker to be replaced");
-          assert.equal(pool.alive, traits.poolSize);
-        }
-      });
+      await withEngine({}, (engine) =>
+        withMarkers(async (dir) => {
+          const pool = poolOf(engine);
+          const handle = engine.start(
+            wf("cancel-spin", [
+              { id: "spin", priority: "high", run: tasks.spinMarked },
+              { id: "other", run: tasks.sleep },
+            ]),
+            { input: { ms: 10_000, dir } },
+          );
+          await startOf(engine, handle.id, "other");
+          // Cancelled once the body spins (a task cancelled before its body starts never runs).
+          await until(() => exists(spinMarker(dir, "spin")), "the body of spin to run");
+          handle.cancel();
+          const result = await handle.result;
+          assert.equal(result.status, "cancelled");
+          assert.equal(result.tasks.spin.status, "cancelled");
+          assert.equal(result.tasks.other.status, "cancelled");
+          if (pool !== undefined) {
+            await until(() => pool.replaced >= 1, "the spinning worker to be replaced");
+            assert.equal(pool.alive, traits.poolSize);
+          }
+          // The executor still runs tasks, on every worker.
+          await stillRuns(engine, "after-cancel-spin");
+        }));
     });
   }
 
@@ -442,6 +494,31 @@ export function executorContract(
       });
     },
   );
+
+  const resources = traits.resources;
+  if (resources === undefined) {
+    for (const c of cases) Deno.test({ name: `${label}: ${c.name}`, ignore: c.ignore, fn: c.fn });
+    return;
+  }
+  Deno.test(`${label}: the executor contract, each rule a step, on shared processes`, async (t) => {
+    let started = false;
+    try {
+      for (const c of cases) {
+        if (!c.ignore && !started) {
+          started = true;
+          await resources.start();
+        }
+        const passed = await t.step({ name: c.name, ignore: c.ignore, fn: c.fn });
+        if (!c.ignore && !passed && started) {
+          // A failed case may leave the processes wedged (a body still spinning): the next one gets fresh ones.
+          started = false;
+          await resources.stop();
+        }
+      }
+    } finally {
+      if (started) await resources.stop();
+    }
+  });
 }
 
 /**
@@ -461,6 +538,26 @@ export async function withClosing<E extends Engine>(engine: E, fn: (engine: E) =
     // Swept in any case, so that a failing test does not leave its workers to the next one.
     const leaked = sweepWorkers();
     if (passed) assert.equal(leaked, 0, `${leaked} worker(s) still alive after engine.close()`);
+  }
+}
+
+/** Hands a fresh temporary directory for marker files to `fn`, removed after. */
+async function withMarkers(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "nerv-contract-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Whether `path` exists. */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
