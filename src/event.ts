@@ -1,8 +1,7 @@
 /**
  * Making an event: the one place that gives an engine event its shape (the
  * fields of `FlowEvent`, always all of them, in one order, so every event
- * shares one hidden class), and the data of the events every run emits anew
- * (a task's and a run's completion).
+ * shares one hidden class).
  *
  * Events are plain objects (their prototype is `Object.prototype`) but made
  * by a constructor, not by an object literal. V8 watches how many objects of
@@ -11,9 +10,8 @@
  * ("pretenuring"). Each new old-space page of them then stalled one run by
  * 100–200 µs: a run in ~76 of a 5-task workflow, most of its p99. Objects made
  * by `new` have no allocation site: they start young and are promoted like
- * any other. The same holds for the data of completions, which every run
- * makes anew (the data that repeats is shared: `./run/event_data.ts`).
- * bench/RESULTS.md §14 has the figures.
+ * any other (the data of completions is made the same way, in
+ * `./run/event_data.ts`). bench/RESULTS.md §14 has the figures.
  *
  * @module
  */
@@ -81,44 +79,4 @@ export function flowEvent<T extends FlowEventType>(
   data: EventDataMap[T],
 ): AnyFlowEvent {
   return new Make(type, seq, runId, workflowId, taskId, attempt, timestamp, data);
-}
-
-// Completion data, made the same way (plain objects, no allocation site).
-function CompletedObject(this: { result: unknown; durationMs: number }, result: unknown, durationMs: number) {
-  this.result = result;
-  this.durationMs = durationMs;
-}
-CompletedObject.prototype = Object.prototype;
-function EndedObject(this: { durationMs: number }, durationMs: number) {
-  this.durationMs = durationMs;
-}
-EndedObject.prototype = Object.prototype;
-const Completed = CompletedObject as unknown as new (
-  ...args: Parameters<typeof CompletedObject>
-) => EventDataMap["task.completed"];
-const Ended = EndedObject as unknown as new (
-  ...args: Parameters<typeof EndedObject>
-) => EventDataMap["workflow.completed"];
-
-/**
- * `task.completed` data: `{ result, durationMs }` (a cached or fallback
- * completion adds `cached` or `path` to it; a re-run's copied result, rare,
- * is still a literal in `./run/restore.ts`).
- *
- * @param result The task's result.
- * @param durationMs How long it ran.
- * @returns The data.
- */
-export function completedData(result: unknown, durationMs: number): EventDataMap["task.completed"] {
-  return new Completed(result, durationMs);
-}
-
-/**
- * `workflow.completed` data: `{ durationMs }`.
- *
- * @param durationMs How long the run took.
- * @returns The data.
- */
-export function runCompletedData(durationMs: number): EventDataMap["workflow.completed"] {
-  return new Ended(durationMs);
 }

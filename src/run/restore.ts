@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { pendingData } from "./event_data.ts";
 import { CancelledError } from "../errors.ts";
 import { flowEvent } from "../event.ts";
 import { deepFreeze } from "../freeze.ts";
@@ -19,6 +18,7 @@ import { GrowingGraph } from "../graph/growing.ts";
 import { type Restore, restoreTaskError } from "../resume.ts";
 import type { AnyFlowEvent, TaskDef, TaskSpec } from "../types.ts";
 import type { RunCore } from "./_host.ts";
+import { pendingData } from "./event_data.ts";
 import { CODE, type TaskTable, UNSETTLED } from "./task_table.ts";
 
 /** The body of a task restored from the log that had ended (it never runs). */

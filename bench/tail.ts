@@ -1,0 +1,87 @@
+// The tail of small runs, nothing else timed: 5-task diamonds (root → 3 → sink, no-op bodies) one after another on one
+// `createEngine({ workers: false })`, single-run wall latency with no per-run readings beside the clock; p50, p90, p95,
+// p99 for three trials; p-graph on a fan-out calibrated to the same p50 in the same process (the runtime's own spread
+// for promise-heavy, allocating work of that length); and the most frequent gaps, in runs, between runs slower than
+// 3× the p50 (a periodic cause shows as one gap repeated, e.g. V8 pretenuring's 76 runs before src/event.ts).
+// Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000]
+// Before/after: run it for the two checkouts in turns, one process each.
+import { PGraph } from "npm:p-graph@^2.0.0";
+
+const positional = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
+const runsAt = Deno.args.indexOf("--runs");
+const N = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20_000;
+const root = positional[0] === undefined
+  ? new URL("..", import.meta.url)
+  : new URL(`file://${Deno.realPathSync(positional[0])}/`);
+const { createEngine, defineWorkflow } = await import(new URL("mod.ts", root).href);
+
+const noop = () => undefined;
+const mids = ["m0", "m1", "m2"];
+const workflow = defineWorkflow({
+  name: "diamond",
+  tasks: [
+    { id: "root", run: noop },
+    ...mids.map((id) => ({ id, dependsOn: ["root"], run: noop })),
+    { id: "sink", dependsOn: mids, run: noop },
+  ],
+});
+const engine = createEngine({ workers: false });
+const nerv = () => engine.run(workflow);
+const fan = (width: number) => () => {
+  const nodes = new Map<string, { run: () => Promise<void> }>();
+  const edges: [string, string][] = [];
+  for (const id of ["root", "sink"]) nodes.set(id, { run: () => Promise.resolve() });
+  for (let i = 0; i < width; i++) {
+    nodes.set(`m${i}`, { run: () => Promise.resolve() });
+    edges.push(["root", `m${i}`], [`m${i}`, "sink"]);
+  }
+  return new PGraph(nodes, edges).run();
+};
+
+async function latencies(n: number, once: () => Promise<unknown>): Promise<Float64Array> {
+  const lat = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await once();
+    lat[i] = (performance.now() - s) * 1000;
+  }
+  return lat;
+}
+const q = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+const row = (name: string, lat: Float64Array) => {
+  const s = lat.slice().sort(), p50 = q(s, 0.5);
+  const x = (p: number) => `${(q(s, p) / p50).toFixed(2)}×`;
+  return `| ${name} | ${p50.toFixed(1)} | ${x(0.9)} | ${x(0.95)} | ${x(0.99)} | ${q(s, 0.99).toFixed(1)} |`;
+};
+
+console.log(
+  `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; ${
+    N.toLocaleString("en-US")
+  } runs per trial after as many warm-up runs`,
+);
+await latencies(N, nerv);
+let width = 36;
+const p50Of = (lat: Float64Array) => q(lat.slice().sort(), 0.5);
+const target = p50Of(await latencies(N / 4, nerv));
+for (let k = 0; k < 5; k++) {
+  width = Math.max(1, Math.round((width * target) / p50Of(await latencies(2000, fan(width)))));
+}
+console.log(
+  "\n| runner | p50 µs | p90 × p50 | p95 × p50 | p99 × p50 | p99 µs |\n| --- | ---: | ---: | ---: | ---: | ---: |",
+);
+const gaps = new Map<number, number>();
+for (let t = 1; t <= 3; t++) {
+  const lat = await latencies(N, nerv);
+  console.log(row(`nerv-flow 5-task, trial ${t}`, lat));
+  console.log(row(`p-graph ${width + 2}-task fan-out, trial ${t}`, await latencies(N, fan(width))));
+  const p50 = p50Of(lat);
+  let last = -1;
+  for (let i = 0; i < N; i++) {
+    if (lat[i] <= 3 * p50) continue;
+    if (last >= 0) gaps.set(i - last, (gaps.get(i - last) ?? 0) + 1);
+    last = i;
+  }
+}
+const top = [...gaps].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([g, c]) => `${g} runs ×${c}`).join(", ");
+console.log(`\nsummary: most frequent gaps between nerv-flow runs slower than 3× the p50: ${top}`);
+await engine.close();
