@@ -288,20 +288,24 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const cache = container.resolve(TOKENS.cache);
   const logStore = container.resolve(TOKENS.logStore);
   const store = createProjectionStore((runId) => log.state().project("workflowStatus", runId));
-  const live = new Map<string, Run>();
   // The run that ended last stays referenced (one, until the next ends): while one run's objects live, the shapes
   // (maps) V8 gave them survive a full GC, and the code of the run path optimized for them stays valid. Without it, a
   // full GC between runs (an idle server collects) discards them, and the next run deoptimizes and re-learns its hot
   // functions: a 10,000-task run after a forced GC cost 1.4-1.8x one back to back.
   const lastEnded: { run?: Run } = {};
   const executions = new Map<string, Execution>();
+  const liveRuns = (): Run[] => {
+    const out: Run[] = [];
+    for (const execution of executions.values()) if (execution.running !== undefined) out.push(execution.running);
+    return out;
+  };
   let closed = false;
 
   // The projection store hears which runs a batch touched (a run's end is in the batch its end flushes) and reads
   // their views when it takes them in (at once while someone listens, else at the next read); it loses the runs the
   // log evicts: O(what changed), never O(all runs).
-  const touched = new Set<string>();
   const syncStore = (state: LogState, batch: readonly AnyFlowEvent[]) => {
+    const touched = new Set<string>(); // per batch: young, unlike a long-lived set cleared each time (see Execution)
     let last = "";
     for (let i = 0; i < batch.length; i++) {
       const id = batch[i].runId;
@@ -311,7 +315,6 @@ export function createEngine(options: EngineOptions = {}): Engine {
     }
     if (touched.size > 0) {
       store.touch(state.seq, touched);
-      touched.clear();
     }
   };
   const unsubscribeLog = log.subscribe(syncStore);
@@ -325,7 +328,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
   if (log.durable) {
     log.whenDurable(Infinity).catch((error) => {
-      for (const run of live.values()) run.cancel(error);
+      for (const run of liveRuns()) run.cancel(error);
     });
   }
   // On a durable store, listeners hear an event once it is stored.
@@ -348,7 +351,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
     cache,
     breakers,
     onEnd(run: Run) {
-      live.delete(run.id);
+      const execution = executions.get(run.id);
+      if (execution?.running === run) execution.running = undefined;
       lastEnded.run = run;
     },
     startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
@@ -367,7 +371,6 @@ export function createEngine(options: EngineOptions = {}): Engine {
     log,
     source: logStore ?? { read: (runId) => log.events(runId) },
     env,
-    live,
     executions,
     isClosed: () => closed,
   });
@@ -398,7 +401,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     async close() {
       if (closed) return;
       closed = true;
-      const pending = [...live.values()];
+      const pending = liveRuns();
       for (const run of pending) run.cancel(new Error("The engine was closed"));
       await Promise.allSettled(pending.map((r) => r.result));
       // Whatever was appended reaches the store before the engine says it is closed.

@@ -128,6 +128,8 @@ export interface Execution {
   workflowId: string;
   /** Its task ids (their index in its graph). */
   taskIds: ReadonlyMap<string, number>;
+  /** The run while it has not ended (the engine's live runs are the executions that have one). */
+  running?: Run;
   /** The run, for `wait()` and `reexecute()` (step by step). */
   run?: Run;
   /** Its workflow, for `reexecute()`. */
@@ -146,9 +148,11 @@ export interface RunsCore {
   readonly source: RunSource;
   /** What each run gets from the engine. */
   readonly env: RunEnv;
-  /** Runs not ended yet, by id. */
-  readonly live: Map<string, Run>;
-  /** Every run not evicted, by id. */
+  /**
+   * Every run not evicted, by id; a live run's entry holds it as `running`. One long-lived table keyed by run id, not
+   * two: each key added and deleted in a table that lives on makes V8 rehash it now and then, and a long-lived
+   * table's new backing store is allocated in the old generation (bench/RESULTS.md §14).
+   */
   readonly executions: Map<string, Execution>;
   /** Whether the engine was closed. */
   isClosed(): boolean;
@@ -181,7 +185,7 @@ export interface Runs extends Pick<Engine, "run" | "start" | "resume" | "rerun">
  * @returns The run API.
  */
 export function createRuns(core: RunsCore): Runs {
-  const { options, workersAvailable, log, source, env, live, executions } = core;
+  const { options, workersAvailable, log, source, env, executions } = core;
   let fallbackAnnounced = false;
 
   const startRun = <I>(
@@ -196,7 +200,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    if (executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
     if (log.durable) {
       const issue = findJsonIssue(runOptions.input);
       if (issue !== undefined) throw new NotSerializableError("input", id, issue.path, issue.what);
@@ -225,8 +229,7 @@ export function createRuns(core: RunsCore): Runs {
       parent,
       failFast: runOptions.failFast ?? options.failFast,
     });
-    live.set(id, run);
-    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index });
+    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index, running: run });
     run.start(runOptions.signal);
     return run;
   };
@@ -243,7 +246,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (live.has(id) || executions.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
+    if (executions.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
     const run = new Run(workflow, graph, env, {
       id,
       workflowId: workflowId ?? restore.state.workflowId,
@@ -252,8 +255,7 @@ export function createRuns(core: RunsCore): Runs {
       rerunOf,
       failFast: rerunOptions.failFast ?? options.failFast,
     });
-    live.set(id, run);
-    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index, workflow });
+    executions.set(id, { workflowId: run.workflowId, taskIds: graph.index, workflow, running: run });
     run.start(rerunOptions.signal);
     return run;
   };
@@ -290,7 +292,9 @@ export function createRuns(core: RunsCore): Runs {
       if (typeof runId !== "string" || runId.length === 0) {
         throw new TypeError(`Cannot re-run a run: runId ${describe(runId)} must be a non-empty string`);
       }
-      if (live.has(runId)) throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
+      if (executions.get(runId)?.running !== undefined) {
+        throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
+      }
       await log.sync().catch(() => {});
       const restore = await loadRerun(source, workflow.name, graph, runId);
       // The typed view (RunResult<T>) of the engine's untyped result, as in run().
@@ -303,7 +307,9 @@ export function createRuns(core: RunsCore): Runs {
         throw new TypeError(`Cannot resume a run: runId ${describe(runId)} must be a non-empty string`);
       }
       const busy = () => {
-        if (live.has(runId)) throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
+        if (executions.get(runId)?.running !== undefined) {
+          throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
+        }
       };
       busy();
       const restore = await loadRestore(source, workflow.name, graph, runId);
@@ -316,8 +322,7 @@ export function createRuns(core: RunsCore): Runs {
         input: restore.state.input,
         restore,
       });
-      live.set(runId, run);
-      executions.set(runId, { workflowId: run.workflowId, taskIds: graph.index });
+      executions.set(runId, { workflowId: run.workflowId, taskIds: graph.index, running: run });
       run.start(resumeOptions.signal);
       return run.result as Promise<never>;
     },

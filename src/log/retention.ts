@@ -31,19 +31,22 @@ export class Retention {
   readonly #keepRuns: number;
   readonly #keepMs: number;
   readonly #keepEvents: number;
-  /** Events the log holds per run (not evicted yet), counted as batches pass. */
-  readonly #eventsOf = new Map<string, number>();
-  /** Per finished run: its events counted in `#heldEvents`. */
-  readonly #counted = new Map<string, number>();
+  /**
+   * What retention knows of each run not evicted yet, in one table (one key added and deleted per run: a long-lived
+   * table keyed by run id is rehashed as keys come and go, and its new backing store is allocated in V8's old
+   * generation, where a new page stalls the run that needs it; see bench/RESULTS.md §14).
+   */
+  readonly #runs = new Map<string, RunEntry>();
+  /** How many runs have a queue slot (finished and held). */
+  #finishedCount = 0;
   /** Events of the finished runs held. */
   #heldEvents = 0;
-  // Finished runs, oldest first, as a queue (ids, end times); `finished` maps each to its latest queue slot
-  // (a run that ended again has a newer slot; the older one is skipped).
+  // Finished runs, oldest first, as a queue (ids, end times); a run's entry holds its latest queue slot (a run that
+  // ended again has a newer slot; the older one is skipped).
   readonly #queueIds: string[] = [];
   readonly #queueEnds: number[] = [];
   #queueHead = 0;
   #queueBase = 0; // the absolute slot number of queueIds[0]
-  readonly #finished = new Map<string, number>();
   #droppedEvents = 0; // how many events of the log the dropped runs hold
   readonly #forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
   readonly #forgottenRing: (string | undefined)[] = [];
@@ -90,15 +93,14 @@ export class Retention {
   evictions(batch: readonly AnyFlowEvent[], runs: IMap<string, RunRec>): string[] | undefined {
     const queueIds = this.#queueIds;
     const queueEnds = this.#queueEnds;
-    const finished = this.#finished;
-    const eventsOf = this.#eventsOf;
+    const entries = this.#runs;
     let ended: string[] | undefined;
     let run = "";
     let n = 0;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.runId !== run) { // a batch holds runs' events in stretches: one map write per stretch
-        if (n > 0) eventsOf.set(run, (eventsOf.get(run) ?? 0) + n);
+        if (n > 0) entryOf(entries, run).events += n;
         run = e.runId;
         n = 0;
       }
@@ -106,7 +108,9 @@ export class Retention {
       if (e.timestamp > this.#newest) this.#newest = e.timestamp;
       const type = e.type;
       if (type === "workflow.completed" || type === "workflow.failed" || type === "workflow.cancelled") {
-        finished.set(e.runId, this.#queueBase + queueIds.length);
+        const entry = entryOf(entries, e.runId);
+        if (entry.slot < 0) this.#finishedCount++;
+        entry.slot = this.#queueBase + queueIds.length;
         queueIds.push(e.runId);
         queueEnds.push(e.timestamp);
         (ended ??= []).push(e.runId);
@@ -115,31 +119,30 @@ export class Retention {
         this.dropped.delete(e.runId);
       }
     }
-    if (n > 0) eventsOf.set(run, (eventsOf.get(run) ?? 0) + n);
+    if (n > 0) entryOf(entries, run).events += n;
     if (ended !== undefined) {
       for (const runId of ended) { // (again, for a run that ended before: its newer total)
-        const total = eventsOf.get(runId) ?? 0;
-        this.#heldEvents += total - (this.#counted.get(runId) ?? 0);
-        this.#counted.set(runId, total);
+        const entry = entries.get(runId)!; // (its end event made it)
+        this.#heldEvents += entry.events - entry.counted;
+        entry.counted = entry.events;
       }
     }
     let out: string[] | undefined;
     while (this.#queueHead < queueIds.length) {
       const head = this.#queueHead;
       const runId = queueIds[head];
-      if (finished.get(runId) !== this.#queueBase + head) { // ended again later: a newer slot holds it
+      const entry = entries.get(runId);
+      if (entry?.slot !== this.#queueBase + head) { // ended again later: a newer slot holds it
         this.#queueHead++;
         continue;
       }
       if (
-        finished.size <= this.#keepRuns && !(queueEnds[head] < this.#newest - this.#keepMs) &&
+        this.#finishedCount <= this.#keepRuns && !(queueEnds[head] < this.#newest - this.#keepMs) &&
         // The newest finished run stays, however many events it holds.
-        !(this.#heldEvents > this.#keepEvents && finished.size > 1)
+        !(this.#heldEvents > this.#keepEvents && this.#finishedCount > 1)
       ) break;
       this.#queueHead++;
-      finished.delete(runId);
-      this.#heldEvents -= this.#counted.get(runId) ?? 0;
-      this.#counted.delete(runId);
+      this.#unqueue(entry);
       const rec = runs.get(runId);
       if (rec === undefined || !isRunEnded(rec.status)) continue; // running again: kept until it ends again
       (out ??= []).push(runId);
@@ -160,17 +163,23 @@ export class Retention {
    * @param runId The run.
    */
   release(runId: string): void {
-    if (this.#finished.delete(runId)) { // its queue slot is skipped when it reaches the head
-      this.#heldEvents -= this.#counted.get(runId) ?? 0;
-      this.#counted.delete(runId);
-    }
+    const entry = this.#runs.get(runId);
+    if (entry !== undefined && entry.slot >= 0) this.#unqueue(entry); // its queue slot is skipped when it reaches the head
     this.#evicted(runId);
+  }
+
+  /** The run leaves the queue of finished runs held (its slot, if still in the queue, is skipped). */
+  #unqueue(entry: RunEntry): void {
+    entry.slot = -1;
+    this.#finishedCount--;
+    this.#heldEvents -= entry.counted;
+    entry.counted = 0;
   }
 
   #evicted(runId: string): void {
     this.dropped.add(runId);
-    this.#droppedEvents += this.#eventsOf.get(runId) ?? 0;
-    this.#eventsOf.delete(runId);
+    this.#droppedEvents += this.#runs.get(runId)?.events ?? 0;
+    this.#runs.delete(runId);
     // Remember the last EVICTED_MEMORY evictions, in a ring.
     const old = this.#forgottenRing[this.#forgottenNext];
     if (old !== undefined) this.#forgotten.delete(old);
@@ -239,6 +248,22 @@ export class Retention {
  * @param policy The policy.
  * @returns E.g. "the last 1000 finished runs and finished runs up to 100000 events".
  */
+/** What retention knows of one run. */
+interface RunEntry {
+  /** Events the log holds of it, counted as batches pass. */
+  events: number;
+  /** Of those, the events counted in the held total (when it last ended). */
+  counted: number;
+  /** Its latest slot in the queue of finished runs, or -1 while it is not in it (running, or evicted from it). */
+  slot: number;
+}
+
+function entryOf(entries: Map<string, RunEntry>, runId: string): RunEntry {
+  let entry = entries.get(runId);
+  if (entry === undefined) entries.set(runId, entry = { events: 0, counted: 0, slot: -1 });
+  return entry;
+}
+
 export function describeRetention(policy: RetentionPolicy | undefined): string {
   const parts: string[] = [];
   if (policy?.runs !== undefined && policy.runs !== Infinity) parts.push(`the last ${policy.runs} finished runs`);
