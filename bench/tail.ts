@@ -2,8 +2,9 @@
 // `createEngine({ workers: false })`, single-run wall latency with no per-run readings beside the clock; p50, p90, p95,
 // p99 for three trials; p-graph on a fan-out calibrated to the same p50 in the same process (the runtime's own spread
 // for promise-heavy, allocating work of that length); and the most frequent gaps, in runs, between runs slower than
-// 3× the p50 (a periodic cause shows as one gap repeated, e.g. V8 pretenuring's 76 runs before src/event.ts).
-// Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000]
+// 3× the p50 (a periodic cause shows as one gap repeated, e.g. V8 pretenuring's 76 runs before src/event.ts), and for
+// each runner the share of its slow runs that start in the busiest tenth of the kernel's timer-tick cycle.
+// Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000] [--tick-ms 4]
 // Before/after: run it for the two checkouts in turns, one process each.
 import { PGraph } from "npm:p-graph@^2.0.0";
 
@@ -38,15 +39,40 @@ const fan = (width: number) => () => {
   return new PGraph(nodes, edges).run();
 };
 
+let starts = new Float64Array(0); // the start times (ms) of the last call's runs
 async function latencies(n: number, once: () => Promise<unknown>): Promise<Float64Array> {
   const lat = new Float64Array(n);
+  starts = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const s = performance.now();
     await once();
     lat[i] = (performance.now() - s) * 1000;
+    starts[i] = s;
   }
   return lat;
 }
+// Where slow runs fall in the machine's timer-tick cycle (CONFIG_HZ=250: 4 ms; `--tick-ms` to change): a run that a
+// tick interrupts is slow whatever it runs, and where taking an interrupt is expensive (a virtual machine), those runs
+// crowd into one tenth of the cycle. Counts per tenth, summed over the trials.
+const tickAt = Deno.args.indexOf("--tick-ms");
+const TICK = tickAt >= 0 ? Number(Deno.args[tickAt + 1]) : 4;
+const phases = { nerv: new Array(10).fill(0), pgraph: new Array(10).fill(0) };
+const slowRuns = { nerv: 0, pgraph: 0 };
+const tally = (who: "nerv" | "pgraph", lat: Float64Array) => {
+  const p50 = p50Of(lat);
+  for (let i = 0; i < lat.length; i++) {
+    if (lat[i] <= 3 * p50) continue;
+    slowRuns[who]++;
+    phases[who][Math.floor(((starts[i] % TICK) / TICK) * 10)]++;
+  }
+};
+const tickRow = (who: "nerv" | "pgraph", name: string) => {
+  const busiest = Math.max(...phases[who]);
+  return `${name}: ${slowRuns[who]} runs slower than 3× the p50 (${(slowRuns[who] / (3 * N) * 100).toFixed(2)}%), ${
+    (busiest / Math.max(1, slowRuns[who]) * 100).toFixed(0)
+  }% of them starting in the busiest tenth of a ${TICK} ms cycle (10% if the tick played no part)`;
+};
+const p50Of = (lat: Float64Array) => q(lat.slice().sort(), 0.5);
 const q = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const row = (name: string, lat: Float64Array) => {
   const s = lat.slice().sort(), p50 = q(s, 0.5);
@@ -61,7 +87,6 @@ console.log(
 );
 await latencies(N, nerv);
 let width = 36;
-const p50Of = (lat: Float64Array) => q(lat.slice().sort(), 0.5);
 const target = p50Of(await latencies(N / 4, nerv));
 for (let k = 0; k < 5; k++) {
   width = Math.max(1, Math.round((width * target) / p50Of(await latencies(2000, fan(width)))));
@@ -73,7 +98,12 @@ const gaps = new Map<number, number>();
 for (let t = 1; t <= 3; t++) {
   const lat = await latencies(N, nerv);
   console.log(row(`nerv-flow 5-task, trial ${t}`, lat));
-  console.log(row(`p-graph ${width + 2}-task fan-out, trial ${t}`, await latencies(N, fan(width))));
+  tally("nerv", lat);
+  const nervStarts = starts;
+  const pg = await latencies(N, fan(width));
+  console.log(row(`p-graph ${width + 2}-task fan-out, trial ${t}`, pg));
+  tally("pgraph", pg);
+  starts = nervStarts;
   const p50 = p50Of(lat);
   let last = -1;
   for (let i = 0; i < N; i++) {
@@ -84,4 +114,6 @@ for (let t = 1; t <= 3; t++) {
 }
 const top = [...gaps].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([g, c]) => `${g} runs ×${c}`).join(", ");
 console.log(`\nsummary: most frequent gaps between nerv-flow runs slower than 3× the p50: ${top}`);
+console.log(tickRow("nerv", "nerv-flow"));
+console.log(tickRow("pgraph", "p-graph"));
 await engine.close();
