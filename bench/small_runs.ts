@@ -5,12 +5,11 @@
 // the p-graph figure being the baseline of the ratios, and the same latencies of fixed synchronous work as long as
 // nerv-flow's p50 (the tail the machine itself adds at that duration). Then the heap-state sensitivity of a 10,000-task run:
 // after a forced GC and a short pause vs back to back, for nerv-flow and p-graph.
-// Usage: deno run --allow-read --allow-env --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
+// Usage: deno run --allow-read --allow-env --allow-run --v8-flags=--expose-gc bench/small_runs.ts [--runs 20000] [--trials 3]
 //        [--heap-size 10000] [--only heap] [--retention RUNS (the engines' retention.runs; default: the engine's)]
-// Then the old-space bytes a 5-task run allocates (pretenured by V8). With --profile-loop N it only runs N diamonds on
+// Then the old-space bytes a 5-task run allocates (bench/old_space.ts, needs --allow-run). With --profile-loop N it only runs N diamonds on
 // one engine (after N / 10 warm-up runs), for a CPU profile that bench/small_profile.ts summarizes.
 import process from "node:process";
-import v8 from "node:v8";
 import { PGraph } from "npm:p-graph@^2.0.0";
 import { createEngine, defineWorkflow, type TaskDef } from "../mod.ts";
 import { makeDag } from "./_dags.ts";
@@ -171,26 +170,17 @@ for (const shape of args.only === "heap" ? [] : shapes) {
     } wall), ${(n.cpu / bestP!.cpu).toFixed(2)}× p-graph`,
   );
 }
-// What a run allocates straight in the old generation (V8's pretenuring of objects made by literals that tend to survive;
-// src/event.ts): old-space bytes used after a run minus before, over runs with no collection in between.
+// What a run allocates straight in the old generation: bench/old_space.ts, in a process of its own (it needs a young
+// generation big enough that nothing is collected while it counts).
 let oldSpace: string | undefined;
 if (args.only !== "heap") {
-  const tasks: TaskDef[] = shapes[0].deps.map(([id, dependsOn]) => ({ id, dependsOn, run: noop }));
-  const workflow = defineWorkflow({ name: shapes[0].name, tasks });
-  const engine = createEngine({ workers: false, ...retention });
-  const used = (name: string) => v8.getHeapSpaceStatistics().find((s) => s.space_name === name)?.space_used_size ?? 0;
-  for (let i = 0; i < 5000; i++) await engine.run(workflow);
-  let bytes = 0, counted = 0;
-  for (let i = 0; i < 5000; i++) {
-    const o0 = used("old_space"), n0 = used("new_space");
-    await engine.run(workflow);
-    const o1 = used("old_space"), n1 = used("new_space");
-    if (n1 >= n0 && o1 >= o0) (bytes += o1 - o0, counted++);
-  }
-  await engine.close();
-  oldSpace = `old-space bytes allocated per 5-task run with no collection during it: ${
-    counted === 0 ? "— (a collection in every run)" : (bytes / counted).toFixed(0)
-  } (${counted} of 5,000 runs)`;
+  const flags = "--expose-gc,--single-threaded,--min-semi-space-size=128,--max-semi-space-size=128";
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", `--v8-flags=${flags}`, new URL("old_space.ts", import.meta.url).href],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  oldSpace = out.success ? new TextDecoder().decode(out.stdout).trim() : "old-space bytes: bench/old_space.ts failed";
 }
 if (summary.length > 0) {
   console.log(`\nsummary: small runs on one engine: ${summary.join("; ")}`);

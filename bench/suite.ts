@@ -377,7 +377,7 @@ await script(
     "latency (p50, p99); the same latencies of fixed synchronous work as long as nerv-flow's p50 (the tail the " +
     "machine itself adds at that duration); then a 10,000-task run after a forced GC and a 200 ms pause against " +
     "one right after another run, for both (the heap-state sensitivity of per-task overhead).",
-  ["run", ...perms, "--v8-flags=--expose-gc", "bench/small_runs.ts", ...t],
+  ["run", ...perms, "--allow-run", "--v8-flags=--expose-gc", "bench/small_runs.ts", ...t],
 );
 const soakRuns = option("soak-runs") ?? "1000000";
 await script(
