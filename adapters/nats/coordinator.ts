@@ -16,21 +16,26 @@
  * Each run gets its own engine (from `engine` options), so that losing one
  * run stops only that run.
  *
+ * This file holds the options, the coordinator's interface and its factory
+ * (connecting, the stream, the lease bucket, starting, resuming and listing
+ * runs, closing); its parts are `_coordinator_leases.ts` (the lease record,
+ * the runs held under a lease and their renewal), `_coordinator_takeover.ts`
+ * (watching every lease, taking over and resuming silent ones) and
+ * `_coordinator_engines.ts` (each run's engine).
+ *
  * @module
  */
-import {
-  createEngine,
-  type Engine,
-  type EngineOptions,
-  NotFoundError,
-  type RunResult,
-  type Workflow,
-} from "../../mod.ts";
-import { createSnapshotLog, foldRun, TOKENS } from "../../extend.ts";
-import { type KV, type KvEntry, Kvm } from "./deps.ts";
+import { type Engine, type EngineOptions, NotFoundError, type RunResult, type Workflow } from "../../mod.ts";
+import { foldRun } from "../../extend.ts";
+import { type KV, Kvm } from "./deps.ts";
 import { type JetStreamLogStore, jetstreamLogStore, runToken } from "./log_store.ts";
 import { type OpenConnection, openConnection } from "./connect.ts";
-import { LogConflictError, RunReleasedError } from "./errors.ts";
+import { LeaseLostError } from "./errors.ts";
+import { runEngines } from "./_coordinator_engines.ts";
+import { type CoordinatorCore, decodeLease, encodeLease, heldRuns } from "./_coordinator_leases.ts";
+import { watchLeases } from "./_coordinator_takeover.ts";
+
+export { LeaseLostError };
 
 /** Options of {@linkcode createCoordinator}. */
 export interface CoordinatorOptions {
@@ -166,61 +171,6 @@ export interface Coordinator {
   close(options?: { handOver?: boolean }): Promise<void>;
 }
 
-/** A run's lease was taken over by another coordinator, or could not be renewed in time. */
-export class LeaseLostError extends Error {
-  /** The run. */
-  readonly runId: string;
-  /** The coordinator that lost it. */
-  readonly coordinator: string;
-  /** The coordinator that holds it now, when known. */
-  readonly owner: string | undefined;
-  /**
-   * Creates the error.
-   *
-   * @param runId The run.
-   * @param coordinator The coordinator that lost it.
-   * @param owner Who holds it now, when known.
-   */
-  constructor(runId: string, coordinator: string, owner?: string) {
-    super(
-      `Coordinator "${coordinator}" lost the lease of run "${runId}"` +
-        (owner === undefined ? ": it could not be renewed in time" : ` to "${owner}"`),
-    );
-    this.name = "LeaseLostError";
-    this.runId = runId;
-    this.coordinator = coordinator;
-    this.owner = owner;
-  }
-}
-
-interface Lease {
-  owner: string | null;
-  workflow: string;
-  runId: string;
-  /** Times a coordinator failed to finish the run and gave the lease back. */
-  failures?: number;
-}
-
-/** Attempts at a run that fails to resume (its lease given back each time) before coordinators leave it alone. */
-const MAX_FAILURES = 5;
-
-interface Owned {
-  runId: string;
-  failures: number;
-  signal?: AbortSignal;
-  workflow: string;
-  revision: number;
-  renewedAt: number;
-  engine?: Engine;
-  done: boolean;
-  resolve(result: RunResult): void;
-  reject(error: unknown): void;
-  result: Promise<RunResult>;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /**
  * Creates a coordinator: opens the log stream and the lease bucket, and
  * starts watching leases to take over runs whose owner stopped.
@@ -264,270 +214,27 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       console.error("nerv-flow: a coordinator listener threw", error);
     }
   };
-  /** Whether the coordinator makes (and closes) each run's engine. */
-  const ownsEngines = typeof options.engine !== "function";
-  const closeEngine = (engine: Engine | undefined) => ownsEngines ? engine?.close().catch(() => {}) : undefined;
-  // Executors given in the engine options serve every run's engine: an engine's close() must not close them
-  // (the coordinator's close() does).
-  const given = typeof options.engine === "function" ? undefined : options.engine?.executors;
-  const sharedExecutors = given === undefined ? undefined : Object.fromEntries(
-    Object.entries(given).map(([profile, ex]) => [
-      profile,
-      ex === undefined ? undefined : new Proxy(ex, {
-        get: (target, key) => {
-          if (key === "close") return undefined;
-          const value = Reflect.get(target, key);
-          return typeof value === "function" ? value.bind(target) : value;
-        },
-      }),
-    ]),
-  ) as EngineOptions["executors"];
-  const makeEngine = (runId: string): Engine => {
-    const e = options.engine;
-    if (typeof e === "function") return e(runId, store);
-    return createEngine({
-      ...e,
-      ...(sharedExecutors === undefined ? {} : { executors: sharedExecutors }),
-      logStore: store,
-      configure: (container) => {
-        // A run this coordinator stopped touching refuses writes: expected, not worth a line on stderr.
-        container.register(TOKENS.log, {
-          useFactory: (c) =>
-            createSnapshotLog({
-              store: c.resolve(TOKENS.logStore),
-              onStoreError: (error) => {
-                if (!(error instanceof RunReleasedError) && !(error instanceof LogConflictError)) {
-                  console.error("nerv-flow: the log store rejected a batch", error);
-                }
-              },
-            }),
-        });
-        e?.configure?.(container);
-      },
-    });
-  };
-
-  const owned = new Map<string, Owned>();
-  /** Leases of others, as last seen: revision and when (this process's clock). */
-  const seen = new Map<string, { revision: number; at: number; lease: Lease; runId: string }>();
-  const conflicts = new Map<string, number>();
+  const engines = runEngines(options, store);
   let closed = false;
-
-  const encode = (lease: Lease) => encoder.encode(JSON.stringify(lease));
-  const decode = (entry: KvEntry): Lease | undefined => {
-    if (entry.operation !== "PUT" || entry.length === 0) return undefined;
-    try {
-      const lease = JSON.parse(decoder.decode(entry.value)) as Lease;
-      return typeof lease?.runId === "string" && typeof lease.workflow === "string" ? lease : undefined;
-    } catch {
-      return undefined;
-    }
+  const core: CoordinatorCore = {
+    id,
+    kv,
+    store,
+    leaseMs,
+    workflows,
+    emit,
+    get closed() {
+      return closed;
+    },
   };
-
-  const track = (runId: string, workflow: string, revision: number, failures = 0): Owned => {
-    let resolve!: (r: RunResult) => void;
-    let reject!: (e: unknown) => void;
-    const result = new Promise<RunResult>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    result.catch(() => {}); // The caller may not listen (a takeover).
-    const o: Owned = {
-      runId,
-      workflow,
-      revision,
-      failures,
-      renewedAt: Date.now(),
-      done: false,
-      resolve,
-      reject,
-      result,
-    };
-    owned.set(runId, o);
-    return o;
-  };
-
-  const finish = async (o: Owned, result: RunResult) => {
-    if (o.done) return;
-    o.done = true;
-    owned.delete(o.runId);
-    try {
-      await kv.delete(runToken(o.runId), { previousSeq: o.revision });
-    } catch {
-      // Taken meanwhile: the taker finds the run ended and drops the lease.
-    }
-    emit({ type: "finished", runId: o.runId, status: result.status });
-    o.resolve(result);
-    await closeEngine(o.engine);
-  };
-
-  /** Stops a run here without writing to its log. */
-  const drop = async (o: Owned, error: Error, from?: string) => {
-    if (o.done) return;
-    o.done = true;
-    owned.delete(o.runId);
-    await store.release(o.runId, error.message);
-    emit({ type: "lost", runId: o.runId, from, error });
-    o.reject(error);
-    await closeEngine(o.engine);
-  };
-
-  /** Runs (or resumes) a run on a fresh engine under the lease `o`. */
-  const drive = (o: Owned, begin: (engine: Engine) => Promise<RunResult>) => {
-    const engine = makeEngine(o.runId);
-    o.engine = engine;
-    let pending: Promise<RunResult>;
-    try {
-      pending = begin(engine);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (result) => {
-        if (o.engine === engine) void finish(o, result);
-      },
-      (error) => {
-        if (o.done || o.engine !== engine) return;
-        if (error instanceof LogConflictError || (error as Error)?.cause instanceof LogConflictError) {
-          // A former owner wrote after what this store read: read the run again and go on, while the lease is ours.
-          const n = (conflicts.get(o.runId) ?? 0) + 1;
-          conflicts.set(o.runId, n);
-          if (n <= 5) {
-            void closeEngine(engine);
-            setTimeout(() => {
-              if (!o.done && !closed) resumeUnder(o, o.signal);
-            }, Math.min(leaseMs / 3, 50 * n));
-            return;
-          }
-        }
-        // Failed here (the broker unreachable too long, a resume refused): give the lease back, so that a
-        // coordinator (this one too) tries again after a lease's silence, up to MAX_FAILURES times in all.
-        o.done = true;
-        owned.delete(o.runId);
-        const back: Lease = { owner: null, workflow: o.workflow, runId: o.runId, failures: o.failures + 1 };
-        void kv.update(runToken(o.runId), encode(back), o.revision).catch(() => {});
-        emit({ type: "failed", runId: o.runId, error: error as Error });
-        o.reject(error);
-        void closeEngine(engine);
-      },
-    );
-  };
-  const resumeUnder = (o: Owned, signal?: AbortSignal) => {
-    const workflow = workflows.get(o.workflow)!;
-    drive(o, (engine) => engine.resume(workflow as Workflow<unknown>, o.runId, { signal }));
-  };
+  const held = heldRuns(core, engines);
+  const { owned, track, drop, drive, resumeUnder } = held;
 
   store.onConflict((error) => emit({ type: "conflict", runId: error.runId, error }));
-
-  const renew = async () => {
-    const now = Date.now();
-    await Promise.all([...owned.values()].map(async (o) => {
-      if (o.done) return;
-      try {
-        o.revision = await kv.update(
-          runToken(o.runId),
-          encode({ owner: id, workflow: o.workflow, runId: o.runId, failures: o.failures }),
-          o.revision,
-        );
-        o.renewedAt = Date.now();
-      } catch (error) {
-        const taken = /wrong last sequence/i.test(String((error as Error)?.message));
-        if (taken) {
-          const entry = await kv.get(runToken(o.runId)).catch(() => null);
-          const holder = entry === null ? undefined : decode(entry)?.owner ?? undefined;
-          await drop(o, new LeaseLostError(o.runId, id, holder), holder);
-        } else if (now - o.renewedAt >= leaseMs) {
-          // Unrenewed for a whole lease: another may have taken it; stop touching the run.
-          await drop(o, new LeaseLostError(o.runId, id));
-        }
-      }
-    }));
-  };
-
-  const takeOver = async (key: string, s: { revision: number; at: number; lease: Lease; runId: string }) => {
-    if (!workflows.has(s.lease.workflow)) return;
-    const silentMs = Date.now() - s.at;
-    let revision: number;
-    try {
-      revision = await kv.update(key, encode({ ...s.lease, owner: id }), s.revision);
-    } catch {
-      return; // Renewed or taken meanwhile.
-    }
-    seen.delete(key);
-    const o = track(s.runId, s.lease.workflow, revision, s.lease.failures ?? 0);
-    emit({ type: "takeover", runId: s.runId, from: s.lease.owner ?? undefined, silentMs });
-    await startResume(o);
-  };
-  /** Resumes a run whose lease this coordinator just got; drops a lease whose run never reached the log. */
-  const startResume = async (o: Owned) => {
-    const stored = await store.readRun(o.runId).catch(() => undefined);
-    if (stored !== undefined && stored.checkpoint === undefined && stored.events.length === 0) {
-      o.done = true;
-      owned.delete(o.runId);
-      await kv.delete(runToken(o.runId), { previousSeq: o.revision }).catch(() => {});
-      emit({ type: "abandoned", runId: o.runId });
-      o.reject(new TypeError(`Cannot resume run "${o.runId}": its log holds nothing (it never started)`));
-      return;
-    }
-    resumeUnder(o);
-  };
-
-  /** A lease was handed over: look at once. */
-  let handedOver = () => {};
-  // Watch every lease: what others hold, and since when unchanged.
-  const watcher = await kv.watch({ key: ">" });
-  const watching = (async () => {
-    for await (const entry of watcher) {
-      if (entry.operation !== "PUT") {
-        seen.delete(entry.key);
-        continue;
-      }
-      const lease = decode(entry);
-      if (lease === undefined) continue;
-      if (lease.owner === null && !lease.failures) handedOver();
-      seen.set(entry.key, {
-        revision: entry.revision,
-        at: Date.now(),
-        lease,
-        runId: lease.runId,
-      });
-    }
-  })();
-
-  let renewing = false;
-  const renewTick = async () => {
-    if (renewing || closed) return;
-    renewing = true;
-    try {
-      await renew();
-    } catch (error) {
-      console.error("nerv-flow: coordinator renewal failed", error);
-    } finally {
-      renewing = false;
-    }
-  };
-  let scanning = false;
-  const scan = async () => {
-    if (scanning || closed || options.takeover === false) return;
-    scanning = true;
-    try {
-      const now = Date.now();
-      for (const [key, s] of [...seen]) {
-        if (closed) break;
-        // Its own leases too, once it no longer drives the run (a run that failed here, a restart with the same id).
-        if (owned.has(s.runId) || (s.lease.failures ?? 0) >= MAX_FAILURES) continue;
-        if ((s.lease.owner === null && !s.lease.failures) || now - s.at >= leaseMs) await takeOver(key, s);
-      }
-    } catch (error) {
-      console.error("nerv-flow: coordinator takeover failed", error);
-    } finally {
-      scanning = false;
-    }
-  };
+  const takeover = await watchLeases(core, held, options);
   // Renew every third of a lease; look for silent leases more often, so a takeover comes soon after the expiry.
-  const renewTimer = setInterval(renewTick, Math.max(20, Math.floor(leaseMs / 3)));
-  const scanTimer = setInterval(scan, Math.max(20, Math.min(500, Math.floor(leaseMs / 5))));
-  handedOver = () => setTimeout(scan, 0);
+  const renewTimer = setInterval(held.renewTick, Math.max(20, Math.floor(leaseMs / 3)));
+  const scanTimer = setInterval(takeover.scan, Math.max(20, Math.min(500, Math.floor(leaseMs / 5))));
 
   return {
     id,
@@ -540,7 +247,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       try {
         revision = await kv.create(
           runToken(runId),
-          encode({ owner: id, workflow: workflow.name, runId }),
+          encodeLease({ owner: id, workflow: workflow.name, runId }),
         );
       } catch (error) {
         throw new TypeError(`Cannot start run "${runId}": it has a lease already`, { cause: error });
@@ -570,13 +277,13 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
         );
       }
       const key = runToken(runId);
-      const value = encode({ owner: id, workflow: state.workflowId, runId });
+      const value = encodeLease({ owner: id, workflow: state.workflowId, runId });
       let revision: number;
       const entry = await kv.get(key);
-      const before = entry === null ? undefined : decode(entry);
+      const before = entry === null ? undefined : decodeLease(entry);
       if (entry === null || before === undefined) revision = await kv.create(key, value);
       else revision = await kv.update(key, value, entry.revision);
-      seen.delete(key);
+      takeover.seen.delete(key);
       const o = track(runId, state.workflowId, revision);
       o.signal = resumeOptions.signal;
       emit({ type: "takeover", runId, from: before?.owner ?? undefined });
@@ -588,7 +295,7 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       const leases = new Map<string, string | null>();
       for await (const key of await kv.keys()) {
         const entry = await kv.get(key);
-        const lease = entry === null ? undefined : decode(entry);
+        const lease = entry === null ? undefined : decodeLease(entry);
         if (lease !== undefined) leases.set(key, lease.owner);
       }
       for (const runId of await store.runs()) {
@@ -610,18 +317,21 @@ export async function createCoordinator(options: CoordinatorOptions): Promise<Co
       closed = true;
       clearInterval(renewTimer);
       clearInterval(scanTimer);
-      watcher.stop();
-      await watching.catch(() => {});
+      await takeover.stop();
       const handOver = closeOptions.handOver !== false;
       for (const o of [...owned.values()]) {
         if (handOver) {
-          await kv.update(runToken(o.runId), encode({ owner: null, workflow: o.workflow, runId: o.runId }), o.revision)
+          await kv.update(
+            runToken(o.runId),
+            encodeLease({ owner: null, workflow: o.workflow, runId: o.runId }),
+            o.revision,
+          )
             .catch(() => {});
         }
         await drop(o, new LeaseLostError(o.runId, id, handOver ? "(handed over)" : undefined));
       }
       await store.close();
-      for (const ex of new Set(Object.values(given ?? {}))) await ex?.close?.();
+      for (const ex of new Set(Object.values(engines.given ?? {}))) await ex?.close?.();
       if (ownsConnection) await nc.close();
     },
   };

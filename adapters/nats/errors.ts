@@ -140,3 +140,30 @@ export class RunReleasedError extends Error {
     this.reason = reason;
   }
 }
+
+/** A run's lease was taken over by another coordinator, or could not be renewed in time. */
+export class LeaseLostError extends Error {
+  /** The run. */
+  readonly runId: string;
+  /** The coordinator that lost it. */
+  readonly coordinator: string;
+  /** The coordinator that holds it now, when known. */
+  readonly owner: string | undefined;
+  /**
+   * Creates the error.
+   *
+   * @param runId The run.
+   * @param coordinator The coordinator that lost it.
+   * @param owner Who holds it now, when known.
+   */
+  constructor(runId: string, coordinator: string, owner?: string) {
+    super(
+      `Coordinator "${coordinator}" lost the lease of run "${runId}"` +
+        (owner === undefined ? ": it could not be renewed in time" : ` to "${owner}"`),
+    );
+    this.name = "LeaseLostError";
+    this.runId = runId;
+    this.coordinator = coordinator;
+    this.owner = owner;
+  }
+}
