@@ -425,3 +425,60 @@ Deno.test("a released workflow's own record read back from a synchronous store i
     await engine.close();
   }
 });
+
+Deno.test("compaction keeps exactly the events of the runs held, whether the evicted runs' events are the oldest or interleaved with kept ones", async () => {
+  const engine = createEngine({ workers: false, retention: { runs: 2 } });
+  try {
+    const seen: AnyFlowEvent[] = [];
+    engine.bus.onAny((e) => seen.push(e as AnyFlowEvent));
+    let sizes = 0; // how many times the log's size fell: compactions
+    let last = 0;
+    const check = () => {
+      const held = new Set(engine.log.state().runs());
+      assert.deepEqual(engine.log.events(), seen.filter((e) => held.has(e.runId)));
+      const size = engine.log.state().size;
+      if (size < last) sizes++;
+      last = size;
+    };
+    // Runs one after another: the evicted runs' events are the oldest held (a prefix of the journal).
+    for (let i = 0; i < 500; i++) {
+      await engine.run(wf);
+      check();
+    }
+    const sequential = sizes;
+    assert.ok(sequential >= 2, `${sequential} compactions of runs one after another`);
+    // A run that stays live while hundreds end and go: kept events among the evicted ones.
+    let open!: () => void;
+    const long = engine.run(defineWorkflow({
+      name: "long",
+      tasks: [
+        { id: "wait", run: () => new Promise<number>((resolve) => open = () => resolve(1)) },
+        { id: "after", dependsOn: ["wait"], run: () => 2 },
+      ],
+    }));
+    for (let i = 0; i < 500; i++) {
+      await engine.run(wf);
+      check();
+    }
+    assert.ok(sizes >= sequential + 2, `${sizes - sequential} compactions beside a live run`);
+    open();
+    assert.equal((await long).status, "completed");
+    for (let i = 0; i < 500; i++) {
+      await engine.run(wf);
+      check();
+    }
+    // A run released while it runs (its later events go with it), then runs one after another again.
+    const released = engine.start(defineWorkflow({
+      name: "released",
+      tasks: [{ id: "a", run: () => new Promise((resolve) => setTimeout(resolve, 5, 1)) }],
+    }));
+    engine.log.release(released.id);
+    await released.result;
+    for (let i = 0; i < 500; i++) {
+      await engine.run(wf);
+      check();
+    }
+  } finally {
+    await engine.close();
+  }
+});

@@ -4,7 +4,8 @@
  * copied whole at each growth, and a large one is a fresh large-object
  * allocation each time: a run that hit such a growth took milliseconds), and
  * dropping the events of evicted runs copies only the kept ones, into chunks
- * of the same size.
+ * of the same size — or, when they are the oldest events held (runs evicted
+ * oldest first, none kept among them), drops whole chunks and copies nothing.
  *
  * @module
  */
@@ -15,9 +16,13 @@ const SHIFT = 12;
 const CHUNK = 1 << SHIFT;
 const MASK = CHUNK - 1;
 
-/** An append-only sequence of events, in chunks; every chunk but the last is full. */
+/**
+ * An append-only sequence of events, in chunks: the held events start at `#offset` in the first chunk, and every chunk
+ * but the last is full (position i is at `#offset + i` counted across chunks).
+ */
 export class Journal {
   #chunks: AnyFlowEvent[][] = [[]];
+  #offset = 0;
   #length = 0;
 
   /** How many events it holds. */
@@ -44,7 +49,8 @@ export class Journal {
    * @returns The event.
    */
   at(i: number): AnyFlowEvent {
-    return this.#chunks[i >>> SHIFT][i & MASK];
+    const p = i + this.#offset;
+    return this.#chunks[p >>> SHIFT][p & MASK];
   }
 
   /**
@@ -56,7 +62,8 @@ export class Journal {
    */
   slice(from = 0, to = this.#length): AnyFlowEvent[] {
     const out: AnyFlowEvent[] = new Array(Math.max(0, to - from));
-    for (let i = from, k = 0; i < to; i++, k++) out[k] = this.#chunks[i >>> SHIFT][i & MASK];
+    const chunks = this.#chunks;
+    for (let p = from + this.#offset, k = 0; k < out.length; p++, k++) out[k] = chunks[p >>> SHIFT][p & MASK];
     return out;
   }
 
@@ -68,15 +75,21 @@ export class Journal {
    */
   filter(keep: (event: AnyFlowEvent) => boolean): AnyFlowEvent[] {
     const out: AnyFlowEvent[] = [];
+    let start = this.#offset;
     for (const chunk of this.#chunks) {
-      for (let i = 0; i < chunk.length; i++) if (keep(chunk[i])) out.push(chunk[i]);
+      for (let i = start; i < chunk.length; i++) if (keep(chunk[i])) out.push(chunk[i]);
+      start = 0;
     }
     return out;
   }
 
   /** The events, in order. */
   *[Symbol.iterator](): IterableIterator<AnyFlowEvent> {
-    for (const chunk of this.#chunks) yield* chunk;
+    let start = this.#offset;
+    for (const chunk of this.#chunks) {
+      for (let i = start; i < chunk.length; i++) yield chunk[i];
+      start = 0;
+    }
   }
 
   /**
@@ -107,8 +120,9 @@ export class Journal {
     let out: AnyFlowEvent[] = [];
     let run = "";
     let keep = false;
+    let start = this.#offset;
     for (const chunk of this.#chunks) {
-      for (let i = 0; i < chunk.length; i++) {
+      for (let i = start, n = chunk.length; i < n; i++) {
         const e = chunk[i];
         if (e.runId !== run) {
           run = e.runId;
@@ -121,9 +135,34 @@ export class Journal {
         }
         out.push(e);
       }
+      start = 0;
     }
     chunks.push(out);
     this.#chunks = chunks;
+    this.#offset = 0;
     this.#length = (chunks.length - 1) * CHUNK + out.length; // every chunk but the last is full
+  }
+
+  /**
+   * Drops the oldest events, those with seq <= `seq`, without copying the others: whole chunks go, and the first kept
+   * chunk's dropped slots are cleared (nothing they held stays reachable). O(chunks + one chunk).
+   *
+   * @param seq The seq of the last event to drop.
+   */
+  dropThrough(seq: number): void {
+    const k = this.positionOf(seq);
+    if (k === 0) return;
+    if (k === this.#length) {
+      this.#chunks = [[]];
+      this.#offset = 0;
+      this.#length = 0;
+      return;
+    }
+    const p = this.#offset + k;
+    this.#chunks.splice(0, p >>> SHIFT);
+    const first = this.#chunks[0];
+    for (let i = 0; i < (p & MASK); i++) first[i] = undefined as unknown as AnyFlowEvent;
+    this.#offset = p & MASK;
+    this.#length -= k;
   }
 }

@@ -101,7 +101,11 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     core = { ...core, runs };
     if (runCheckpoints !== undefined) { for (const runId of gone) runCheckpoints.forget(runId); }
     if (retention.shouldCompact(events.length)) {
-      events.drop(retention.dropped);
+      // Runs evicted oldest first leave their events at the front: drop them as a prefix (no copy, no pass over the
+      // kept ones); the count says the bookkeeping agrees with the journal, else the general rebuild.
+      const through = retention.droppedPrefix();
+      if (through !== undefined && events.positionOf(through) === retention.droppedEvents) events.dropThrough(through);
+      else events.drop(retention.dropped);
       retention.compact();
       core = { ...core, size: events.length };
       stateCheckpoints.reset({ ...EMPTY_CORE, custom: core.custom.clear() });

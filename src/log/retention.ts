@@ -48,6 +48,8 @@ export class Retention {
   #queueHead = 0;
   #queueBase = 0; // the absolute slot number of queueIds[0]
   #droppedEvents = 0; // how many events of the log the dropped runs hold
+  #droppedThrough = -1; // the highest seq of a dropped run's events (since the last compaction)
+  #interleaved = false; // a dropped run came back (its events are kept again): no prefix drop until compaction
   readonly #forgotten = new Set<string>(); // the last EVICTED_MEMORY evicted runs
   readonly #forgottenRing: (string | undefined)[] = [];
   #forgottenNext = 0;
@@ -97,12 +99,16 @@ export class Retention {
     let ended: string[] | undefined;
     let run = "";
     let n = 0;
+    let first = 0; // the seq of the stretch's first event
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.runId !== run) { // a batch holds runs' events in stretches: one map write per stretch
-        if (n > 0) entryOf(entries, run).events += n;
+        if (n > 0) counted(entryOf(entries, run), n, first, batch[i - 1].seq);
         run = e.runId;
         n = 0;
+        first = e.seq;
+        // Events of a run dropped already (released while it runs): the rebuild drops them, a prefix would not.
+        if (this.dropped.size > 0 && this.dropped.has(run)) this.#interleaved = true;
       }
       n++;
       if (e.timestamp > this.#newest) this.#newest = e.timestamp;
@@ -116,10 +122,10 @@ export class Retention {
         (ended ??= []).push(e.runId);
       } else if ((type === "workflow.created" || type === "workflow.resumed") && this.#forgotten.size > 0) {
         this.#forgotten.delete(e.runId); // seen again (resumed from a store)
-        this.dropped.delete(e.runId);
+        if (this.dropped.delete(e.runId)) this.#interleaved = true; // its old events are kept again, among dropped ones
       }
     }
-    if (n > 0) entryOf(entries, run).events += n;
+    if (n > 0) counted(entryOf(entries, run), n, first, batch[batch.length - 1].seq);
     if (ended !== undefined) {
       for (const runId of ended) { // (again, for a run that ended before: its newer total)
         const entry = entries.get(runId)!; // (its end event made it)
@@ -178,8 +184,12 @@ export class Retention {
 
   #evicted(runId: string): void {
     this.dropped.add(runId);
-    this.#droppedEvents += this.#runs.get(runId)?.events ?? 0;
-    this.#runs.delete(runId);
+    const entry = this.#runs.get(runId);
+    if (entry !== undefined) {
+      this.#droppedEvents += entry.events;
+      if (entry.lastSeq > this.#droppedThrough) this.#droppedThrough = entry.lastSeq;
+      this.#runs.delete(runId);
+    }
     // Remember the last EVICTED_MEMORY evictions, in a ring.
     const old = this.#forgottenRing[this.#forgottenNext];
     if (old !== undefined) this.#forgotten.delete(old);
@@ -199,9 +209,32 @@ export class Retention {
   }
 
   /** Records that the log dropped the evicted runs' events. */
+  /**
+   * When the events of the runs dropped since the last compaction are exactly the oldest the log holds (runs evicted
+   * oldest first, no kept run's event among them), the seq of the last of them: the log then drops a prefix of its
+   * journal and copies nothing. Else (a kept run began before a dropped one ended, a dropped run came back), undefined.
+   * O(runs held).
+   *
+   * @returns The seq through which every held event is a dropped run's, and no later one is; or undefined.
+   */
+  droppedPrefix(): number | undefined {
+    if (this.#interleaved || this.#droppedThrough < 0) return undefined;
+    for (const entry of this.#runs.values()) {
+      if (entry.firstSeq >= 0 && entry.firstSeq <= this.#droppedThrough) return undefined;
+    }
+    return this.#droppedThrough;
+  }
+
+  /** How many events of the log the runs dropped since the last compaction hold. */
+  get droppedEvents(): number {
+    return this.#droppedEvents;
+  }
+
   compact(): void {
     this.dropped.clear();
     this.#droppedEvents = 0;
+    this.#droppedThrough = -1;
+    this.#interleaved = false;
     this.compacted = true;
   }
 
@@ -252,6 +285,9 @@ export class Retention {
 interface RunEntry {
   /** Events the log holds of it, counted as batches pass. */
   events: number;
+  /** The seq of its first and last events the log holds (-1: none counted yet). */
+  firstSeq: number;
+  lastSeq: number;
   /** Of those, the events counted in the held total (when it last ended). */
   counted: number;
   /** Its latest slot in the queue of finished runs, or -1 while it is not in it (running, or evicted from it). */
@@ -260,8 +296,15 @@ interface RunEntry {
 
 function entryOf(entries: Map<string, RunEntry>, runId: string): RunEntry {
   let entry = entries.get(runId);
-  if (entry === undefined) entries.set(runId, entry = { events: 0, counted: 0, slot: -1 });
+  if (entry === undefined) entries.set(runId, entry = { events: 0, firstSeq: -1, lastSeq: -1, counted: 0, slot: -1 });
   return entry;
+}
+
+/** Counts a stretch of a run's events, seqs `first` to `last`. */
+function counted(entry: RunEntry, n: number, first: number, last: number): void {
+  entry.events += n;
+  if (entry.firstSeq < 0) entry.firstSeq = first;
+  entry.lastSeq = last;
 }
 
 export function describeRetention(policy: RetentionPolicy | undefined): string {
