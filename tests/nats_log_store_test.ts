@@ -224,3 +224,50 @@ Deno.test({
     await assert.rejects(jetstreamTaskCache({ servers: "nats://127.0.0.1:1", ttlMs: -1 }), RangeError);
   },
 });
+
+Deno.test({
+  name:
+    "an append whose acknowledgement was lost, retried after the broker forgot its message id, is not taken for another writer's",
+  ignore,
+  fn: () =>
+    withServer(async (server) => {
+      // The broker forgets message ids after 100 ms (a leader that took over may not know them at all): the retry of an
+      // append that was stored is refused as a wrong last sequence, and the store must recognize its own message.
+      const admin = await connectNats({ servers: server.url });
+      const { jetstreamManager } = await import("../adapters/nats/deps.ts");
+      const jsm = await jetstreamManager(admin);
+      await jsm.streams.add({ name: "T9", subjects: ["T9.>"], duplicate_window: 100_000_000 });
+      const nc = await connectNats({ servers: server.url });
+      let lost = 0;
+      const lossy = new Proxy(nc, {
+        get(target, prop) {
+          if (prop !== "request") {
+            const value = Reflect.get(target, prop, target);
+            return typeof value === "function" ? value.bind(target) : value;
+          }
+          return async (subject: string, data: Uint8Array, opts: Parameters<typeof target.request>[2]) => {
+            const reply = await target.request(subject, data, opts);
+            if (lost === 0 && opts?.headers?.get("Nats-Msg-Id")?.startsWith("e:")) {
+              lost++; // stored, but the acknowledgement never arrives (and the broker forgets the id meanwhile)
+              await new Promise((resolve) => setTimeout(resolve, 300));
+              const error = new Error("timeout");
+              error.name = "TimeoutError";
+              throw error;
+            }
+            return reply;
+          };
+        },
+      });
+      const store = await jetstreamLogStore({ connection: lossy, stream: "T9" });
+      const engine = createEngine({ logStore: store });
+      const result = await engine.run(diamond);
+      await engine.close();
+      assert.equal(lost, 1);
+      assert.equal(result.status, "completed");
+      const events = await store.read(result.runId);
+      assert.deepEqual(events.map((e) => e.seq), engine.log.events(result.runId).map((e) => e.seq));
+      await store.close();
+      await nc.close();
+      await admin.close();
+    }),
+});
