@@ -50,3 +50,17 @@ export function makeDag(shape: Shape, n: number, seed = 42): Dag {
   }
   return { shape, n, deps };
 }
+
+/**
+ * The tasks of a fan-out with no-op bodies, root → `width` middles → sink; width 3 is the 5-task diamond of the
+ * small-run benchmarks. Plain definitions, for the `defineWorkflow` of whichever checkout a benchmark loads.
+ */
+export function fanTasks(width: number): { id: string; dependsOn?: string[]; run: () => undefined }[] {
+  const noop = () => undefined;
+  const mids = Array.from({ length: width }, (_, i) => `m${i}`);
+  return [
+    { id: "root", run: noop },
+    ...mids.map((id) => ({ id, dependsOn: ["root"], run: noop })),
+    { id: "sink", dependsOn: mids, run: noop },
+  ];
+}

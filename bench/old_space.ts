@@ -8,6 +8,7 @@
 //          bench/old_space.ts [checkout (a directory with mod.ts; default: this one)]
 // (bench/small_runs.ts runs it so, and prints its line.)
 import v8 from "node:v8";
+import { fanTasks } from "./_dags.ts";
 
 const root = Deno.args[0] === undefined
   ? new URL("..", import.meta.url)
@@ -16,16 +17,7 @@ const { createEngine, defineWorkflow } = await import(new URL("mod.ts", root).hr
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("bench/old_space.ts needs --v8-flags=--expose-gc (see its usage)");
 
-const noop = () => undefined;
-const mids = ["m0", "m1", "m2"];
-const workflow = defineWorkflow({
-  name: "diamond",
-  tasks: [
-    { id: "root", run: noop },
-    ...mids.map((id) => ({ id, dependsOn: ["root"], run: noop })),
-    { id: "sink", dependsOn: mids, run: noop },
-  ],
-});
+const workflow = defineWorkflow({ name: "diamond", tasks: fanTasks(3) });
 const engine = createEngine({ workers: false });
 const used = (name: string) => v8.getHeapSpaceStatistics().find((s) => s.space_name === name)?.space_used_size ?? 0;
 for (let i = 0; i < 20_000; i++) await engine.run(workflow);

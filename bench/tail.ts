@@ -7,6 +7,7 @@
 // Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000] [--tick-ms 4]
 // Before/after: run it for the two checkouts in turns, one process each.
 import { PGraph } from "npm:p-graph@^2.0.0";
+import { fanTasks } from "./_dags.ts";
 
 const positional = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
 const runsAt = Deno.args.indexOf("--runs");
@@ -16,16 +17,7 @@ const root = positional[0] === undefined
   : new URL(`file://${Deno.realPathSync(positional[0])}/`);
 const { createEngine, defineWorkflow } = await import(new URL("mod.ts", root).href);
 
-const noop = () => undefined;
-const mids = ["m0", "m1", "m2"];
-const workflow = defineWorkflow({
-  name: "diamond",
-  tasks: [
-    { id: "root", run: noop },
-    ...mids.map((id) => ({ id, dependsOn: ["root"], run: noop })),
-    { id: "sink", dependsOn: mids, run: noop },
-  ],
-});
+const workflow = defineWorkflow({ name: "diamond", tasks: fanTasks(3) });
 const engine = createEngine({ workers: false });
 const nerv = () => engine.run(workflow);
 const fan = (width: number) => () => {
