@@ -3,13 +3,20 @@
 // p99 for three trials; p-graph on a fan-out calibrated to the same p50 in the same process (the runtime's own spread
 // for promise-heavy, allocating work of that length); and the most frequent gaps, in runs, between runs slower than
 // 3× the p50 (a periodic cause shows as one gap repeated, e.g. V8 pretenuring's 76 runs before src/event.ts), and for
-// each runner the share of its slow runs that start in the busiest tenth of the kernel's timer-tick cycle.
+// each runner the share of its slow runs that start in the busiest tenth of the kernel's timer-tick cycle. With
+// --spaced, each run starts in a macrotask of its own (`setImmediate`), as a request handler's would: the log's
+// end-of-macrotask flush then falls between runs, and only the run itself is timed.
 // Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000] [--tick-ms 4]
+//        [--spaced]
 // Before/after: run it for the two checkouts in turns, one process each.
 import { PGraph } from "npm:p-graph@^2.0.0";
+import { setImmediate } from "node:timers";
 import { fanTasks } from "./_dags.ts";
 
-const positional = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
+const valued = new Set(["--runs", "--tick-ms"]);
+const positional = Deno.args.filter((a, i) => !a.startsWith("--") && !valued.has(Deno.args[i - 1]));
+const spaced = Deno.args.includes("--spaced");
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 const runsAt = Deno.args.indexOf("--runs");
 const N = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20_000;
 const root = positional[0] === undefined
@@ -36,6 +43,7 @@ async function latencies(n: number, once: () => Promise<unknown>): Promise<Float
   const lat = new Float64Array(n);
   starts = new Float64Array(n);
   for (let i = 0; i < n; i++) {
+    if (spaced) await nextMacrotask();
     const s = performance.now();
     await once();
     lat[i] = (performance.now() - s) * 1000;
@@ -75,7 +83,7 @@ const row = (name: string, lat: Float64Array) => {
 console.log(
   `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}; ${
     N.toLocaleString("en-US")
-  } runs per trial after as many warm-up runs`,
+  } runs per trial after as many warm-up runs, ${spaced ? "each run in a macrotask of its own" : "one after another"}`,
 );
 await latencies(N, nerv);
 let width = 36;
