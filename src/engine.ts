@@ -294,9 +294,12 @@ export function createEngine(options: EngineOptions = {}): Engine {
   // functions: a 10,000-task run after a forced GC cost 1.4-1.8x one back to back.
   const lastEnded: { run?: Run } = {};
   const executions = new Map<string, Execution>();
+  // Runs the log evicted while they ran (`log.release` of a running run): out of `executions`, live until they end.
+  const evictedLive = new Map<string, Run>();
   const liveRuns = (): Run[] => {
     const out: Run[] = [];
     for (const execution of executions.values()) if (execution.running !== undefined) out.push(execution.running);
+    for (const run of evictedLive.values()) out.push(run);
     return out;
   };
   let closed = false;
@@ -320,6 +323,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const unsubscribeLog = log.subscribe(syncStore);
   const unsubscribeEvict = log.onEvict((runIds) => {
     for (const id of runIds) {
+      const running = executions.get(id)?.running;
+      if (running !== undefined) evictedLive.set(id, running);
       executions.delete(id);
     }
     store.remove(runIds);
@@ -353,6 +358,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     onEnd(run: Run) {
       const execution = executions.get(run.id);
       if (execution?.running === run) execution.running = undefined;
+      else if (evictedLive.get(run.id) === run) evictedLive.delete(run.id);
       lastEnded.run = run;
     },
     startChild(workflow: Workflow<unknown>, child: ChildStart): Run {
@@ -372,6 +378,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     source: logStore ?? { read: (runId) => log.events(runId) },
     env,
     executions,
+    evictedLive,
     isClosed: () => closed,
   });
   const steps = createSteps({ clock, bus, log, retention, executions, runs });

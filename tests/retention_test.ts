@@ -482,3 +482,28 @@ Deno.test("compaction keeps exactly the events of the runs held, whether the evi
     await engine.close();
   }
 });
+
+Deno.test("a run released while it runs stays live: its id is taken, resume() refuses it, close() cancels and awaits it", async () => {
+  const engine = createEngine({ workers: false, retention: { runs: 2 } });
+  const waiting = defineWorkflow({
+    name: "waiting",
+    tasks: [{
+      id: "wait",
+      run: ({ signal }) =>
+        new Promise<number>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    }],
+  });
+  const handle = engine.start(waiting, { runId: "x" });
+  await new Promise((r) => setTimeout(r, 5));
+  engine.log.release("x");
+  assert.ok(engine.log.evicted("x"));
+  // Still running in this engine: not a second run of the same id, not a resume beside it.
+  assert.throws(() => engine.start(waiting, { runId: "x" }), TypeError);
+  await assert.rejects(engine.resume(waiting, "x"), /running in this engine/);
+  let closed = false;
+  const closing = engine.close().then(() => closed = true);
+  const result = await Promise.race([handle.result, new Promise((r) => setTimeout(r, 500, "not cancelled"))]);
+  assert.equal((result as { status?: string }).status, "cancelled");
+  await closing;
+  assert.ok(closed);
+});

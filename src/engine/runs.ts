@@ -154,6 +154,11 @@ export interface RunsCore {
    * table's new backing store is allocated in the old generation (bench/RESULTS.md §14).
    */
   readonly executions: Map<string, Execution>;
+  /**
+   * Runs the log evicted while they were running (`log.release`), by id, until they end: no longer in `executions`,
+   * still live (their id is taken, `close()` cancels them). Empty unless a running run was released.
+   */
+  readonly evictedLive: Map<string, Run>;
   /** Whether the engine was closed. */
   isClosed(): boolean;
 }
@@ -185,7 +190,9 @@ export interface Runs extends Pick<Engine, "run" | "start" | "resume" | "rerun">
  * @returns The run API.
  */
 export function createRuns(core: RunsCore): Runs {
-  const { options, workersAvailable, log, source, env, executions } = core;
+  const { options, workersAvailable, log, source, env, executions, evictedLive } = core;
+  /** Whether a run of this id runs in this engine (held, or evicted while running). */
+  const isRunning = (id: string) => executions.get(id)?.running !== undefined || evictedLive.has(id);
   let fallbackAnnounced = false;
 
   const startRun = <I>(
@@ -200,7 +207,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (executions.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    if (executions.has(id) || evictedLive.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
     if (log.durable) {
       const issue = findJsonIssue(runOptions.input);
       if (issue !== undefined) throw new NotSerializableError("input", id, issue.path, issue.what);
@@ -246,7 +253,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (executions.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
+    if (executions.has(id) || evictedLive.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
     const run = new Run(workflow, graph, env, {
       id,
       workflowId: workflowId ?? restore.state.workflowId,
@@ -292,7 +299,7 @@ export function createRuns(core: RunsCore): Runs {
       if (typeof runId !== "string" || runId.length === 0) {
         throw new TypeError(`Cannot re-run a run: runId ${describe(runId)} must be a non-empty string`);
       }
-      if (executions.get(runId)?.running !== undefined) {
+      if (isRunning(runId)) {
         throw new TypeError(`Cannot re-run run "${runId}": it is running in this engine`);
       }
       await log.sync().catch(() => {});
@@ -307,7 +314,7 @@ export function createRuns(core: RunsCore): Runs {
         throw new TypeError(`Cannot resume a run: runId ${describe(runId)} must be a non-empty string`);
       }
       const busy = () => {
-        if (executions.get(runId)?.running !== undefined) {
+        if (isRunning(runId)) {
           throw new TypeError(`Cannot resume run "${runId}": it is running in this engine`);
         }
       };

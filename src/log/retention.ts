@@ -122,7 +122,12 @@ export class Retention {
         (ended ??= []).push(e.runId);
       } else if ((type === "workflow.created" || type === "workflow.resumed") && this.#forgotten.size > 0) {
         this.#forgotten.delete(e.runId); // seen again (resumed from a store)
-        if (this.dropped.delete(e.runId)) this.#interleaved = true; // its old events are kept again, among dropped ones
+        if (this.dropped.delete(e.runId)) {
+          this.#interleaved = true; // its old events are kept again, among dropped ones
+          // Its old events, the oldest perhaps, are held again but counted by no run: no prefix drop while it is held
+          // (a first seq of 0 is at or below any prefix's last seq).
+          entryOf(entries, e.runId).firstSeq = 0;
+        }
       }
     }
     if (n > 0) counted(entryOf(entries, run), n, first, batch[batch.length - 1].seq);
@@ -208,7 +213,6 @@ export class Retention {
     return this.#droppedEvents >= Math.max(4096, size - this.#droppedEvents);
   }
 
-  /** Records that the log dropped the evicted runs' events. */
   /**
    * When the events of the runs dropped since the last compaction are exactly the oldest the log holds (runs evicted
    * oldest first, no kept run's event among them), the seq of the last of them: the log then drops a prefix of its
@@ -230,7 +234,19 @@ export class Retention {
     return this.#droppedEvents;
   }
 
+  /** Records that the log dropped the evicted runs' events. */
   compact(): void {
+    // A dropped run that wrote after its release (it was running) has an entry again, counting events the journal just
+    // dropped with the rest of its events: it starts afresh, else its count and first seq outlive them.
+    for (const runId of this.dropped) {
+      const entry = this.#runs.get(runId);
+      if (entry === undefined) continue;
+      this.#heldEvents -= entry.counted;
+      entry.events = 0;
+      entry.counted = 0;
+      entry.firstSeq = -1;
+      entry.lastSeq = -1;
+    }
     this.dropped.clear();
     this.#droppedEvents = 0;
     this.#droppedThrough = -1;
@@ -275,12 +291,6 @@ export class Retention {
   }
 }
 
-/**
- * A retention policy in words, for errors.
- *
- * @param policy The policy.
- * @returns E.g. "the last 1000 finished runs and finished runs up to 100000 events".
- */
 /** What retention knows of one run. */
 interface RunEntry {
   /** Events the log holds of it, counted as batches pass. */
@@ -307,6 +317,12 @@ function counted(entry: RunEntry, n: number, first: number, last: number): void 
   entry.lastSeq = last;
 }
 
+/**
+ * A retention policy in words, for errors.
+ *
+ * @param policy The policy.
+ * @returns E.g. "the last 1000 finished runs and finished runs up to 100000 events".
+ */
 export function describeRetention(policy: RetentionPolicy | undefined): string {
   const parts: string[] = [];
   if (policy?.runs !== undefined && policy.runs !== Infinity) parts.push(`the last ${policy.runs} finished runs`);
