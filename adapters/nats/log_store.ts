@@ -260,10 +260,14 @@ export async function jetstreamLogStore(options: JetStreamLogStoreOptions): Prom
         // acknowledgement, but across a change of stream leader the retry can be refused as a wrong last sequence
         // (the leader killed mid-run: expected 18, found 19). The message an earlier attempt stored is ours if the
         // subject's last message carries this message id and this store as its owner.
-        if (attempt > 1 && expect !== undefined && conflictSeq(error) !== undefined) {
+        const found = attempt > 1 && expect !== undefined ? conflictSeq(error) : undefined;
+        if (found !== undefined) {
           const last = await lastMessage(jsm, stream, subject);
           const h = last?.header;
-          if (last !== undefined && h?.get("Nats-Msg-Id") === msgID && h.get("Nerv-Owner") === owner) return last.seq;
+          if (
+            last !== undefined && (found < 0 || last.seq === found) && h?.get("Nats-Msg-Id") === msgID &&
+            h.get("Nerv-Owner") === owner
+          ) return last.seq;
         }
         throw error;
       }
