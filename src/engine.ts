@@ -296,12 +296,6 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const executions = new Map<string, Execution>();
   // Runs the log evicted while they ran (`log.release` of a running run): out of `executions`, live until they end.
   const evictedLive = new Map<string, Run>();
-  const liveRuns = (): Run[] => {
-    const out: Run[] = [];
-    for (const execution of executions.values()) if (execution.running !== undefined) out.push(execution.running);
-    for (const run of evictedLive.values()) out.push(run);
-    return out;
-  };
   let closed = false;
 
   // The projection store hears which runs a batch touched (a run's end is in the batch its end flushes) and reads
@@ -333,7 +327,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   // A durable store that fails can acknowledge nothing more: every live run is cancelled (their results reject).
   if (log.durable) {
     log.whenDurable(Infinity).catch((error) => {
-      for (const run of liveRuns()) run.cancel(error);
+      for (const run of runs.live()) run.cancel(error);
     });
   }
   // On a durable store, listeners hear an event once it is stored.
@@ -408,7 +402,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     async close() {
       if (closed) return;
       closed = true;
-      const pending = liveRuns();
+      const pending = runs.live();
       for (const run of pending) run.cancel(new Error("The engine was closed"));
       await Promise.allSettled(pending.map((r) => r.result));
       // Whatever was appended reaches the store before the engine says it is closed.

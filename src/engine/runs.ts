@@ -181,6 +181,8 @@ export interface Runs extends Pick<Engine, "run" | "start" | "resume" | "rerun">
     rerunOptions: RerunOptions,
     workflowId?: string,
   ): Run;
+  /** The runs not ended yet (held in `executions` as `running`, or evicted while running). */
+  live(): Run[];
 }
 
 /**
@@ -193,6 +195,8 @@ export function createRuns(core: RunsCore): Runs {
   const { options, workersAvailable, log, source, env, executions, evictedLive } = core;
   /** Whether a run of this id runs in this engine (held, or evicted while running). */
   const isRunning = (id: string) => executions.get(id)?.running !== undefined || evictedLive.has(id);
+  /** Whether a run id is taken: a run the engine holds, ended or not, or one evicted while running. */
+  const isTaken = (id: string) => executions.has(id) || evictedLive.has(id);
   let fallbackAnnounced = false;
 
   const startRun = <I>(
@@ -207,7 +211,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot start a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (executions.has(id) || evictedLive.has(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
+    if (isTaken(id)) throw new TypeError(`Cannot start a run: run id "${id}" is taken`);
     if (log.durable) {
       const issue = findJsonIssue(runOptions.input);
       if (issue !== undefined) throw new NotSerializableError("input", id, issue.path, issue.what);
@@ -253,7 +257,7 @@ export function createRuns(core: RunsCore): Runs {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot re-run a run: runId ${describe(id)} must be a non-empty string`);
     }
-    if (executions.has(id) || evictedLive.has(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
+    if (isTaken(id)) throw new TypeError(`Cannot re-run a run: run id "${id}" is taken`);
     const run = new Run(workflow, graph, env, {
       id,
       workflowId: workflowId ?? restore.state.workflowId,
@@ -280,6 +284,12 @@ export function createRuns(core: RunsCore): Runs {
   return {
     startRun,
     startRerun,
+    live() {
+      const out: Run[] = [];
+      for (const execution of executions.values()) if (execution.running !== undefined) out.push(execution.running);
+      for (const run of evictedLive.values()) out.push(run);
+      return out;
+    },
     run(workflow, runOptions) {
       // Misuse (not a workflow, a taken run id) throws; an input a durable store cannot keep rejects.
       try {
