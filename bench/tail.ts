@@ -5,17 +5,24 @@
 // 3× the p50 (a periodic cause shows as one gap repeated, e.g. V8 pretenuring's 76 runs before src/event.ts), and for
 // each runner the share of its slow runs that start in the busiest tenth of the kernel's timer-tick cycle. With
 // --spaced, each run starts in a macrotask of its own (`setImmediate`), as a request handler's would: the log's
-// end-of-macrotask flush then falls between runs, and only the run itself is timed.
+// end-of-macrotask flush then falls between runs, and only the run itself is timed. With --causes, one more trial per
+// runner reads the process's minor page faults after each run (a system call per run, outside the timed span) and the
+// V8 old space's bytes in use every 1,000 runs: the share of runs slower than 1.6× and 3× the p50 among runs that took a page
+// fault and among those that did not, and how fast the old space fills between major collections (what runs leave behind
+// or keep: retained runs, tables).
 // Usage: deno run -A bench/tail.ts [checkout (a directory with mod.ts; default: this one)] [--runs 20000] [--tick-ms 4]
-//        [--spaced]
+//        [--spaced] [--causes]
 // Before/after: run it for the two checkouts in turns, one process each.
 import { PGraph } from "npm:p-graph@^2.0.0";
+import process from "node:process";
 import { setImmediate } from "node:timers";
+import v8 from "node:v8";
 import { fanTasks } from "./_dags.ts";
 
 const valued = new Set(["--runs", "--tick-ms"]);
 const positional = Deno.args.filter((a, i) => !a.startsWith("--") && !valued.has(Deno.args[i - 1]));
 const spaced = Deno.args.includes("--spaced");
+const causes = Deno.args.includes("--causes");
 const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 const runsAt = Deno.args.indexOf("--runs");
 const N = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20_000;
@@ -116,4 +123,61 @@ const top = [...gaps].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([g, c]) => `$
 console.log(`\nsummary: most frequent gaps between nerv-flow runs slower than 3× the p50: ${top}`);
 console.log(tickRow("nerv", "nerv-flow"));
 console.log(tickRow("pgraph", "p-graph"));
+if (causes) {
+  console.log(causeRow("nerv-flow", await withFaults(N, nerv)));
+  console.log(causeRow("p-graph", await withFaults(N, fan(width))));
+}
 await engine.close();
+
+interface FaultTrial {
+  lat: Float64Array;
+  /** Minor page faults taken between the end of the previous run and the end of this one. */
+  faults: Float64Array;
+  /** What the old space's live bytes grew by per 1,000 runs (KB; the blocks a major collection shrank left out). */
+  oldGrowth: number[];
+}
+/** One trial with a page-fault count after each run and the old space's bytes in use every 1,000 runs. */
+async function withFaults(n: number, once: () => Promise<unknown>): Promise<FaultTrial> {
+  const lat = new Float64Array(n), faults = new Float64Array(n), oldGrowth: number[] = [];
+  const oldSize = () => v8.getHeapSpaceStatistics().find((x) => x.space_name === "old_space")?.space_used_size ?? 0;
+  let before = process.resourceUsage().minorPageFault;
+  let old = oldSize();
+  for (let i = 0; i < n; i++) {
+    if (spaced) await nextMacrotask();
+    const s = performance.now();
+    await once();
+    lat[i] = (performance.now() - s) * 1000;
+    const now = process.resourceUsage().minorPageFault;
+    faults[i] = now - before;
+    before = now;
+    if (i % 1000 === 999) {
+      const size = oldSize();
+      if (size >= old) oldGrowth.push((size - old) / 1024);
+      old = size;
+    }
+  }
+  return { lat, faults, oldGrowth };
+}
+function causeRow(name: string, { lat, faults, oldGrowth }: FaultTrial): string {
+  const p50 = p50Of(lat);
+  const share = (pred: (i: number) => boolean, over: number) => {
+    let n = 0, hit = 0;
+    for (let i = 0; i < lat.length; i++) {
+      if (!pred(i)) continue;
+      n++;
+      if (lat[i] > over * p50) hit++;
+    }
+    return n === 0 ? "—" : `${(hit / n * 100).toFixed(1)}%`;
+  };
+  const faulted = (i: number) => faults[i] > 0, clean = (i: number) => faults[i] === 0;
+  const runs = lat.filter((_, i) => faulted(i)).length;
+  const total = faults.reduce((a, b) => a + b, 0);
+  const growth = oldGrowth.slice().sort((a, b) => a - b)[oldGrowth.length >> 1] ?? 0;
+  return `${name}, a trial reading page faults: p99 ${
+    (q(lat.slice().sort(), 0.99) / p50).toFixed(2)
+  }× the p50; ${runs} of ${lat.length} runs took a page fault (${total} faults); slower than 1.6× / 3× the p50: ${
+    share(faulted, 1.6)
+  } / ${share(faulted, 3)} of those, ${share(clean, 1.6)} / ${share(clean, 3)} of the others; ${
+    growth.toFixed(0)
+  } KB promoted into the old space per 1,000 runs (median of the blocks without a major GC)`;
+}
