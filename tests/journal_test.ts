@@ -1,13 +1,20 @@
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@^4";
+import { flowEvent } from "../src/event.ts";
 import { Journal } from "../src/log/journal.ts";
 import type { AnyFlowEvent } from "../src/types.ts";
 
-const event = (seq: number, runId: string) =>
-  ({ type: "task.started", seq, runId, workflowId: "w", taskId: "t", timestamp: 0, data: {} }) as AnyFlowEvent;
+// Events as the engine makes them (kept in columns, made again on read) and events of another shape (no attempt
+// field: kept as they are).
+const event = (seq: number, runId: string, made: boolean) =>
+  made
+    ? flowEvent("task.completed", seq, runId, "w", "t", seq % 3 === 0 ? undefined : seq % 5, 1.7e12 + seq / 3, {
+      durationMs: seq,
+    } as never)
+    : ({ type: "task.started", seq, runId, workflowId: "w", taskId: "t", timestamp: 0, data: {} }) as AnyFlowEvent;
 
 type Op =
-  | { kind: "push"; run: string; n: number }
+  | { kind: "push"; run: string; n: number; made: boolean }
   | { kind: "drop"; runs: string[] }
   | { kind: "dropThrough"; at: number };
 const run = fc.constantFrom("a", "b", "c", "d");
@@ -15,7 +22,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   // Stretches of up to 5,000 events of one run: pushes cross the 4,096-event chunk boundary.
   {
     weight: 4,
-    arbitrary: fc.record({ kind: fc.constant("push" as const), run, n: fc.integer({ min: 1, max: 5000 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant("push" as const),
+      run,
+      n: fc.integer({ min: 1, max: 5000 }),
+      made: fc.boolean(),
+    }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("drop" as const), runs: fc.array(run, { maxLength: 3 }) }) },
   // A prefix: the events up to a seq picked among (and around) those held, `at` in [0, 1].
@@ -34,7 +46,7 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
       for (const o of ops) {
         if (o.kind === "push") {
           for (let i = 0; i < o.n; i++) {
-            const e = event(++seq, o.run);
+            const e = event(++seq, o.run, o.made);
             journal.push(e);
             model.push(e);
           }
@@ -54,7 +66,12 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
       const from = n === 0 ? 0 : a % (n + 1), to = n === 0 ? 0 : Math.max(from, b % (n + 1));
       assert.deepEqual(journal.slice(from, to), model.slice(from, to));
       assert.deepEqual(journal.filter((e) => e.runId === "b"), model.filter((e) => e.runId === "b"));
-      if (n > 0) assert.equal(journal.at(from % n), model[from % n]);
+      assert.deepEqual(journal.ofRuns((id) => id !== "c"), model.filter((e) => e.runId !== "c"));
+      if (n > 0) {
+        const got = journal.at(from % n), want = model[from % n];
+        assert.deepEqual(got, want);
+        assert.equal(got.data, want.data); // the same data object, made event or kept one
+      }
       // positionOf: the events with seq <= s.
       for (const s of [0, a % (seq + 2), seq, seq + 1]) {
         assert.equal(journal.positionOf(s), model.filter((e) => e.seq <= s).length);
@@ -62,4 +79,57 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
     }),
     { numRuns: 200 },
   );
+});
+
+Deno.test("the journal keeps the engine's events in columns and any other event as it is", () => {
+  const journal = new Journal();
+  const data = { durationMs: 3 };
+  const made = [
+    flowEvent("task.completed", 1, "r", "w", "a", 2, 1_733_400_000_123.5, data as never),
+    flowEvent("workflow.created", 2, "r", "w", undefined, undefined, -0, { input: 1, taskIds: [] } as never),
+  ];
+  class Custom {
+    type = "workflow.started";
+    seq = 6;
+    runId = "r";
+    workflowId = "w";
+    taskId = undefined;
+    attempt = undefined;
+    timestamp = 0;
+    data = {};
+  }
+  const odd = [
+    { type: "workflow.started", seq: 3, runId: "r", workflowId: "w", timestamp: 0, data: {} }, // no taskId, attempt
+    {
+      seq: 4,
+      type: "workflow.started",
+      runId: "r",
+      workflowId: "w",
+      taskId: undefined,
+      attempt: undefined,
+      timestamp: 0,
+      data: {},
+    }, // order
+    { ...made[1], seq: 5, extra: true }, // a field more
+    new Custom(), // a prototype of its own
+    { ...made[1], seq: 7, timestamp: "now" }, // not a number
+    { ...made[1], seq: 8, attempt: NaN }, // NaN: the column's mark for no attempt
+  ] as unknown as AnyFlowEvent[];
+  for (const e of [...made, ...odd]) journal.push(e);
+  const back = journal.slice();
+  // Made again: equal (fields, order, -0, undefined kept as a field), not the same objects; the data is the same object.
+  for (let i = 0; i < made.length; i++) {
+    assert.notEqual(back[i], made[i]);
+    assert.deepEqual(back[i], made[i]);
+    assert.deepEqual(Object.keys(back[i]), Object.keys(made[i]));
+    assert.equal(back[i].data, made[i].data);
+    assert.equal(Object.getPrototypeOf(back[i]), Object.prototype);
+  }
+  assert.ok(Object.is(back[1].timestamp, -0));
+  // Kept as they are: the very objects.
+  for (let i = 0; i < odd.length; i++) assert.equal(back[made.length + i], odd[i]);
+  // Compaction keeps both kinds as they were.
+  journal.drop(new Set(["other"]));
+  assert.deepEqual(journal.slice(), back);
+  for (let i = 0; i < odd.length; i++) assert.equal(journal.at(made.length + i), odd[i]);
 });

@@ -161,10 +161,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
   /** The events held, evicted runs' left out, optionally of one run only. */
   const held = (runId?: string): AnyFlowEvent[] => {
     const dropped = retention.dropped;
-    if (dropped.size > 0) {
-      return events.filter((e) => (runId === undefined || e.runId === runId) && !dropped.has(e.runId));
-    }
-    return runId === undefined ? events.slice() : events.filter((e) => e.runId === runId);
+    if (dropped.size > 0) return events.ofRuns((id) => (runId === undefined || id === runId) && !dropped.has(id));
+    return runId === undefined ? events.slice() : events.ofRuns((id) => id === runId);
   };
 
   return {
