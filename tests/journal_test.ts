@@ -133,3 +133,26 @@ Deno.test("the journal keeps the engine's events in columns and any other event 
   assert.deepEqual(journal.slice(), back);
   for (let i = 0; i < odd.length; i++) assert.equal(journal.at(made.length + i), odd[i]);
 });
+
+Deno.test("a first event with no run id is kept by drops and run reads; a push that throws leaves the journal as it was", () => {
+  const journal = new Journal();
+  const odd = { type: "workflow.started", seq: 1, runId: undefined, workflowId: "w", timestamp: 0, data: {} };
+  journal.push(odd as unknown as AnyFlowEvent);
+  journal.push(event(2, "a", true));
+  journal.push(event(3, "b", true));
+  assert.deepEqual(journal.ofRuns((id) => id !== "b").length, 2);
+  const throwing = { ...event(4, "c", true) };
+  Object.defineProperty(throwing, "timestamp", {
+    enumerable: true,
+    get: () => {
+      throw new Error("no time");
+    },
+  });
+  assert.throws(() => journal.push(throwing), /no time/);
+  assert.equal(journal.length, 3);
+  journal.push(event(5, "c", true));
+  assert.deepEqual([...journal].map((e) => e.seq), [1, 2, 3, 5]);
+  journal.drop(new Set(["b"]));
+  assert.deepEqual([...journal].map((e) => e.seq), [1, 2, 5]);
+  assert.equal(journal.at(0), odd);
+});

@@ -343,6 +343,17 @@ Deno.test("importLog() of a failed run's export gives a state equal to the origi
   });
 });
 
+Deno.test("append() refuses a seq that is not a number with a TypeError, and the log holds what it held", () => {
+  const log = createSnapshotLog();
+  const base = { type: "workflow.created", runId: "r", workflowId: "w", timestamp: 0, data: { input: 1, taskIds: [] } };
+  log.append({ ...base, seq: 1 } as never);
+  for (const seq of [2n, "2", undefined]) {
+    assert.throws(() => log.append({ ...base, seq } as never), TypeError, String(seq));
+  }
+  assert.equal(log.seq, 1);
+  assert.deepEqual(log.events().map((e) => e.seq), [1]);
+});
+
 Deno.test("importLog() rejects data that is not a log export with a TypeError", async (t) => {
   const cases: [string, unknown][] = [
     ["null", null],

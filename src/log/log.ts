@@ -177,6 +177,9 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       return lastSeq + 1;
     },
     append(event) {
+      if (typeof event.seq !== "number") {
+        throw new TypeError(`Cannot append event with seq ${String(event.seq)}: a seq is a number`);
+      }
       if (!(event.seq > lastSeq)) {
         throw new RangeError(`Cannot append event with seq ${event.seq}: the log is at seq ${lastSeq}`);
       }

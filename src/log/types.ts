@@ -242,7 +242,8 @@ export interface SnapshotLog {
    */
   nextSeq(): number;
   /**
-   * Every event, oldest first, or one run's.
+   * Every event, oldest first, or one run's: frozen, equal to the events appended (the same fields and data), made
+   * anew on each call rather than the very objects appended.
    *
    * @param runId Only this run's events.
    * @returns The events.
