@@ -354,6 +354,31 @@ Deno.test("append() refuses a seq that is not a number with a TypeError, and the
   assert.deepEqual(log.events().map((e) => e.seq), [1]);
 });
 
+Deno.test("states that differ in any field of a run compare unequal; the same events compare equal", async () => {
+  await withMixedRun((log) => {
+    const data = JSON.parse(JSON.stringify(log)) as { events: Record<string, unknown>[] };
+    assert.ok(importLog(structuredClone(data) as never).state().equals(log.state()));
+    const last = (type: string) => data.events.findLastIndex((e) => e.type === type);
+    // One change to one event each: a run's end time, its input, a task's result, a task's attempts, its status (the
+    // last event gone), a task's error, the workflow's id, the run's error.
+    const changes: [string, (events: Record<string, unknown>[]) => void][] = [
+      ["end time", (ev) => (ev[ev.length - 1].timestamp as number) += 1],
+      ["input", (ev) => (ev[last("workflow.started")].data as { input: unknown }).input = { changed: true }],
+      ["task result", (ev) => (ev[last("task.completed")].data as { result: unknown }).result = "other"],
+      ["attempts", (ev) => ev[last("task.started")].attempt = 99],
+      ["status", (ev) => ev.pop()],
+      ["task error", (ev) => (ev[last("task.failed")].data as { error: { message: string } }).error.message = "x"],
+      ["workflow id", (ev) => ev.forEach((e) => e.workflowId = "another")],
+      ["run error", (ev) => (ev[last("workflow.failed")].data as { error: { message: string } }).error.message = "x"],
+    ];
+    for (const [what, change] of changes) {
+      const copy = structuredClone(data);
+      change(copy.events);
+      assert.ok(!importLog(copy as never).state().equals(log.state()), `a different ${what} compares unequal`);
+    }
+  });
+});
+
 Deno.test("importLog() rejects data that is not a log export with a TypeError", async (t) => {
   const cases: [string, unknown][] = [
     ["null", null],

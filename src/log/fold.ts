@@ -77,7 +77,7 @@ export function fold(
           index: indexOf(rec.taskIds),
           added: [],
           touched: new Map(),
-          counts: rec.counts.toArray(),
+          counts: rec.counts.slice(),
           ends: rec.ends,
         };
         drafts.set(draftRun, draft);
@@ -99,7 +99,7 @@ export function fold(
       const tasks = d.touched.size === 0 ? rec.tasks : rec.tasks.withMutations((l) => {
         for (const [k, t] of d.touched) l.set(k, new TaskState(t));
       });
-      m.set(runId, rec.merge({ ...d.fields, taskIds: ids, tasks, counts: List(d.counts), ends: d.ends }));
+      m.set(runId, rec.merge({ ...d.fields, taskIds: ids, tasks, counts: Object.freeze(d.counts), ends: d.ends }));
     }
   });
   let custom = base.custom;

@@ -122,7 +122,7 @@ export function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown
     }
     case "workflowStatus": {
       const counts = {} as Record<TaskStatus, number>;
-      STATUSES.forEach((s, k) => counts[s] = run.counts.get(k) ?? 0);
+      STATUSES.forEach((s, k) => counts[s] = run.counts[k] ?? 0);
       const view: RunView = {
         runId: run.runId,
         workflowId: run.workflowId,

@@ -1,12 +1,12 @@
 /**
- * The log's persistent state: per run an Immutable record (`RunRec`) of its
+ * The log's persistent state: per run a frozen record (`RunRec`) of its
  * fields, task ids, task states (`TaskState`, frozen value objects) and
  * counts per status (in the order of `../tables.ts`); the whole state
  * (`Core`) maps run ids to them.
  *
  * @module
  */
-import { IMap, IRecord, List } from "../deps.ts";
+import { IMap, is, List } from "../deps.ts";
 import type { ErrorData, TaskPath, TaskStatus, WorkflowStatus } from "../types.ts";
 import { FIRST_TERMINAL, STATUS_CODE } from "../tables.ts";
 import { type Deep, deepEqual } from "./equality.ts";
@@ -73,26 +73,91 @@ export type RunRecProps = {
   input: Deep<unknown> | undefined;
   taskIds: List<string>;
   tasks: List<TaskState | undefined>;
-  counts: List<number>;
+  counts: readonly number[];
   ends: number;
 };
-/** A run in the log: an Immutable record, compared by value. */
-export const RunRec = IRecord<RunRecProps>({
-  runId: "",
-  workflowId: "",
-  status: "created",
-  createdAt: 0,
-  startedAt: undefined,
-  endedAt: undefined,
-  error: undefined,
-  input: undefined,
-  taskIds: List<string>(),
-  tasks: List<TaskState | undefined>(),
-  counts: List<number>(),
-  ends: 0,
-});
+/**
+ * A run in the log: a frozen value object, compared by value (Immutable.js compares value objects with `equals`). A
+ * class rather than an Immutable `Record`: a record keeps its values in a `List` of their own, ~6 objects more per run,
+ * and every finished run the log keeps is copied and promoted by the garbage collector (bench/RESULTS.md §14).
+ */
+export class RunRecord {
+  readonly runId: string;
+  readonly workflowId: string;
+  readonly status: WorkflowStatus;
+  readonly createdAt: number;
+  readonly startedAt: number | undefined;
+  readonly endedAt: number | undefined;
+  readonly error: Deep<ErrorData> | undefined;
+  readonly input: Deep<unknown> | undefined;
+  readonly taskIds: List<string>;
+  readonly tasks: List<TaskState | undefined>;
+  /** Tasks per status, in the order of `../tables.ts` (frozen). */
+  readonly counts: readonly number[];
+  readonly ends: number;
+  constructor(p: RunRecProps) {
+    this.runId = p.runId;
+    this.workflowId = p.workflowId;
+    this.status = p.status;
+    this.createdAt = p.createdAt;
+    this.startedAt = p.startedAt;
+    this.endedAt = p.endedAt;
+    this.error = p.error;
+    this.input = p.input;
+    this.taskIds = p.taskIds;
+    this.tasks = p.tasks;
+    this.counts = p.counts;
+    this.ends = p.ends;
+    Object.freeze(this);
+  }
+  /**
+   * This record with some fields replaced.
+   *
+   * @param patch The new values.
+   * @returns A new record.
+   */
+  merge(patch: Partial<RunRecProps>): RunRecord {
+    return new RunRecord({
+      runId: "runId" in patch ? patch.runId! : this.runId,
+      workflowId: "workflowId" in patch ? patch.workflowId! : this.workflowId,
+      status: "status" in patch ? patch.status! : this.status,
+      createdAt: "createdAt" in patch ? patch.createdAt! : this.createdAt,
+      startedAt: "startedAt" in patch ? patch.startedAt : this.startedAt,
+      endedAt: "endedAt" in patch ? patch.endedAt : this.endedAt,
+      error: "error" in patch ? patch.error : this.error,
+      input: "input" in patch ? patch.input : this.input,
+      taskIds: "taskIds" in patch ? patch.taskIds! : this.taskIds,
+      tasks: "tasks" in patch ? patch.tasks! : this.tasks,
+      counts: "counts" in patch ? patch.counts! : this.counts,
+      ends: "ends" in patch ? patch.ends! : this.ends,
+    });
+  }
+  equals(other: unknown): boolean {
+    if (!(other instanceof RunRecord)) return false;
+    if (other === this) return true;
+    const a = this.counts, b = other.counts;
+    if (a.length !== b.length) return false;
+    for (let k = 0; k < a.length; k++) if (!is(a[k], b[k])) return false;
+    return is(other.runId, this.runId) && is(other.workflowId, this.workflowId) && is(other.status, this.status) &&
+      is(other.createdAt, this.createdAt) && is(other.startedAt, this.startedAt) &&
+      is(other.endedAt, this.endedAt) && is(other.ends, this.ends) && is(other.error, this.error) &&
+      is(other.input, this.input) && is(other.taskIds, this.taskIds) && is(other.tasks, this.tasks);
+  }
+  hashCode(): number {
+    return (this.ends * 31 + this.taskIds.size) | 0;
+  }
+}
 /** A run record. */
-export type RunRec = ReturnType<typeof RunRec>;
+export type RunRec = RunRecord;
+/**
+ * A run record, the fields not given at their defaults (no tasks, status "created").
+ *
+ * @param p Its fields.
+ * @returns The record.
+ */
+export function RunRec(p: Partial<RunRecProps>): RunRec {
+  return new RunRecord({ ...DEFAULTS, ...p });
+}
 
 /** Index of each task id in a run's `taskIds` list, derived once per list. */
 export const indexCache = new WeakMap<List<string>, Map<string, number>>();
@@ -152,7 +217,21 @@ export interface Core {
 export const EMPTY_CORE: Core = { runs: IMap(), custom: IMap(), size: 0, seq: 0 };
 
 /** Counts per status of a run with no tasks. */
-export const ZERO_COUNTS = List<number>([0, 0, 0, 0, 0, 0, 0, 0]);
+export const ZERO_COUNTS: readonly number[] = Object.freeze([0, 0, 0, 0, 0, 0, 0, 0]);
+const DEFAULTS: RunRecProps = {
+  runId: "",
+  workflowId: "",
+  status: "created",
+  createdAt: 0,
+  startedAt: undefined,
+  endedAt: undefined,
+  error: undefined,
+  input: undefined,
+  taskIds: List<string>(),
+  tasks: List<TaskState | undefined>(),
+  counts: ZERO_COUNTS,
+  ends: 0,
+};
 /** Whether a task status is terminal (completed, failed, skipped, cancelled). */
 export const isTerminal = (s: TaskStatus) => STATUS_CODE[s] >= FIRST_TERMINAL;
 
