@@ -20,7 +20,7 @@ export {
   type Snapshot,
 } from "npm:xstate@^5.33.3";
 export { createStore, type Store } from "npm:@xstate/store@^3.17.5";
-export { is, List, Map as IMap, OrderedMap, Record as IRecord } from "npm:immutable@^5.1.4";
+export { is, List, Map as IMap, OrderedMap } from "npm:immutable@^5.1.4";
 export { createNanoEvents, type Emitter } from "npm:nanoevents@^9.1.0";
 export type { DependencyContainer };
 /** tsyringe's root container (each engine makes a child of it). */

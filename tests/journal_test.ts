@@ -65,10 +65,10 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
       assert.deepEqual([...journal], model);
       const from = n === 0 ? 0 : a % (n + 1), to = n === 0 ? 0 : Math.max(from, b % (n + 1));
       assert.deepEqual(journal.slice(from, to), model.slice(from, to));
-      assert.deepEqual(journal.filter((e) => e.runId === "b"), model.filter((e) => e.runId === "b"));
+      assert.deepEqual(journal.ofRuns((id) => id === "b"), model.filter((e) => e.runId === "b"));
       assert.deepEqual(journal.ofRuns((id) => id !== "c"), model.filter((e) => e.runId !== "c"));
       if (n > 0) {
-        const got = journal.at(from % n), want = model[from % n];
+        const got = journal.slice(from % n, from % n + 1)[0], want = model[from % n];
         assert.deepEqual(got, want);
         assert.equal(got.data, want.data); // the same data object, made event or kept one
       }
@@ -131,7 +131,8 @@ Deno.test("the journal keeps the engine's events in columns and any other event 
   // Compaction keeps both kinds as they were.
   journal.drop(new Set(["other"]));
   assert.deepEqual(journal.slice(), back);
-  for (let i = 0; i < odd.length; i++) assert.equal(journal.at(made.length + i), odd[i]);
+  const kept = journal.slice(made.length);
+  for (let i = 0; i < odd.length; i++) assert.equal(kept[i], odd[i]);
 });
 
 Deno.test("a first event with no run id is kept by drops and run reads; a push that throws leaves the journal as it was", () => {
@@ -140,7 +141,7 @@ Deno.test("a first event with no run id is kept by drops and run reads; a push t
   journal.push(odd as unknown as AnyFlowEvent);
   journal.push(event(2, "a", true));
   journal.push(event(3, "b", true));
-  assert.deepEqual(journal.ofRuns((id) => id !== "b").length, 2);
+  assert.equal(journal.ofRuns((id) => id !== "b").length, 2);
   const throwing = { ...event(4, "c", true) };
   Object.defineProperty(throwing, "timestamp", {
     enumerable: true,
@@ -154,5 +155,5 @@ Deno.test("a first event with no run id is kept by drops and run reads; a push t
   assert.deepEqual([...journal].map((e) => e.seq), [1, 2, 3, 5]);
   journal.drop(new Set(["b"]));
   assert.deepEqual([...journal].map((e) => e.seq), [1, 2, 5]);
-  assert.equal(journal.at(0), odd);
+  assert.equal(journal.slice(0, 1)[0], odd);
 });

@@ -156,8 +156,7 @@ class Chunk {
     if (code === RAW) return this.runId[i] as AnyFlowEvent;
     const attempt = this.attempt[i];
     const data = this.data[i];
-    // Frozen as events leave the engine (`freezeEvents` then finds them so): the data once, the event as it is made.
-    if (typeof data === "object" && data !== null && !Object.isFrozen(data)) deepFreeze(data);
+    deepFreeze(data); // frozen as events leave the engine (`freezeEvents` then finds them so); once: then a check
     return Object.freeze(flowEvent(
       TYPE_NAMES[code] as FlowEventType,
       this.seq[i],
@@ -206,17 +205,6 @@ export class Journal {
   }
 
   /**
-   * The event at a position.
-   *
-   * @param i The position, in [0, length).
-   * @returns The event (equal to the one appended).
-   */
-  at(i: number): AnyFlowEvent {
-    const p = i + this.#offset;
-    return this.#chunks[p >>> SHIFT].event(p & MASK);
-  }
-
-  /**
    * The events in [from, to), as a new array.
    *
    * @param from The first position.
@@ -227,18 +215,6 @@ export class Journal {
     const out: AnyFlowEvent[] = new Array(Math.max(0, to - from));
     const chunks = this.#chunks;
     for (let p = from + this.#offset, k = 0; k < out.length; p++, k++) out[k] = chunks[p >>> SHIFT].event(p & MASK);
-    return out;
-  }
-
-  /**
-   * The events that pass a test, in order, as a new array.
-   *
-   * @param keep The test.
-   * @returns The events.
-   */
-  filter(keep: (event: AnyFlowEvent) => boolean): AnyFlowEvent[] {
-    const out: AnyFlowEvent[] = [];
-    for (const e of this) if (keep(e)) out.push(e);
     return out;
   }
 
