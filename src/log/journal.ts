@@ -9,8 +9,11 @@
  *
  * A chunk keeps events in columns, not as the objects appended: seqs,
  * timestamps and attempts in typed arrays (outside the JavaScript heap), the
- * type as a small code, and the run, workflow, task and data in arrays of
- * references. An event the engine made costs no object of its own here: the
+ * type as a small code, the run, workflow and task ids as 16-bit positions in
+ * the chunk's table of the ids it holds (each id once), and the data in an
+ * array of references. An event the engine made costs no object of its own
+ * here, and its ids no reference in the heap (a pointer per id and event was
+ * ~550 bytes of each kept 5-task run, promoted with it): the
  * objects die young, where the garbage collector copying and promoting ~46 of
  * them per 5-task run (23 events, 23 boxed timestamps) was most of what a kept
  * run cost it (bench/RESULTS.md §14). Reads make the events again, equal to
@@ -30,7 +33,7 @@ import { deepFreeze } from "../freeze.ts";
 import type { AnyFlowEvent, FlowEventType } from "../types.ts";
 
 const SHIFT = 12;
-/** Events per chunk (4,096: reference arrays of 16 KB, well under V8's large-object size). */
+/** Events per chunk (4,096: a data array of 32 KB, well under V8's large-object size). */
 const CHUNK = 1 << SHIFT;
 const MASK = CHUNK - 1;
 /** The first chunk's starting size (a log that holds a few events does not pay for 4,096). */
@@ -72,10 +75,19 @@ class Chunk {
   timestamp: Float64Array;
   attempt: Float64Array;
   type: Uint8Array;
-  /** The run id; for an event kept as it is, the event. */
-  runId: unknown[];
-  workflowId: unknown[];
-  taskId: unknown[];
+  /** The run, workflow and task ids, as positions in `ids` (at most 3 × `CHUNK` distinct values fit 16 bits). */
+  run: Uint16Array;
+  workflow: Uint16Array;
+  task: Uint16Array;
+  /** The distinct ids of the chunk's events, each once, and their positions. */
+  ids: unknown[] = [];
+  #idIndex = new Map<unknown, number>();
+  /** The last run and workflow id placed, and their positions (a run's events mostly come together). */
+  #lastRun: unknown = UNSEEN;
+  #lastRunAt = 0;
+  #lastWorkflow: unknown = UNSEEN;
+  #lastWorkflowAt = 0;
+  /** The data; for an event kept as it is, the event. */
   data: unknown[];
 
   constructor(capacity: number) {
@@ -83,9 +95,9 @@ class Chunk {
     this.timestamp = new Float64Array(capacity);
     this.attempt = new Float64Array(capacity);
     this.type = new Uint8Array(capacity);
-    this.runId = new Array(capacity);
-    this.workflowId = new Array(capacity);
-    this.taskId = new Array(capacity);
+    this.run = new Uint16Array(capacity);
+    this.workflow = new Uint16Array(capacity);
+    this.task = new Uint16Array(capacity);
     this.data = new Array(capacity);
   }
 
@@ -95,85 +107,109 @@ class Chunk {
     if (this.n < capacity) return true;
     if (capacity === CHUNK) return false;
     const size = Math.min(CHUNK, capacity * 4);
-    const grown = (a: Float64Array) => {
-      const b = new Float64Array(size);
+    const grown = <A extends Float64Array | Uint16Array | Uint8Array>(a: A): A => {
+      const b = new (a.constructor as new (size: number) => A)(size);
       b.set(a);
       return b;
     };
     this.seq = grown(this.seq);
     this.timestamp = grown(this.timestamp);
     this.attempt = grown(this.attempt);
-    const type = new Uint8Array(size);
-    type.set(this.type);
-    this.type = type;
-    this.runId.length =
-      this.workflowId.length =
-      this.taskId.length =
-      this.data.length =
-        size;
+    this.type = grown(this.type);
+    this.run = grown(this.run);
+    this.workflow = grown(this.workflow);
+    this.task = grown(this.task);
+    this.data.length = size;
     return true;
+  }
+
+  /** The position of an id in `ids`, adding it if new. */
+  #at(id: unknown): number {
+    let k = this.#idIndex.get(id);
+    if (k === undefined) {
+      k = this.ids.length;
+      this.ids.push(id);
+      this.#idIndex.set(id, k);
+    }
+    return k;
+  }
+
+  /** Puts a slot's run, workflow and task ids. */
+  #place(i: number, runId: unknown, workflowId: unknown, taskId: unknown): void {
+    if (runId !== this.#lastRun) {
+      this.#lastRunAt = this.#at(runId);
+      this.#lastRun = runId;
+    }
+    if (workflowId !== this.#lastWorkflow) {
+      this.#lastWorkflowAt = this.#at(workflowId);
+      this.#lastWorkflow = workflowId;
+    }
+    this.run[i] = this.#lastRunAt;
+    this.workflow[i] = this.#lastWorkflowAt;
+    this.task[i] = this.#at(taskId);
   }
 
   push(e: AnyFlowEvent): void {
     const i = this.n;
     const code = codeOf(e); // reads every field once: a getter that throws leaves the chunk as it was
     const seq = e.seq;
-    this.type[i] = code;
-    this.seq[i] = typeof seq === "number" ? seq : NaN; // (the log refuses such seqs; the event keeps its own)
-    this.n = i + 1;
     if (code === RAW) {
-      this.runId[i] = e;
+      this.type[i] = code;
+      this.seq[i] = typeof seq === "number" ? seq : NaN; // (the log refuses such seqs; the event keeps its own)
+      this.data[i] = e;
+      this.n = i + 1;
       return;
     }
+    this.#place(i, e.runId, e.workflowId, e.taskId);
+    this.type[i] = code;
+    this.seq[i] = seq;
     this.timestamp[i] = e.timestamp;
     this.attempt[i] = e.attempt ?? NaN;
-    this.runId[i] = e.runId;
-    this.workflowId[i] = e.workflowId;
-    this.taskId[i] = e.taskId;
     this.data[i] = e.data;
+    this.n = i + 1;
   }
 
   /** Copies slot `i` of `from` here. */
   copy(from: Chunk, i: number): void {
     const j = this.n++;
-    this.type[j] = from.type[i];
+    const code = from.type[i];
+    this.type[j] = code;
     this.seq[j] = from.seq[i];
+    this.data[j] = from.data[i];
+    if (code === RAW) return;
     this.timestamp[j] = from.timestamp[i];
     this.attempt[j] = from.attempt[i];
-    this.runId[j] = from.runId[i];
-    this.workflowId[j] = from.workflowId[i];
-    this.taskId[j] = from.taskId[i];
-    this.data[j] = from.data[i];
+    this.#place(j, from.ids[from.run[i]], from.ids[from.workflow[i]], from.ids[from.task[i]]);
   }
 
   runIdAt(i: number): string {
-    const v = this.runId[i];
-    return this.type[i] === RAW ? (v as AnyFlowEvent).runId : v as string;
+    return this.type[i] === RAW ? (this.data[i] as AnyFlowEvent).runId : this.ids[this.run[i]] as string;
   }
 
   event(i: number): AnyFlowEvent {
     const code = this.type[i];
-    if (code === RAW) return this.runId[i] as AnyFlowEvent;
+    if (code === RAW) return this.data[i] as AnyFlowEvent;
     const attempt = this.attempt[i];
     const data = this.data[i];
+    const ids = this.ids;
     deepFreeze(data); // frozen as events leave the engine (`freezeEvents` then finds them so); once: then a check
     return Object.freeze(flowEvent(
       TYPE_NAMES[code] as FlowEventType,
       this.seq[i],
-      this.runId[i] as string,
-      this.workflowId[i] as string,
-      this.taskId[i] as string | undefined,
+      ids[this.run[i]] as string,
+      ids[this.workflow[i]] as string,
+      ids[this.task[i]] as string | undefined,
       attempt === attempt ? attempt : undefined,
       this.timestamp[i],
       data as never,
     ));
   }
 
-  /** Clears the references of slots [0, to): nothing they held stays reachable. */
+  /**
+   * Clears the data of slots [0, to): nothing the dropped events carried stays reachable (their ids stay in `ids`
+   * until the chunk goes: at most `CHUNK` runs' worth of strings).
+   */
   clear(to: number): void {
-    this.runId.fill(undefined, 0, to);
-    this.workflowId.fill(undefined, 0, to);
-    this.taskId.fill(undefined, 0, to);
     this.data.fill(undefined, 0, to);
   }
 }
