@@ -8,7 +8,7 @@
 import { gzipSync } from "node:zlib";
 
 /** The budget of the minified `mod.ts` bundle, in bytes. */
-export const BUDGET = { minified: 272 * 1024, gzip: 86 * 1024 } as const;
+export const BUDGET = { minified: 276 * 1024, gzip: 88 * 1024 } as const;
 
 /** The npm packages of the core (src/deps.ts, src/deps_comlink.ts, src/deps_otel.ts), by `--external` pattern. */
 export const DEPENDENCIES: readonly [name: string, pattern: string][] = [

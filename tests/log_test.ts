@@ -370,6 +370,9 @@ Deno.test("states that differ in any field of a run compare unequal; the same ev
       ["task error", (ev) => (ev[last("task.failed")].data as { error: { message: string } }).error.message = "x"],
       ["workflow id", (ev) => ev.forEach((e) => e.workflowId = "another")],
       ["run error", (ev) => (ev[last("workflow.failed")].data as { error: { message: string } }).error.message = "x"],
+      // A task's own times (the log keeps task states as numbers, not objects: each number is compared).
+      ["task start time", (ev) => (ev[ev.findIndex((e) => e.type === "task.started")].timestamp as number) += 1],
+      ["task end time", (ev) => (ev[last("task.completed")].timestamp as number) += 1],
     ];
     for (const [what, change] of changes) {
       const copy = structuredClone(data);
@@ -377,6 +380,38 @@ Deno.test("states that differ in any field of a run compare unequal; the same ev
       assert.ok(!importLog(copy as never).state().equals(log.state()), `a different ${what} compares unequal`);
     }
   });
+});
+
+Deno.test("a task event folded after a workflow.resumed in the same batch starts from the restored state", () => {
+  const log = createSnapshotLog();
+  const at = (seq: number, type: string, taskId?: string, data: unknown = {}) =>
+    log.append({ type, seq, runId: "r", workflowId: "w", taskId, timestamp: seq, data } as never);
+  at(1, "workflow.created", undefined, { input: undefined, taskIds: ["a", "b"] });
+  at(2, "workflow.started", undefined, { input: undefined });
+  at(3, "task.ready", "a");
+  at(4, "task.started", "a");
+  at(5, "task.completed", "a", { result: 1, durationMs: 1 });
+  assert.equal(log.project("taskStatus", "r").a, "completed");
+  // One batch: the run's state replaced by one where no task has a state yet, then `a` ready again.
+  const state = { runId: "r", workflowId: "w", status: "running", createdAt: 1, startedAt: 2, taskIds: ["a", "b"] };
+  at(6, "workflow.resumed", undefined, {
+    state: { ...state, tasks: [null, null], ends: 0 },
+    rerun: [],
+    interrupted: [],
+  });
+  at(7, "task.ready", "a");
+  const run = log.project("workflowStatus", "r");
+  assert.deepEqual(run.counts, {
+    pending: 1,
+    ready: 1,
+    running: 0,
+    retrying: 0,
+    completed: 0,
+    failed: 0,
+    skipped: 0,
+    cancelled: 0,
+  });
+  assert.deepEqual(log.project("tasks", "r").a, { taskId: "a", status: "ready", attempts: 0 });
 });
 
 Deno.test("importLog() rejects data that is not a log export with a TypeError", async (t) => {

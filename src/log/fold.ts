@@ -29,10 +29,9 @@ import {
   RunRec,
   type RunRecProps,
   sharedIds,
-  type TaskDraft,
-  TaskState,
   ZERO_COUNTS,
 } from "./records.ts";
+import type { TaskDraft } from "./task_states.ts";
 import type { ProjectionDef } from "./types.ts";
 
 /** A run while a batch is folded: its record and what the batch changed, applied at the end of the batch. */
@@ -96,9 +95,7 @@ export function fold(
         indexCache.set(ids, d.index);
       }
       const rec = d.reset ? RunRec({ runId }) : d.rec;
-      const tasks = d.touched.size === 0 ? rec.tasks : rec.tasks.withMutations((l) => {
-        for (const [k, t] of d.touched) l.set(k, new TaskState(t));
-      });
+      const tasks = rec.tasks.with(d.touched);
       m.set(runId, rec.merge({ ...d.fields, taskIds: ids, tasks, counts: Object.freeze(d.counts), ends: d.ends }));
     }
   });
@@ -180,22 +177,21 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
   }
   let t = d.touched.get(k);
   if (t === undefined) {
-    const rec = d.rec.tasks.get(k);
+    // After a `workflow.resumed` in this batch, the run's state is the one restored (in `touched`), not `rec`'s.
+    const prior = d.reset ? undefined : d.rec.tasks.get(k);
     // A task with no state is pending (counted when announced): store nothing yet.
-    if (rec === undefined && e.type === "task.pending") return;
-    t = rec === undefined
-      ? {
-        status: "pending",
-        attempts: 0,
-        startedAt: undefined,
-        endedAt: undefined,
-        result: undefined,
-        cached: false,
-        path: undefined,
-        error: undefined,
-        order: 0,
-      }
-      : { ...rec };
+    if (prior === undefined && e.type === "task.pending") return;
+    t = prior ?? {
+      status: "pending",
+      attempts: 0,
+      startedAt: undefined,
+      endedAt: undefined,
+      result: undefined,
+      cached: false,
+      path: undefined,
+      error: undefined,
+      order: 0,
+    };
     d.touched.set(k, t);
   }
   const before = t.status;
@@ -371,7 +367,9 @@ function restoreEvent(cp: RunCheckpoint): AnyFlowEvent {
 function dependencyError(d: RunDraft, taskId: string): ErrorData | undefined {
   const k = d.index.get(taskId);
   if (k === undefined) return undefined;
-  return (d.touched.get(k) ?? (d.reset ? undefined : d.rec.tasks.get(k)))?.error;
+  const t = d.touched.get(k);
+  if (t !== undefined) return t.error;
+  return d.reset ? undefined : d.rec.tasks.errorAt(k);
 }
 
 /**

@@ -116,7 +116,7 @@ export function projectRun(name: keyof BuiltinProjections, run: RunRec): unknown
     case "taskStatus": {
       const out: Record<string, TaskStatus> = {};
       ids.forEach((id, i) => {
-        out[id] = tasks.get(i)?.status ?? "pending";
+        out[id] = tasks.statusAt(i) ?? "pending";
       });
       return out;
     }

@@ -1,65 +1,16 @@
 /**
  * The log's persistent state: per run a frozen record (`RunRec`) of its
- * fields, task ids, task states (`TaskState`, frozen value objects) and
+ * fields, task ids, task states (`TaskStates`, in `./task_states.ts`) and
  * counts per status (in the order of `../tables.ts`); the whole state
  * (`Core`) maps run ids to them.
  *
  * @module
  */
 import { IMap, is, List } from "../deps.ts";
-import type { ErrorData, TaskPath, TaskStatus, WorkflowStatus } from "../types.ts";
+import type { ErrorData, TaskStatus, WorkflowStatus } from "../types.ts";
 import { FIRST_TERMINAL, STATUS_CODE } from "../tables.ts";
-import { type Deep, deepEqual } from "./equality.ts";
-
-/**
- * One task's state in the log: a frozen value object. Immutable.js compares
- * value objects with `equals`, so states rebuilt by replay compare equal.
- */
-export class TaskState {
-  readonly status: TaskStatus;
-  readonly attempts: number;
-  readonly startedAt: number | undefined;
-  readonly endedAt: number | undefined;
-  readonly result: unknown;
-  readonly cached: boolean;
-  readonly path: TaskPath | undefined;
-  readonly error: ErrorData | undefined;
-  readonly order: number;
-  constructor(d: TaskDraft) {
-    this.status = d.status;
-    this.attempts = d.attempts;
-    this.startedAt = d.startedAt;
-    this.endedAt = d.endedAt;
-    this.result = d.result;
-    this.cached = d.cached;
-    this.path = d.path;
-    this.error = d.error;
-    this.order = d.order;
-    Object.freeze(this);
-  }
-  equals(other: unknown): boolean {
-    return other instanceof TaskState && other.status === this.status && other.attempts === this.attempts &&
-      other.startedAt === this.startedAt && other.endedAt === this.endedAt && other.order === this.order &&
-      other.cached === this.cached && other.path === this.path && deepEqual(other.result, this.result) &&
-      deepEqual(other.error, this.error);
-  }
-  hashCode(): number {
-    return (this.attempts * 31 + this.order) | 0;
-  }
-}
-
-/** A task's state while a batch is folded: mutable, frozen into a `TaskState` at the end of the batch. */
-export interface TaskDraft {
-  status: TaskStatus;
-  attempts: number;
-  startedAt: number | undefined;
-  endedAt: number | undefined;
-  result: unknown;
-  cached: boolean;
-  path: TaskPath | undefined;
-  error: ErrorData | undefined;
-  order: number;
-}
+import type { Deep } from "./equality.ts";
+import { TaskStates } from "./task_states.ts";
 
 /** A run's fields in the log. */
 export type RunRecProps = {
@@ -72,7 +23,7 @@ export type RunRecProps = {
   error: Deep<ErrorData> | undefined;
   input: Deep<unknown> | undefined;
   taskIds: List<string>;
-  tasks: List<TaskState | undefined>;
+  tasks: TaskStates;
   counts: readonly number[];
   ends: number;
 };
@@ -91,7 +42,7 @@ export class RunRecord {
   readonly error: Deep<ErrorData> | undefined;
   readonly input: Deep<unknown> | undefined;
   readonly taskIds: List<string>;
-  readonly tasks: List<TaskState | undefined>;
+  readonly tasks: TaskStates;
   /** Tasks per status, in the order of `../tables.ts` (frozen). */
   readonly counts: readonly number[];
   readonly ends: number;
@@ -228,7 +179,7 @@ const DEFAULTS: RunRecProps = {
   error: undefined,
   input: undefined,
   taskIds: List<string>(),
-  tasks: List<TaskState | undefined>(),
+  tasks: TaskStates.EMPTY,
   counts: ZERO_COUNTS,
   ends: 0,
 };
