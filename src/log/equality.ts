@@ -52,3 +52,14 @@ export class Deep<T> {
     return 0;
   }
 }
+
+const DEEP_UNDEFINED = new Deep(undefined);
+/**
+ * A `Deep` of a value: one shared instance for `undefined` (a run with no input would otherwise keep one of its own).
+ *
+ * @param value The value.
+ * @returns Its `Deep`.
+ */
+export function deep<T>(value: T): Deep<T> {
+  return value === undefined ? DEEP_UNDEFINED as Deep<T> : new Deep(value);
+}

@@ -18,7 +18,7 @@ import type {
   TaskStateData,
 } from "../types.ts";
 import { STATUS_CODE } from "../tables.ts";
-import { Deep } from "./equality.ts";
+import { Deep, deep } from "./equality.ts";
 import {
   announcedIds,
   type Core,
@@ -84,20 +84,9 @@ export function fold(
     }
     applyEvent(draft, e);
   }
-  const runs = base.runs.withMutations((m) => {
-    for (const [runId, d] of drafts) {
-      let ids = d.ids;
-      if (d.added.length > 0) {
-        // d.index already holds the added ids at these positions.
-        ids = ids.withMutations((l) => {
-          for (const id of d.added) l.push(id);
-        });
-        indexCache.set(ids, d.index);
-      }
-      const rec = d.reset ? RunRec({ runId }) : d.rec;
-      const tasks = rec.tasks.with(d.touched);
-      m.set(runId, rec.merge({ ...d.fields, taskIds: ids, tasks, counts: Object.freeze(d.counts), ends: d.ends }));
-    }
+  // One run in the batch (the usual case): a plain set, with no owner id left on the map's new nodes.
+  const runs = drafts.size === 1 ? base.runs.set(draftRun, record(draftRun, draft!)) : base.runs.withMutations((m) => {
+    for (const [runId, d] of drafts) m.set(runId, record(runId, d));
   });
   let custom = base.custom;
   if (projections.length > 0) {
@@ -110,6 +99,21 @@ export function fold(
     });
   }
   return { runs, custom, size: base.size + (to - from), seq: events[to - 1].seq };
+}
+
+/** A run's record after a batch: its draft applied. */
+function record(runId: string, d: RunDraft): RunRec {
+  let ids = d.ids;
+  if (d.added.length > 0) {
+    // d.index already holds the added ids at these positions.
+    ids = ids.withMutations((l) => {
+      for (const id of d.added) l.push(id);
+    });
+    indexCache.set(ids, d.index);
+  }
+  const rec = d.reset ? RunRec({ runId }) : d.rec;
+  const tasks = rec.tasks.with(d.touched);
+  return rec.merge({ ...d.fields, taskIds: ids, tasks, counts: Object.freeze(d.counts), ends: d.ends });
 }
 
 /**
@@ -134,7 +138,7 @@ function applyEvent(d: RunDraft, e: AnyFlowEvent): void {
     case "workflow.started":
       d.fields.status = "running";
       d.fields.startedAt = e.timestamp;
-      d.fields.input = new Deep(e.data.input);
+      d.fields.input = deep(e.data.input);
       return;
     case "workflow.resumed":
       restoreDraft(d, e.data.state);
@@ -251,7 +255,7 @@ function restoreDraft(d: RunDraft, state: RunStateData): void {
     startedAt: state.startedAt,
     endedAt: state.endedAt,
     error: state.error === undefined ? undefined : new Deep(state.error),
-    input: new Deep(state.input),
+    input: deep(state.input),
   };
   const ids = List(state.taskIds);
   d.ids = ids;

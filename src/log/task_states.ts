@@ -56,6 +56,8 @@ function copy<T>(leaf: T[] | undefined, length: number, fill: T): T[] {
   for (let i = 0; i < out.length; i++) out[i] = i < old ? leaf![i] : fill;
   return out;
 }
+/** Leaves: one leaf, or an array of them (see `TaskStates`). */
+type Leaves<T> = T[] | (T[] | undefined)[] | undefined;
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
 const time = (v: number) => v === v ? v : undefined;
 
@@ -63,12 +65,15 @@ const time = (v: number) => v === v ? v : undefined;
 export class TaskStates {
   /** Positions held (one past the highest task index written). */
   readonly size: number;
-  /** Per leaf, `NUMS` numbers per task (the last leaf only as long as the run's tasks need). */
-  readonly #nums: readonly number[][];
-  /** Per leaf, `REFS` references per task, or `undefined` while none of its tasks holds one. */
-  readonly #refs: readonly (unknown[] | undefined)[];
+  /**
+   * Per leaf, `NUMS` numbers per task (the last leaf only as long as the run's tasks need); a run of at most `WIDTH`
+   * tasks holds its one leaf itself, not in an array of leaves (two objects fewer per small run).
+   */
+  readonly #nums: Leaves<number>;
+  /** Per leaf, `REFS` references per task, or `undefined` while none of its tasks holds one (held as `#nums` is). */
+  readonly #refs: Leaves<unknown>;
 
-  private constructor(size: number, nums: number[][], refs: (unknown[] | undefined)[]) {
+  private constructor(size: number, nums: Leaves<number>, refs: Leaves<unknown>) {
     this.size = size;
     this.#nums = nums;
     this.#refs = refs;
@@ -76,7 +81,17 @@ export class TaskStates {
   }
 
   /** No task state. */
-  static readonly EMPTY: TaskStates = new TaskStates(0, [], []);
+  static readonly EMPTY: TaskStates = new TaskStates(0, undefined, undefined);
+
+  /** Leaf `leaf`'s numbers. */
+  #n(leaf: number): number[] | undefined {
+    return this.size > WIDTH ? (this.#nums as number[][])[leaf] : leaf === 0 ? this.#nums as number[] : undefined;
+  }
+
+  /** Leaf `leaf`'s references. */
+  #r(leaf: number): unknown[] | undefined {
+    return this.size > WIDTH ? (this.#refs as unknown[][])[leaf] : leaf === 0 ? this.#refs as unknown[] : undefined;
+  }
 
   /**
    * The status of task `k`.
@@ -85,7 +100,7 @@ export class TaskStates {
    * @returns Its status, or `undefined` when it has no state yet (pending).
    */
   statusAt(k: number): TaskStatus | undefined {
-    const code = this.#nums[k >>> SHIFT]?.[(k & MASK) * NUMS + STATUS];
+    const code = this.#n(k >>> SHIFT)?.[(k & MASK) * NUMS + STATUS];
     return code === undefined || code !== code ? undefined : TASK_STATUSES[code];
   }
 
@@ -96,11 +111,11 @@ export class TaskStates {
    * @returns Its state, or `undefined` when it has none yet (pending).
    */
   get(k: number): TaskDraft | undefined {
-    const nums = this.#nums[k >>> SHIFT];
+    const nums = this.#n(k >>> SHIFT);
     const at = (k & MASK) * NUMS;
     const code = nums?.[at + STATUS];
-    if (code === undefined || code !== code) return undefined;
-    const refs = this.#refs[k >>> SHIFT];
+    if (nums === undefined || code === undefined || code !== code) return undefined;
+    const refs = this.#r(k >>> SHIFT);
     const r = (k & MASK) * REFS;
     return {
       status: TASK_STATUSES[code],
@@ -122,7 +137,7 @@ export class TaskStates {
    * @returns Its error.
    */
   errorAt(k: number): ErrorData | undefined {
-    return this.#refs[k >>> SHIFT]?.[(k & MASK) * REFS + ERROR] as ErrorData | undefined;
+    return this.#r(k >>> SHIFT)?.[(k & MASK) * REFS + ERROR] as ErrorData | undefined;
   }
 
   /**
@@ -147,7 +162,9 @@ export class TaskStates {
     if (drafts.size === 0) return this;
     let size = this.size;
     for (const k of drafts.keys()) if (k >= size) size = k + 1;
-    const oldNums = this.#nums, oldRefs = this.#refs;
+    const wide = this.size > WIDTH;
+    const oldNums = (wide ? this.#nums : [this.#nums]) as (number[] | undefined)[];
+    const oldRefs = (wide ? this.#refs : [this.#refs]) as (unknown[] | undefined)[];
     const nums = oldNums.slice();
     const refs = oldRefs.slice();
     for (const [k, t] of drafts) {
@@ -173,7 +190,7 @@ export class TaskStates {
       r[o * REFS + PATH] = t.path;
       r[o * REFS + ERROR] = t.error;
     }
-    return new TaskStates(size, nums, refs);
+    return size > WIDTH ? new TaskStates(size, nums, refs) : new TaskStates(size, nums[0], refs[0]);
   }
 
   /** Equal when every task has an equal state (results and errors compared deeply, paths by identity). */
@@ -182,7 +199,7 @@ export class TaskStates {
     if (other === this) return true;
     const n = Math.max(this.size, other.size);
     for (let k = 0; k < n; k++) {
-      const a = this.#nums[k >>> SHIFT], b = other.#nums[k >>> SHIFT];
+      const a = this.#n(k >>> SHIFT), b = other.#n(k >>> SHIFT);
       const at = (k & MASK) * NUMS;
       const sa = a?.[at + STATUS], sb = b?.[at + STATUS];
       const noneA = sa === undefined || sa !== sa, noneB = sb === undefined || sb !== sb;
@@ -190,8 +207,8 @@ export class TaskStates {
         if (noneA !== noneB) return false;
         continue;
       }
-      for (let f = 0; f < NUMS; f++) if (!same(a[at + f], b[at + f])) return false;
-      const ra = this.#refs[k >>> SHIFT], rb = other.#refs[k >>> SHIFT];
+      for (let f = 0; f < NUMS; f++) if (!same(a![at + f], b![at + f])) return false;
+      const ra = this.#r(k >>> SHIFT), rb = other.#r(k >>> SHIFT);
       const r = (k & MASK) * REFS;
       if (
         ra?.[r + PATH] !== rb?.[r + PATH] || !deepEqual(ra?.[r + RESULT], rb?.[r + RESULT]) ||
@@ -204,7 +221,7 @@ export class TaskStates {
   hashCode(): number {
     let h = 0;
     for (let k = 0; k < this.size; k++) {
-      const order = this.#nums[k >>> SHIFT]?.[(k & MASK) * NUMS + ORDER];
+      const order = this.#n(k >>> SHIFT)?.[(k & MASK) * NUMS + ORDER];
       if (order !== undefined && order === order) h = (h * 31 + order) | 0;
     }
     return h;
