@@ -10,8 +10,8 @@
  * ("pretenuring"). Each new old-space page of them then stalled one run by
  * 100–200 µs: a run in ~76 of a 5-task workflow, most of its p99. Objects made
  * by `new` have no allocation site: they start young and are promoted like
- * any other (the data of completions is made the same way, in
- * `./run/event_data.ts`). bench/RESULTS.md §14 has the figures.
+ * any other (the data of completions is made the same way, below).
+ * bench/RESULTS.md §14 has the figures.
  *
  * @module
  */
@@ -79,4 +79,44 @@ export function flowEvent<T extends FlowEventType>(
   data: EventDataMap[T],
 ): AnyFlowEvent {
   return new Make(type, seq, runId, workflowId, taskId, attempt, timestamp, data);
+}
+
+// Completion data: plain objects made by constructors too (the journal keeps them in columns: `./log/journal.ts`).
+function CompletedObject(this: { result: unknown; durationMs: number }, result: unknown, durationMs: number) {
+  this.result = result;
+  this.durationMs = durationMs;
+}
+CompletedObject.prototype = Object.prototype;
+function EndedObject(this: { durationMs: number }, durationMs: number) {
+  this.durationMs = durationMs;
+}
+EndedObject.prototype = Object.prototype;
+const Completed = CompletedObject as unknown as new (
+  ...args: Parameters<typeof CompletedObject>
+) => EventDataMap["task.completed"];
+const Ended = EndedObject as unknown as new (
+  ...args: Parameters<typeof EndedObject>
+) => EventDataMap["workflow.completed"];
+
+/**
+ * `task.completed` data: `{ result, durationMs }` (a cached or fallback
+ * completion adds `cached` or `path` to it; a re-run's copied result, rare,
+ * is still a literal in `./run/restore.ts`).
+ *
+ * @param result The task's result.
+ * @param durationMs How long it ran.
+ * @returns The data.
+ */
+export function completedData(result: unknown, durationMs: number): EventDataMap["task.completed"] {
+  return new Completed(result, durationMs);
+}
+
+/**
+ * `workflow.completed` data: `{ durationMs }`.
+ *
+ * @param durationMs How long the run took.
+ * @returns The data.
+ */
+export function runCompletedData(durationMs: number): EventDataMap["workflow.completed"] {
+  return new Ended(durationMs);
 }

@@ -58,8 +58,8 @@ import { toRunResult } from "./result.ts";
 import { deepFreeze } from "./freeze.ts";
 import type { SnapshotLog } from "./log/types.ts";
 import { type Dispatchable, dispatchKey, type Scheduler } from "./scheduler.ts";
-import { completedData, pendingData, readyData, runCompletedData, startedData } from "./run/event_data.ts";
-import { flowEvent } from "./event.ts";
+import { pendingData, readyData, startedData } from "./run/event_data.ts";
+import { completedData, flowEvent, runCompletedData } from "./event.ts";
 import { PRIORITIES as PRIORITY_NAMES } from "./tables.ts";
 import type {
   ChildRunOptions,

@@ -4,14 +4,31 @@ import { flowEvent } from "../src/event.ts";
 import { Journal } from "../src/log/journal.ts";
 import type { AnyFlowEvent } from "../src/types.ts";
 
-// Events as the engine makes them (kept in columns, made again on read) and events of another shape (no attempt
+// Events as the engine makes them (kept in columns, made again on read), with a completion's data (kept as its result
+// and a number), a finished run's (a number) or other data (kept as it is), and events of another shape (no attempt
 // field: kept as they are).
+const dataOf = (seq: number) =>
+  seq % 3 === 0 ? { result: { n: seq }, durationMs: seq / 7 } : seq % 3 === 1 ? { durationMs: -seq } : { input: seq };
 const event = (seq: number, runId: string, made: boolean) =>
   made
-    ? flowEvent("task.completed", seq, runId, "w", "t", seq % 3 === 0 ? undefined : seq % 5, 1.7e12 + seq / 3, {
-      durationMs: seq,
-    } as never)
+    ? flowEvent(
+      "task.completed",
+      seq,
+      runId,
+      "w",
+      "t",
+      seq % 3 === 0 ? undefined : seq % 5,
+      1.7e12 + seq / 3,
+      dataOf(seq) as never,
+    )
     : ({ type: "task.started", seq, runId, workflowId: "w", taskId: "t", timestamp: 0, data: {} }) as AnyFlowEvent;
+/** The data read back is the data appended, or a completion's made again around the same result. */
+const sameData = (got: unknown, want: unknown) => {
+  const w = want as { durationMs?: number; result?: unknown };
+  if (w.durationMs === undefined || Object.keys(w).length > 2) return assert.equal(got, want);
+  assert.deepEqual(got, want);
+  assert.equal((got as { result?: unknown }).result, w.result);
+};
 
 type Op =
   | { kind: "push"; run: string; n: number; made: boolean }
@@ -70,7 +87,7 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
       if (n > 0) {
         const got = journal.slice(from % n, from % n + 1)[0], want = model[from % n];
         assert.deepEqual(got, want);
-        assert.equal(got.data, want.data); // the same data object, made event or kept one
+        sameData(got.data, want.data);
       }
       // positionOf: the events with seq <= s.
       for (const s of [0, a % (seq + 2), seq, seq + 1]) {
@@ -83,11 +100,21 @@ Deno.test("the journal holds what a plain array holds, across chunk boundaries, 
 
 Deno.test("the journal keeps the engine's events in columns and any other event as it is", () => {
   const journal = new Journal();
-  const data = { durationMs: 3 };
+  const result = { rows: [1, 2] };
   const made = [
-    flowEvent("task.completed", 1, "r", "w", "a", 2, 1_733_400_000_123.5, data as never),
+    flowEvent("task.completed", 1, "r", "w", "a", 2, 1_733_400_000_123.5, { result, durationMs: -0 } as never),
     flowEvent("workflow.created", 2, "r", "w", undefined, undefined, -0, { input: 1, taskIds: [] } as never),
+    flowEvent("workflow.completed", 9, "r", "w", undefined, undefined, 5, { durationMs: 3 } as never),
   ];
+  // Data of another shape, kept as it is (the very objects): the fields in another order, a duration that is not a
+  // number, a field more, a prototype of its own.
+  const oddData = [
+    { durationMs: 1, result },
+    { result, durationMs: "1" },
+    { result, durationMs: 1, cached: true },
+    Object.assign(Object.create(null), { durationMs: 1 }),
+  ];
+  const withOddData = oddData.map((data, i) => flowEvent("task.completed", 10 + i, "r", "w", "a", 1, 0, data as never));
   class Custom {
     type = "workflow.started";
     seq = 6;
@@ -117,15 +144,25 @@ Deno.test("the journal keeps the engine's events in columns and any other event 
   ] as unknown as AnyFlowEvent[];
   for (const e of [...made, ...odd]) journal.push(e);
   const back = journal.slice();
-  // Made again: equal (fields, order, -0, undefined kept as a field), not the same objects; the data is the same object.
+  // Made again: equal (fields, order, -0, undefined kept as a field), not the same objects; the data is the same object
+  // but a completion's or a finished run's, made again (equal, fields in order, around the same result).
   for (let i = 0; i < made.length; i++) {
     assert.notEqual(back[i], made[i]);
     assert.deepEqual(back[i], made[i]);
     assert.deepEqual(Object.keys(back[i]), Object.keys(made[i]));
-    assert.equal(back[i].data, made[i].data);
+    assert.deepEqual(Object.keys(back[i].data), Object.keys(made[i].data));
     assert.equal(Object.getPrototypeOf(back[i]), Object.prototype);
+    assert.equal(Object.getPrototypeOf(back[i].data), Object.prototype);
   }
+  assert.equal(back[1].data, made[1].data);
+  assert.notEqual(back[0].data, made[0].data);
+  assert.equal((back[0].data as { result: unknown }).result, result);
+  assert.ok(Object.is((back[0].data as { durationMs: number }).durationMs, -0));
+  assert.ok(Object.isFrozen(back[0].data) && Object.isFrozen(back[2].data));
   assert.ok(Object.is(back[1].timestamp, -0));
+  const other = new Journal();
+  for (const e of withOddData) other.push(e);
+  other.slice().forEach((e, i) => assert.equal(e.data, oddData[i], `odd data ${i} kept as it is`));
   // Kept as they are: the very objects.
   for (let i = 0; i < odd.length; i++) assert.equal(back[made.length + i], odd[i]);
   // Compaction keeps both kinds as they were.

@@ -11,24 +11,27 @@
  * timestamps and attempts in typed arrays (outside the JavaScript heap), the
  * type as a small code, the run, workflow and task ids as 16-bit positions in
  * the chunk's table of the ids it holds (each id once), and the data in an
- * array of references. An event the engine made costs no object of its own
- * here, and its ids no reference in the heap (a pointer per id and event was
- * ~550 bytes of each kept 5-task run, promoted with it): the
- * objects die young, where the garbage collector copying and promoting ~46 of
- * them per 5-task run (23 events, 23 boxed timestamps) was most of what a kept
- * run cost it (bench/RESULTS.md §14). Reads make the events again, equal to
- * the ones appended (same fields, same order, the same data objects), frozen,
- * though not the same objects: reading every event of a big log costs ~0.15 µs
- * an event more than handing out the objects kept did. An event of any other
+ * array of references — but a completion's plain `{ result, durationMs }` as
+ * its result and a number, a finished run's `{ durationMs }` as a number. An
+ * event the engine made costs no object of its own here, nor does a
+ * completion's data, and their ids no reference in the heap: the objects die
+ * young, where the garbage collector copied and promoted them with every kept
+ * run (23 events and 23 boxed timestamps of a 5-task run were most of what it
+ * cost; then the ids, ~550 bytes; then completions, 56 bytes a task:
+ * bench/RESULTS.md §14). Reads make the events again, equal to the ones
+ * appended (same fields, same order, the same data objects but completions'
+ * data, made again around the same result), frozen, though not the same
+ * objects: reading every event of a big log costs ~0.15 µs an event more than
+ * handing out the objects kept did. An event of any other
  * shape (missing or extra enumerable fields, another order, another prototype,
  * a seq or timestamp that is not a number, a NaN attempt) is kept as it is;
  * of an event of the engine's shape, the journal keeps the eight fields'
  * values (a symbol-keyed or non-enumerable property is not kept, a getter is
- * read once).
+ * read once), and so of a completion's data.
  *
  * @module
  */
-import { flowEvent } from "../event.ts";
+import { completedData, flowEvent, runCompletedData } from "../event.ts";
 import { deepFreeze } from "../freeze.ts";
 import type { AnyFlowEvent, FlowEventType } from "../types.ts";
 
@@ -46,6 +49,25 @@ const TYPE_CODES = new Map<string, number>();
 const TYPE_NAMES: string[] = [];
 /** The code of an event kept as it is. */
 const RAW = 255;
+/** How a slot's data is kept: as it is, or a completion's `{ result, durationMs }` / a run's `{ durationMs }` made again. */
+const AS_IS = 0, COMPLETED = 1, ENDED = 2;
+
+/**
+ * How the journal can keep an event's data: `COMPLETED` for a plain `{ result, durationMs }` (those two own enumerable
+ * fields, in that order), `ENDED` for a plain `{ durationMs }`, else `AS_IS` (the caller checks the duration is a number).
+ */
+function shapeOf(data: unknown): number {
+  if (typeof data !== "object" || data === null || Object.getPrototypeOf(data) !== Object.prototype) return AS_IS;
+  let k = 0;
+  let first: string | undefined;
+  for (const key in data) {
+    if (k === 0) first = key;
+    else if (k > 1 || first !== "result" || key !== "durationMs") return AS_IS;
+    k++;
+  }
+  return k === 2 ? COMPLETED : k === 1 && first === "durationMs" ? ENDED : AS_IS;
+}
+
 /** No run id yet (a value no event's run id can be). */
 const UNSEEN = Symbol("unseen");
 
@@ -87,7 +109,10 @@ class Chunk {
   #lastRunAt = 0;
   #lastWorkflow: unknown = UNSEEN;
   #lastWorkflowAt = 0;
-  /** The data; for an event kept as it is, the event. */
+  /** How the data is kept (`AS_IS`, `COMPLETED`, `ENDED`) and a completion's duration. */
+  shape: Uint8Array;
+  duration: Float64Array;
+  /** The data (a completion's: its result); for an event kept as it is, the event. */
   data: unknown[];
 
   constructor(capacity: number) {
@@ -98,6 +123,8 @@ class Chunk {
     this.run = new Uint16Array(capacity);
     this.workflow = new Uint16Array(capacity);
     this.task = new Uint16Array(capacity);
+    this.shape = new Uint8Array(capacity);
+    this.duration = new Float64Array(capacity);
     this.data = new Array(capacity);
   }
 
@@ -119,6 +146,8 @@ class Chunk {
     this.run = grown(this.run);
     this.workflow = grown(this.workflow);
     this.task = grown(this.task);
+    this.shape = grown(this.shape);
+    this.duration = grown(this.duration);
     this.data.length = size;
     return true;
   }
@@ -156,16 +185,25 @@ class Chunk {
     if (code === RAW) {
       this.type[i] = code;
       this.seq[i] = typeof seq === "number" ? seq : NaN; // (the log refuses such seqs; the event keeps its own)
+      this.shape[i] = AS_IS;
       this.data[i] = e;
       this.n = i + 1;
       return;
     }
+    const data = e.data;
+    // The data's keys, duration and result read once, before any slot is written.
+    let shape = shapeOf(data);
+    const duration = shape === AS_IS ? 0 : (data as { durationMs: unknown }).durationMs;
+    if (typeof duration !== "number") shape = AS_IS;
+    const kept = shape === COMPLETED ? (data as { result: unknown }).result : shape === ENDED ? undefined : data;
     this.#place(i, e.runId, e.workflowId, e.taskId);
     this.type[i] = code;
     this.seq[i] = seq;
     this.timestamp[i] = e.timestamp;
     this.attempt[i] = e.attempt ?? NaN;
-    this.data[i] = e.data;
+    this.shape[i] = shape;
+    this.duration[i] = duration as number;
+    this.data[i] = kept;
     this.n = i + 1;
   }
 
@@ -175,6 +213,8 @@ class Chunk {
     const code = from.type[i];
     this.type[j] = code;
     this.seq[j] = from.seq[i];
+    this.shape[j] = from.shape[i];
+    this.duration[j] = from.duration[i];
     this.data[j] = from.data[i];
     if (code === RAW) return;
     this.timestamp[j] = from.timestamp[i];
@@ -190,7 +230,12 @@ class Chunk {
     const code = this.type[i];
     if (code === RAW) return this.data[i] as AnyFlowEvent;
     const attempt = this.attempt[i];
-    const data = this.data[i];
+    const shape = this.shape[i];
+    const data = shape === AS_IS
+      ? this.data[i]
+      : shape === COMPLETED
+      ? completedData(this.data[i], this.duration[i])
+      : runCompletedData(this.duration[i]);
     const ids = this.ids;
     deepFreeze(data); // frozen as events leave the engine (`freezeEvents` then finds them so); once: then a check
     return Object.freeze(flowEvent(

@@ -11,7 +11,7 @@ import { NotSerializableError } from "../errors.ts";
 import { findJsonIssue, sha256Hex, stableStringify } from "../json.ts";
 import type { Clock, TaskCache, TaskSpec } from "../types.ts";
 import type { RunCore } from "./_host.ts";
-import { completedData } from "./event_data.ts";
+import { completedData } from "../event.ts";
 import { fit, type TaskTable, UNSETTLED } from "./task_table.ts";
 
 /** What the cache needs of the run's settings. */

@@ -6,8 +6,7 @@
  * so each object saved is memory the garbage collector no longer copies and
  * promotes. Events leave the engine frozen anyway: sharing frozen data
  * changes nothing a reader can see. Completion data, new each time, is made
- * by constructors for the reason `../event.ts` gives (no allocation site for
- * V8 to pretenure).
+ * in `../event.ts`.
  *
  * @module
  */
@@ -65,44 +64,4 @@ export function readyData(weight: number, rank: number): EventDataMap["task.read
  */
 export function startedData(profile: Profile): EventDataMap["task.started"] {
   return STARTED[profile];
-}
-
-// Completion data: plain objects made by constructors (see ../event.ts).
-function CompletedObject(this: { result: unknown; durationMs: number }, result: unknown, durationMs: number) {
-  this.result = result;
-  this.durationMs = durationMs;
-}
-CompletedObject.prototype = Object.prototype;
-function EndedObject(this: { durationMs: number }, durationMs: number) {
-  this.durationMs = durationMs;
-}
-EndedObject.prototype = Object.prototype;
-const Completed = CompletedObject as unknown as new (
-  ...args: Parameters<typeof CompletedObject>
-) => EventDataMap["task.completed"];
-const Ended = EndedObject as unknown as new (
-  ...args: Parameters<typeof EndedObject>
-) => EventDataMap["workflow.completed"];
-
-/**
- * `task.completed` data: `{ result, durationMs }` (a cached or fallback
- * completion adds `cached` or `path` to it; a re-run's copied result, rare,
- * is still a literal in `./restore.ts`).
- *
- * @param result The task's result.
- * @param durationMs How long it ran.
- * @returns The data.
- */
-export function completedData(result: unknown, durationMs: number): EventDataMap["task.completed"] {
-  return new Completed(result, durationMs);
-}
-
-/**
- * `workflow.completed` data: `{ durationMs }`.
- *
- * @param durationMs How long the run took.
- * @returns The data.
- */
-export function runCompletedData(durationMs: number): EventDataMap["workflow.completed"] {
-  return new Ended(durationMs);
 }
