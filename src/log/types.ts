@@ -243,7 +243,8 @@ export interface SnapshotLog {
   nextSeq(): number;
   /**
    * Every event, oldest first, or one run's: frozen, equal to the events appended (the same fields and data), made
-   * anew on each call rather than the very objects appended.
+   * anew on each call rather than the very objects appended (a completion's data, `{ result, durationMs }`, is made
+   * anew too, around the same result).
    *
    * @param runId Only this run's events.
    * @returns The events.
