@@ -76,12 +76,24 @@ export function hasNatsServer(): boolean {
   }
 }
 
-/** A TCP port that was free a moment ago on `host`. */
+/** Ports `freePort` handed out in this process: the kernel may offer a port again once it is closed. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free a moment ago on `host`, and never handed out before in this process (a cluster's route
+ * ports are picked before its servers' client and monitor ports: one of those came back as a route port, and a server
+ * failed with "address already in use").
+ */
 export function freePort(host = "127.0.0.1"): number {
-  const l = Deno.listen({ hostname: host, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (let tries = 0;; tries++) {
+    const l = Deno.listen({ hostname: host, port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (!handedOut.has(port) || tries >= 100) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 async function monitor(port: number, path: string, host: string): Promise<unknown> {
