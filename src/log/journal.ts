@@ -24,7 +24,8 @@
  * objects: reading every event of a big log costs ~0.15 µs an event more than
  * handing out the objects kept did. An event of any other
  * shape (missing or extra enumerable fields, another order, another prototype,
- * a seq or timestamp that is not a number, a NaN attempt) is kept as it is;
+ * a seq or timestamp that is not a number, a NaN attempt, ids that are not
+ * strings) is kept as it is;
  * of an event of the engine's shape, the journal keeps the eight fields'
  * values (a symbol-keyed or non-enumerable property is not kept, a getter is
  * read once), and so of a completion's data.
@@ -71,21 +72,20 @@ function shapeOf(data: unknown): number {
 /** No run id yet (a value no event's run id can be). */
 const UNSEEN = Symbol("unseen");
 
-/** The type code of an event the journal can keep in columns, or `RAW`. */
-function codeOf(e: AnyFlowEvent): number {
+/** Whether an event has the engine's shape: its own enumerable fields `FIELDS`, in that order, and a plain prototype. */
+function hasFields(e: AnyFlowEvent): boolean {
   let k = 0;
-  for (const key in e) if (key !== FIELDS[k++]) return RAW;
-  if (k !== FIELDS.length || Object.getPrototypeOf(e) !== Object.prototype) return RAW;
-  const attempt = e.attempt;
-  if (
-    typeof e.seq !== "number" || typeof e.timestamp !== "number" ||
-    (attempt !== undefined && (typeof attempt !== "number" || attempt !== attempt)) // NaN stands for undefined
-  ) return RAW;
-  const code = TYPE_CODES.get(e.type);
+  for (const key in e) if (key !== FIELDS[k++]) return false;
+  return k === FIELDS.length && Object.getPrototypeOf(e) === Object.prototype;
+}
+
+/** The code of an event type (a new one gets the next code), or `RAW` when there is no code left. */
+function typeCode(type: string): number {
+  const code = TYPE_CODES.get(type);
   if (code !== undefined) return code;
-  if (typeof e.type !== "string" || TYPE_NAMES.length >= RAW) return RAW;
-  TYPE_CODES.set(e.type, TYPE_NAMES.length);
-  TYPE_NAMES.push(e.type);
+  if (TYPE_NAMES.length >= RAW) return RAW;
+  TYPE_CODES.set(type, TYPE_NAMES.length);
+  TYPE_NAMES.push(type);
   return TYPE_NAMES.length - 1;
 }
 
@@ -180,8 +180,19 @@ class Chunk {
 
   push(e: AnyFlowEvent): void {
     const i = this.n;
-    const code = codeOf(e); // reads every field once: a getter that throws leaves the chunk as it was
-    const seq = e.seq;
+    // Every field read once, and every read done before a slot is written: a getter that throws leaves the chunk (and
+    // its id table) as it was, and the values checked are the values kept.
+    const columns = hasFields(e);
+    const type = e.type, seq = e.seq, runId = e.runId, workflowId = e.workflowId, taskId = e.taskId;
+    const attempt = e.attempt, timestamp = e.timestamp, data = e.data;
+    let code = RAW;
+    if (
+      columns && typeof type === "string" && typeof seq === "number" && typeof timestamp === "number" &&
+      (attempt === undefined || (typeof attempt === "number" && attempt === attempt)) && // NaN stands for undefined
+      typeof runId === "string" && typeof workflowId === "string" &&
+      (taskId === undefined || typeof taskId === "string") &&
+      this.ids.length <= 0xffff - 3 // (at most 3 × `CHUNK` ids are ever placed: a safety net)
+    ) code = typeCode(type);
     if (code === RAW) {
       this.type[i] = code;
       this.seq[i] = typeof seq === "number" ? seq : NaN; // (the log refuses such seqs; the event keeps its own)
@@ -190,17 +201,15 @@ class Chunk {
       this.n = i + 1;
       return;
     }
-    const data = e.data;
-    // The data's keys, duration and result read once, before any slot is written.
     let shape = shapeOf(data);
     const duration = shape === AS_IS ? 0 : (data as { durationMs: unknown }).durationMs;
     if (typeof duration !== "number") shape = AS_IS;
     const kept = shape === COMPLETED ? (data as { result: unknown }).result : shape === ENDED ? undefined : data;
-    this.#place(i, e.runId, e.workflowId, e.taskId);
+    this.#place(i, runId, workflowId, taskId);
     this.type[i] = code;
     this.seq[i] = seq;
-    this.timestamp[i] = e.timestamp;
-    this.attempt[i] = e.attempt ?? NaN;
+    this.timestamp[i] = timestamp;
+    this.attempt[i] = attempt ?? NaN;
     this.shape[i] = shape;
     this.duration[i] = duration as number;
     this.data[i] = kept;
