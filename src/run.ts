@@ -775,12 +775,6 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     }
   }
 
-  recordResult(i: number, result: unknown): void {
-    // Frozen once: dependents, listeners and the caller read it, none can rewrite it.
-    this.#t.results[i] = deepFreeze(result);
-    this.#t.errors[i] = undefined;
-  }
-
   recordError(i: number, error: unknown): void {
     this.#t.errors[i] = toError(error);
   }
@@ -810,6 +804,11 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
   settle(i: number, status: TerminalTaskStatus, event: TaskActorEvent): void {
     const t = this.#t;
     const g = t.g;
+    if (event.type === "run.done") {
+      // Frozen once: dependents, listeners and the caller read it, none can rewrite it.
+      t.results[i] = deepFreeze(event.result);
+      t.errors[i] = undefined;
+    } else if (event.type === "run.error") t.errors[i] = toError(event.error);
     const code = CODE[status];
     t.status[i] = code;
     t.actors[i] = undefined;
