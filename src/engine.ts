@@ -13,6 +13,7 @@ import { createEventBus, type EventBus } from "./bus.ts";
 import { systemClock } from "./clock.ts";
 import { createContainer, type EngineContainer, TOKENS } from "./container.ts";
 import { type BuiltinProjections, createSnapshotLog, type LogState, type SnapshotLog } from "./log/mod.ts";
+import { ENGINE_LISTENERS } from "./log/log.ts";
 import type { ChildStart, Run, RunEnv } from "./run.ts";
 import { createMemoryTaskCache } from "./cache.ts";
 import { BreakerRegistry, type BreakerState } from "./breaker.ts";
@@ -314,6 +315,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       store.touch(state.seq, touched);
     }
   };
+  ENGINE_LISTENERS.add(syncStore); // it hands no event to user code: the log need not freeze batches for it
   const unsubscribeLog = log.subscribe(syncStore);
   const unsubscribeEvict = log.onEvict((runIds) => {
     for (const id of runIds) {

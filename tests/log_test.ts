@@ -766,3 +766,49 @@ Deno.test("a cached completion's data is a plain frozen object too", async () =>
   assert.deepEqual(Object.keys(done.data), ["result", "durationMs", "cached"]);
   await engine.close();
 });
+
+Deno.test("a registered projection and a subscriber get frozen events: neither can rewrite the log's history", async () => {
+  const engine = createEngine({ workers: false });
+  const seen: AnyFlowEvent[] = [];
+  engine.log.register({
+    name: "probe",
+    initial: 0,
+    reduce: (n: number, e: AnyFlowEvent) => {
+      seen.push(e);
+      return n + 1;
+    },
+  });
+  const batches: AnyFlowEvent[] = [];
+  engine.log.subscribe((_state, batch) => batches.push(...batch));
+  await engine.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => ({ rows: [1] }) }] }), {
+    input: { n: 1 },
+  });
+  assert.ok(seen.length > 0 && batches.length > 0);
+  for (const e of [...seen, ...batches]) {
+    assert.ok(Object.isFrozen(e), `${e.type} frozen`);
+    if (typeof e.data === "object" && e.data !== null) assert.ok(Object.isFrozen(e.data), `${e.type} data frozen`);
+  }
+  const started = seen.find((e) => e.type === "workflow.started")! as AnyFlowEvent & { data: { input: { n: number } } };
+  assert.throws(() => (started.data.input.n = 2), TypeError);
+  // A projection registered later replays the journal: frozen events too, the events appended as they are included.
+  const odd = {
+    type: "workflow.started",
+    seq: engine.log.seq + 1,
+    runId: "x",
+    workflowId: "w",
+    timestamp: 0,
+    data: {},
+  };
+  engine.log.append(odd as never);
+  const later: AnyFlowEvent[] = [];
+  engine.log.register({ name: "later", initial: 0, reduce: (n: number, e: AnyFlowEvent) => (later.push(e), n + 1) });
+  assert.ok(later.length > 0 && later.every((e) => Object.isFrozen(e)));
+  await engine.close();
+  // A subscriber alone (no projection registered) gets them frozen too.
+  const other = createEngine({ workers: false });
+  const got: AnyFlowEvent[] = [];
+  other.log.subscribe((_state, batch) => got.push(...batch));
+  await other.run(defineWorkflow({ name: "w", tasks: [{ id: "a", run: () => 1 }] }), { input: { n: 1 } });
+  assert.ok(got.length > 0 && got.every((e) => Object.isFrozen(e) && Object.isFrozen(e.data)));
+  await other.close();
+});

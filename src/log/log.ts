@@ -37,6 +37,12 @@ import { Retention } from "./retention.ts";
 import type { BuiltinProjections, LogState, ProjectionDef, SnapshotLog, SnapshotLogOptions } from "./types.ts";
 
 /**
+ * Subscribers of the engine's own that read a batch's events and hand none of them to user code (the engine's store
+ * sync): the log need not freeze a batch for them.
+ */
+export const ENGINE_LISTENERS = new WeakSet<(state: LogState, batch: readonly AnyFlowEvent[]) => void>();
+
+/**
  * Creates a snapshot log.
  *
  * @param options Store, batch and checkpoint sizes.
@@ -118,10 +124,19 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     timer = undefined;
     flush();
   };
+  /** Subscribers that are not the engine's own. */
+  let userListeners = 0;
+  const unsubscribe = (listener: (state: LogState, batch: readonly AnyFlowEvent[]) => void): boolean => {
+    if (!listeners.delete(listener)) return false;
+    if (!ENGINE_LISTENERS.has(listener)) userListeners--;
+    return true;
+  };
   const flush = () => {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
+    // Registered projections and subscribers are user code: they get the events frozen (the journal keeps their data).
+    if (projections.length > 0 || userListeners > 0) freezeEvents(batch);
     for (let i = 0; i < batch.length; i++) events.push(batch[i]);
     core = fold(core, batch, 0, batch.length, projections);
     view = undefined;
@@ -239,15 +254,17 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       const p = def as ProjectionDef<unknown>;
       projections.push(p);
       let value = p.initial;
-      for (const e of events) value = p.reduce(value, e);
+      for (const e of freezeEvents(events.slice())) value = p.reduce(value, e);
       core = { ...core, custom: core.custom.set(p.name, value) };
       // Earlier checkpoints lack the new projection: keep only the empty one.
       stateCheckpoints.keepFirst();
       view = undefined;
     },
     subscribe(listener) {
+      if (listeners.has(listener)) return () => unsubscribe(listener);
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      if (!ENGINE_LISTENERS.has(listener)) userListeners++;
+      return () => unsubscribe(listener);
     },
     flush,
     onEvict(listener) {
