@@ -124,19 +124,17 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
     timer = undefined;
     flush();
   };
-  /** Subscribers that are not the engine's own. */
-  let userListeners = 0;
-  const unsubscribe = (listener: (state: LogState, batch: readonly AnyFlowEvent[]) => void): boolean => {
-    if (!listeners.delete(listener)) return false;
-    if (!ENGINE_LISTENERS.has(listener)) userListeners--;
-    return true;
+  /** Whether a subscriber is not the engine's own (a look-up per subscriber and flush, not per event). */
+  const userListening = () => {
+    for (const listener of listeners) if (!ENGINE_LISTENERS.has(listener)) return true;
+    return false;
   };
   const flush = () => {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
     // Registered projections and subscribers are user code: they get the events frozen (the journal keeps their data).
-    if (projections.length > 0 || userListeners > 0) freezeEvents(batch);
+    if (projections.length > 0 || userListening()) freezeEvents(batch);
     for (let i = 0; i < batch.length; i++) events.push(batch[i]);
     core = fold(core, batch, 0, batch.length, projections);
     view = undefined;
@@ -261,10 +259,8 @@ export function createSnapshotLog(options: SnapshotLogOptions = {}): SnapshotLog
       view = undefined;
     },
     subscribe(listener) {
-      if (listeners.has(listener)) return () => unsubscribe(listener);
       listeners.add(listener);
-      if (!ENGINE_LISTENERS.has(listener)) userListeners++;
-      return () => unsubscribe(listener);
+      return () => listeners.delete(listener);
     },
     flush,
     onEvict(listener) {

@@ -289,7 +289,8 @@ export interface SnapshotLog {
    */
   project<T = unknown>(name: string): T;
   /**
-   * Registers a projection; it folds every event already in the log, then each new one.
+   * Registers a projection; it folds every event already in the log, then each new one (frozen events: a reducer
+   * cannot change what the log holds).
    *
    * @param def Its name, initial value and reducer.
    * @throws {TypeError} The name is taken or the definition is malformed.
@@ -298,7 +299,7 @@ export interface SnapshotLog {
   /**
    * Listens to state changes; called after each batch is folded in.
    *
-   * @param listener Receives the new state and the batch of events just folded in.
+   * @param listener Receives the new state and the batch of events just folded in (frozen).
    * @returns A function that stops listening.
    */
   subscribe(listener: (state: LogState, batch: readonly AnyFlowEvent[]) => void): () => void;
