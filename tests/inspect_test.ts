@@ -10,12 +10,15 @@ const _acceptsStatelyInspector = (inspector: ReturnType<typeof createSkyInspecto
 Deno.test("inspect accepts an observer object (the shape @statelyai/inspect hands out)", async () => {
   const types = new Set<string>();
   const actors = new Set<string>();
+  const actionsOfA: string[] = [];
   let completed = 0;
   const engine = createEngine({
     inspect: {
       next: (e: ActorInspectionEvent) => {
         types.add(e.type);
-        actors.add((e.actorRef as { id: string }).id);
+        const id = (e.actorRef as { id: string }).id;
+        actors.add(id);
+        if (e.type === "@xstate.action" && id === "a") actionsOfA.push((e as { action: { type: string } }).action.type);
       },
       complete: () => completed++,
     },
@@ -23,8 +26,12 @@ Deno.test("inspect accepts an observer object (the shape @statelyai/inspect hand
   try {
     const wf = defineWorkflow({ name: "observed", tasks: [{ id: "a", run: () => 1 }] });
     assert.equal((await engine.run(wf, { runId: "obs" })).status, "completed");
-    for (const t of ["@xstate.actor", "@xstate.event", "@xstate.snapshot"]) assert.ok(types.has(t), t);
+    for (const t of ["@xstate.actor", "@xstate.event", "@xstate.snapshot", "@xstate.action"]) {
+      assert.ok(types.has(t), t);
+    }
     assert.ok(actors.has("workflow:obs") && actors.has("a"));
+    // With an inspector, the task actor's actions go through XState's executor, which shows each one.
+    assert.deepEqual(actionsOfA, ["enqueue", "execute", "release", "settleCompleted"]);
   } finally {
     await engine.close();
   }

@@ -27,7 +27,13 @@ import {
   type TaskContext,
   type TaskDef,
 } from "../mod.ts";
-import { type AnyFlowEvent, importLog, type TaskLogicMode, type VirtualClock } from "../extend.ts";
+import {
+  type ActorInspectionEvent,
+  type AnyFlowEvent,
+  importLog,
+  type TaskLogicMode,
+  type VirtualClock,
+} from "../extend.ts";
 
 // ---- scenarios --------------------------------------------------------------
 
@@ -306,6 +312,7 @@ async function runScenario(
   s: Scenario,
   check: (trace: Trace, engine: Engine) => void,
   taskLogic: TaskLogicMode = "compiled",
+  inspect?: (event: ActorInspectionEvent) => void,
 ): Promise<Trace> {
   const clock = createVirtualClock();
   let nextRandom = 0;
@@ -314,7 +321,7 @@ async function runScenario(
     lastRandom = s.randoms[nextRandom++ % s.randoms.length];
     return lastRandom;
   };
-  const engine = createEngine({ clock, random, taskLogic, limits: s.limits, concurrency: s.concurrency });
+  const engine = createEngine({ clock, random, taskLogic, limits: s.limits, concurrency: s.concurrency, inspect });
   const allEvents: AnyFlowEvent[] = [];
   const randomAt = new Map<number, number>();
   const bodyViolations: string[] = [];
@@ -758,8 +765,15 @@ Deno.test("interpreted and compiled task logic emit the same events for the same
   await fc.assert(
     fc.asyncProperty(scenarioArb({ maxTasks: 200 }), async (s) => {
       const interpreted = await runScenario(s, () => {}, "interpreted");
+      // Compiled, without an inspector (actions called by the logic) and with one (actions through XState's executor).
       const compiled = await runScenario(s, () => {}, "compiled");
+      let actions = 0;
+      const inspected = await runScenario(s, () => {}, "compiled", (e) => {
+        if (e.type === "@xstate.action") actions++;
+      });
       assert.deepEqual(compiled.events.map(key), interpreted.events.map(key), describeScenario(s));
+      assert.deepEqual(inspected.events.map(key), interpreted.events.map(key), describeScenario(s));
+      assert.ok(actions > 0, "the inspector saw the actors' actions");
     }),
     { numRuns: 80, ...(seed === undefined ? {} : { seed: Number(seed) }) },
   );
