@@ -1,6 +1,6 @@
 /**
  * A run's task states in the log: `TaskStates`, a persistent vector of them in
- * leaves of 32 tasks, each leaf a plain array of numbers (status code,
+ * leaves of 32 tasks, each leaf a `Float64Array` of numbers (status code,
  * attempts, start and end times, order, cached) and, when a task of the leaf
  * holds a result, path or error, an array of those references. A read makes a
  * task's state (a plain object) on demand.
@@ -8,9 +8,13 @@
  * Why not a `List` of `TaskState` objects: a finished run the log keeps is
  * copied and promoted by the garbage collector, and per task an object and two
  * boxed times (plus the list's own nodes and owner ids) were ~21 of the ~88
- * objects of a kept 5-task run; a V8 array that holds only numbers keeps them
- * unboxed (bench/RESULTS.md §14). A batch's changes copy the leaves they touch
- * (and the array of leaves, one pointer per 32 tasks), never the other leaves.
+ * objects of a kept 5-task run. Why typed arrays rather than arrays of numbers:
+ * their numbers live outside V8's heap, so the scavenger neither copies nor
+ * promotes them, and what kept runs promote sets how often a major GC runs,
+ * whose marking steps land in runs (a 20-task run promoted ~2.3 KB with arrays
+ * of numbers, ~1.5 KB with typed arrays; bench/RESULTS.md §14). A batch's
+ * changes copy the leaves they touch (and the array of leaves, one pointer per
+ * 32 tasks), never the other leaves.
  *
  * Numbers only: a time that is `undefined` is kept as `NaN` (and a `NaN` time
  * reads back as `undefined`), a task with no state has no status code.
@@ -56,8 +60,35 @@ function copy<T>(leaf: T[] | undefined, length: number, fill: T): T[] {
   for (let i = 0; i < out.length; i++) out[i] = i < old ? leaf![i] : fill;
   return out;
 }
+/**
+ * Numbers per slab (8 KB). A leaf of numbers is a view into a slab shared with the leaves made after it, so that a new
+ * leaf allocates no buffer of its own (an `ArrayBuffer` each cost the hot path ~3%). A slab is freed once no leaf in it
+ * is held: a leaf kept long after its neighbours holds up to 8 KB.
+ */
+const SLAB = 1024;
+let slab: Float64Array | undefined;
+let slabUsed = SLAB;
+/** A new leaf of `length` numbers, carved from the current slab (a new slab when it is full; a long leaf its own). */
+function leafOf(length: number): Float64Array {
+  if (length > SLAB >> 2) return new Float64Array(length);
+  if (slab === undefined || slabUsed + length > SLAB) {
+    slab = new Float64Array(SLAB);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + length);
+  slabUsed += length;
+  return out;
+}
+/** A copy of a leaf of numbers, at least `length` long, the new slots `NaN`. */
+function copyNums(leaf: Float64Array | undefined, length: number): Float64Array {
+  const old = leaf?.length ?? 0;
+  const out = leafOf(Math.max(old, length));
+  if (leaf !== undefined) out.set(leaf);
+  if (out.length > old) out.fill(NaN, old);
+  return out;
+}
 /** Leaves: one leaf, or an array of them (see `TaskStates`). */
-type Leaves<T> = T[] | (T[] | undefined)[] | undefined;
+type Leaves<T> = T | (T | undefined)[] | undefined;
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
 const time = (v: number) => v === v ? v : undefined;
 
@@ -69,11 +100,11 @@ export class TaskStates {
    * Per leaf, `NUMS` numbers per task (the last leaf only as long as the run's tasks need); a run of at most `WIDTH`
    * tasks holds its one leaf itself, not in an array of leaves (two objects fewer per small run).
    */
-  readonly #nums: Leaves<number>;
+  readonly #nums: Leaves<Float64Array>;
   /** Per leaf, `REFS` references per task, or `undefined` while none of its tasks holds one (held as `#nums` is). */
-  readonly #refs: Leaves<unknown>;
+  readonly #refs: Leaves<unknown[]>;
 
-  private constructor(size: number, nums: Leaves<number>, refs: Leaves<unknown>) {
+  private constructor(size: number, nums: Leaves<Float64Array>, refs: Leaves<unknown[]>) {
     this.size = size;
     this.#nums = nums;
     this.#refs = refs;
@@ -84,8 +115,12 @@ export class TaskStates {
   static readonly EMPTY: TaskStates = new TaskStates(0, undefined, undefined);
 
   /** Leaf `leaf`'s numbers. */
-  #n(leaf: number): number[] | undefined {
-    return this.size > WIDTH ? (this.#nums as number[][])[leaf] : leaf === 0 ? this.#nums as number[] : undefined;
+  #n(leaf: number): Float64Array | undefined {
+    return this.size > WIDTH
+      ? (this.#nums as (Float64Array | undefined)[])[leaf]
+      : leaf === 0
+      ? this.#nums as Float64Array | undefined
+      : undefined;
   }
 
   /** Leaf `leaf`'s references. */
@@ -163,7 +198,7 @@ export class TaskStates {
     let size = this.size;
     for (const k of drafts.keys()) if (k >= size) size = k + 1;
     const wide = this.size > WIDTH;
-    const oldNums = (wide ? this.#nums : [this.#nums]) as (number[] | undefined)[];
+    const oldNums = (wide ? this.#nums : [this.#nums]) as (Float64Array | undefined)[];
     const oldRefs = (wide ? this.#refs : [this.#refs]) as (unknown[] | undefined)[];
     const nums = oldNums.slice();
     const refs = oldRefs.slice();
@@ -173,7 +208,7 @@ export class TaskStates {
       // A leaf written covers the run's tasks up to `size` (every leaf but the last: all `WIDTH` of them).
       const tasks = Math.min(WIDTH, size - (leaf << SHIFT));
       let n = nums[leaf];
-      if (n === undefined || n === oldNums[leaf] || n.length <= o * NUMS) n = nums[leaf] = copy(n, tasks * NUMS, NaN);
+      if (n === undefined || n === oldNums[leaf] || n.length <= o * NUMS) n = nums[leaf] = copyNums(n, tasks * NUMS);
       const at = o * NUMS;
       n[at + STATUS] = STATUS_CODE[t.status];
       n[at + ATTEMPTS] = t.attempts;
