@@ -266,7 +266,28 @@ class Chunk {
   clear(to: number): void {
     this.data.fill(undefined, 0, to);
   }
+
+  /** Empties the chunk for reuse: no slot, no id, nothing its events carried reachable. */
+  reset(): void {
+    this.data.fill(undefined, 0, this.n);
+    this.n = 0;
+    this.ids = [];
+    this.#idIndex.clear();
+    this.#lastRun = UNSEEN;
+    this.#lastRunAt = 0;
+    this.#lastWorkflow = UNSEEN;
+    this.#lastWorkflowAt = 0;
+  }
 }
+
+/**
+ * Emptied full-size chunks a journal keeps for its next ones, at most this many. A chunk's columns are typed arrays,
+ * whose buffers V8 counts as memory outside its heap: a new chunk for every 4,096 events, freed only by a major GC once
+ * dropped, made the log the main cause of major GCs (V8 starts one when its heap and such buffers together reach a
+ * limit), and their marking steps land in runs (bench/RESULTS.md §14). Reused, a long-lived engine's journal allocates
+ * no chunk once its retention is full.
+ */
+const SPARE = 32;
 
 /**
  * An append-only sequence of events, in chunks: the held events start at `#offset` in the first chunk, and every chunk
@@ -276,6 +297,22 @@ export class Journal {
   #chunks: Chunk[] = [new Chunk(FIRST)];
   #offset = 0;
   #length = 0;
+  /** Dropped full-size chunks, emptied, for the next ones (see `SPARE`). */
+  #spare: Chunk[] = [];
+
+  /** A full-size chunk: a spare one, else a new one. */
+  #fresh(): Chunk {
+    return this.#spare.pop() ?? new Chunk(CHUNK);
+  }
+
+  /** Keeps dropped chunks as spares (no reader holds a chunk: reads make new events, and the iterator a copy). */
+  #recycle(chunks: readonly Chunk[]): void {
+    for (const chunk of chunks) {
+      if (this.#spare.length >= SPARE || chunk.type.length !== CHUNK) continue;
+      chunk.reset();
+      this.#spare.push(chunk);
+    }
+  }
 
   /** How many events it holds. */
   get length(): number {
@@ -289,7 +326,7 @@ export class Journal {
    */
   push(event: AnyFlowEvent): void {
     let last = this.#chunks[this.#chunks.length - 1];
-    if (!last.hasRoom()) this.#chunks.push(last = new Chunk(CHUNK));
+    if (!last.hasRoom()) this.#chunks.push(last = this.#fresh());
     last.push(event);
     this.#length++;
   }
@@ -334,13 +371,9 @@ export class Journal {
     return out;
   }
 
-  /** The events, in order. */
-  *[Symbol.iterator](): IterableIterator<AnyFlowEvent> {
-    let start = this.#offset;
-    for (const chunk of this.#chunks) {
-      for (let i = start; i < chunk.n; i++) yield chunk.event(i);
-      start = 0;
-    }
+  /** The events, in order (of the journal as it is now: a copy, which a later drop leaves as it was). */
+  [Symbol.iterator](): IterableIterator<AnyFlowEvent> {
+    return this.slice()[Symbol.iterator]();
   }
 
   /**
@@ -370,7 +403,7 @@ export class Journal {
    */
   drop(dropped: ReadonlySet<string>): void {
     const chunks: Chunk[] = [];
-    let out = new Chunk(CHUNK);
+    let out = this.#fresh();
     let run: unknown = UNSEEN;
     let keep = false;
     let start = this.#offset;
@@ -384,14 +417,16 @@ export class Journal {
         if (!keep) continue;
         if (out.n === CHUNK) {
           chunks.push(out);
-          out = new Chunk(CHUNK);
+          out = this.#fresh();
         }
         out.copy(chunk, i);
       }
       start = 0;
     }
     chunks.push(out);
+    const old = this.#chunks;
     this.#chunks = chunks;
+    this.#recycle(old);
     this.#offset = 0;
     this.#length = (chunks.length - 1) * CHUNK + out.n; // every chunk but the last is full
   }
@@ -406,13 +441,15 @@ export class Journal {
     const k = this.positionOf(seq);
     if (k === 0) return;
     if (k === this.#length) {
+      const old = this.#chunks;
       this.#chunks = [new Chunk(FIRST)];
       this.#offset = 0;
       this.#length = 0;
+      this.#recycle(old);
       return;
     }
     const p = this.#offset + k;
-    this.#chunks.splice(0, p >>> SHIFT);
+    this.#recycle(this.#chunks.splice(0, p >>> SHIFT));
     this.#chunks[0].clear(p & MASK);
     this.#offset = p & MASK;
     this.#length -= k;
