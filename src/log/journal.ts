@@ -267,12 +267,16 @@ class Chunk {
     this.data.fill(undefined, 0, to);
   }
 
-  /** Empties the chunk for reuse: no slot, no id, nothing its events carried reachable. */
+  /**
+   * Empties the chunk for reuse: no slot, no id, nothing its events carried reachable. Only the typed arrays are
+   * reused; the references start in new arrays, young like the values they will hold (an old array holding young
+   * values makes each store a remembered pointer, and the scavenger then promotes what it holds).
+   */
   reset(): void {
-    this.data.fill(undefined, 0, this.n);
     this.n = 0;
+    this.data = new Array(this.type.length);
     this.ids = [];
-    this.#idIndex.clear();
+    this.#idIndex = new Map();
     this.#lastRun = UNSEEN;
     this.#lastRunAt = 0;
     this.#lastWorkflow = UNSEEN;
@@ -282,10 +286,10 @@ class Chunk {
 
 /**
  * Emptied full-size chunks a journal keeps for its next ones, at most this many. A chunk's columns are typed arrays,
- * whose buffers V8 counts as memory outside its heap: a new chunk for every 4,096 events, freed only by a major GC once
+ * whose buffers V8 counts as memory outside its heap: new ones for every 4,096 events, freed only by a major GC once
  * dropped, made the log the main cause of major GCs (V8 starts one when its heap and such buffers together reach a
  * limit), and their marking steps land in runs (bench/RESULTS.md §14). Reused, a long-lived engine's journal allocates
- * no chunk once its retention is full.
+ * no typed array once its retention is full (its arrays of references are new with each reuse: see `Chunk.reset`).
  */
 const SPARE = 32;
 
