@@ -507,3 +507,38 @@ Deno.test("a run released while it runs stays live: its id is taken, resume() re
   await closing;
   assert.ok(closed);
 });
+
+Deno.test("a long-lived engine's log reads back each held run's events as its subscribers saw them, across compactions that reuse the journal's chunks", async () => {
+  // 1,500 runs of 83 events with 20 kept: the log compacts every ~50 runs, dropping whole 4,096-event chunks that
+  // later chunks reuse; a reused chunk that kept a stale id, slot or reference would read back another run's events.
+  const engine = createEngine({ workers: false, retention: { runs: 20 } });
+  try {
+    const mids = Array.from({ length: 18 }, (_, i) => `m${i}`);
+    const fan = defineWorkflow({
+      name: "fan",
+      tasks: [
+        { id: "root", run: () => "r" },
+        ...mids.map((id, i) => ({ id, dependsOn: ["root"], run: () => ({ i }) })),
+        { id: "sink", dependsOn: mids, run: () => undefined },
+      ],
+    });
+    const seen = new Map<string, AnyFlowEvent[]>();
+    engine.log.subscribe((_state, batch) => {
+      for (const e of batch) seen.set(e.runId, [...seen.get(e.runId) ?? [], e]);
+    });
+    let compared = 0;
+    for (let i = 0; i < 1500; i++) {
+      assert.equal((await engine.run(fan, { runId: `f${i}` })).status, "completed");
+      if (i % 97 !== 0 && i < 1490) continue;
+      for (const runId of engine.log.state().runs()) {
+        assert.deepEqual(engine.log.events(runId), seen.get(runId), runId);
+        compared++;
+      }
+      for (const runId of seen.keys()) if (engine.log.evicted(runId)) seen.delete(runId);
+    }
+    assert.ok(compared >= 25 * 20, `compared ${compared} runs`);
+    assert.throws(() => engine.log.events("f0"), EvictedError);
+  } finally {
+    await engine.close();
+  }
+});
