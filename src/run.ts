@@ -92,14 +92,21 @@ export type { ChildStart } from "./run/children.ts";
 /** How the actors execute their machines: compiled (the default), or by XState's interpreter. */
 export type TaskLogicMode = "compiled" | "interpreted";
 
+/** The logics of a run's task actors and workflow actor. */
+interface Logics {
+  task: AnyActorLogic;
+  workflow: AnyActorLogic;
+}
+const logics = (compile: (machine: typeof taskMachine | typeof workflowMachine) => unknown): Logics => ({
+  task: compile(taskMachine) as AnyActorLogic,
+  workflow: compile(workflowMachine) as AnyActorLogic,
+});
 // Compiled twice: a run with an inspector has its actors' actions go through XState's executor, which shows each
 // to the inspector; a run without one (no actor of a run is reachable from outside the engine, so no inspector can
 // be added later) has its actors call them, ~240 bytes of allocation less per action.
-const COMPILED = compileFlatMachine(taskMachine, { actions: "direct" }) as unknown as AnyActorLogic;
-const COMPILED_INSPECTED = compileFlatMachine(taskMachine) as unknown as AnyActorLogic;
-const INTERPRETED = taskMachine as unknown as AnyActorLogic;
-const WORKFLOW_COMPILED = compileFlatMachine(workflowMachine, { actions: "direct" }) as unknown as AnyActorLogic;
-const WORKFLOW_INSPECTED = compileFlatMachine(workflowMachine) as unknown as AnyActorLogic;
+const COMPILED = logics((m) => compileFlatMachine(m, { actions: "direct" }));
+const INSPECTED = logics((m) => compileFlatMachine(m));
+const INTERPRETED = logics((m) => m);
 
 /**
  * The parent of a run's task actors. It joins them to the workflow actor's
@@ -230,11 +237,8 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     this.#env = env;
     // Every task reads the same input: frozen, so none can change it for the others or for the log.
     this.#input = deepFreeze(init.input);
-    this.#logic = env.taskLogic === "interpreted"
-      ? INTERPRETED
-      : env.inspect === undefined
-      ? COMPILED
-      : COMPILED_INSPECTED;
+    const logic = env.taskLogic === "interpreted" ? INTERPRETED : env.inspect === undefined ? COMPILED : INSPECTED;
+    this.#logic = logic.task;
     const t = new TaskTable(graph, tasks, env.ordering, env.scheduler);
     t.grown = this.#restored?.grown;
     this.#t = t;
@@ -246,12 +250,7 @@ export class Run implements TaskHost, WorkflowHost, Dispatchable, RunCore, Spawn
     this.#breakers = Breakers.create(this, t, env.breakers, env.clock, workflow.name);
     if (anyHas(workflow.tasks, 0, workflow.tasks.length, "fallback")) this.#fallbacks = new Fallbacks(this, t);
     if (anyHas(workflow.tasks, 0, workflow.tasks.length, "cache")) this.#cache = this.#newCache();
-    const workflowLogic = env.taskLogic === "interpreted"
-      ? workflowMachine
-      : env.inspect === undefined
-      ? WORKFLOW_COMPILED
-      : WORKFLOW_INSPECTED;
-    this.#workflowActor = createActor(workflowLogic, {
+    this.#workflowActor = createActor(logic.workflow, {
       input: { host: this },
       id: `workflow:${this.id}`,
       clock: env.clock as never,
